@@ -1,0 +1,1 @@
+"""Code shared by the gateway's services: settings, schemas, errors, Redis names, logging."""

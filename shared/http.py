@@ -1,0 +1,124 @@
+"""What every HTTP service of the fleet does alike: trace ids and the standard error envelope.
+
+`install(app)` adds a trace-id middleware (the incoming `X-Request-ID` or a new `req_…`, echoed
+on every response) and the one place where exceptions become envelope responses.
+"""
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import GatewayError, error_body, error_envelope
+from shared.ids import accept_trace_id
+from shared.logs import trace_id_var
+
+log = logging.getLogger(__name__)
+
+_HTTP_ERROR_TYPES = {
+    401: "authentication_error",
+    403: "authorization_error",
+    429: "rate_limit_error",
+}
+
+
+class TraceMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        trace_id = accept_trace_id(incoming.decode("latin-1") if incoming else None)
+        scope.setdefault("state", {})["trace_id"] = trace_id
+        token = trace_id_var.set(trace_id)
+        header = (b"x-request-id", trace_id.encode())
+
+        async def send_with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace)
+        finally:
+            trace_id_var.reset(token)
+
+
+def trace_id(request: Request) -> str:
+    value: str = request.state.trace_id
+    return value
+
+
+def error_response(error: GatewayError, trace: str) -> Response:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return Response(
+        error_body(error, trace),
+        status_code=error.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in err["loc"] if p != "body") or "body",
+            "message": err["msg"],
+        }
+        for err in exc.errors()
+    ]
+
+
+async def _on_gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc, trace_id(request))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    message = (
+        "Request body is not valid JSON"
+        if any(e["type"] == "json_invalid" for e in exc.errors())
+        else f"Invalid field '{first['field']}': {first['message']}"
+    )
+    body = error_envelope("validation_error", message, trace_id(request), {"errors": errors})
+    return _json(body, 400)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "validation_error")
+    if exc.status_code >= 500:
+        error_type = "internal_error"
+    body = error_envelope(error_type, str(exc.detail), trace_id(request))
+    return _json(body, exc.status_code)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error")
+    body = error_envelope("internal_error", "Internal error", trace_id(request))
+    return _json(body, 500)
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(TraceMiddleware)
+    app.add_exception_handler(GatewayError, _on_gateway_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

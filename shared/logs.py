@@ -1,0 +1,48 @@
+"""Structured JSON logs on stdout, with the trace id, user id and provider of the current job."""
+
+import logging
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+import orjson
+
+trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
+user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
+provider_var: ContextVar[str | None] = ContextVar("provider", default=None)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, var in (
+            ("trace_id", trace_id_var),
+            ("user_id", user_id_var),
+            ("provider", provider_var),
+        ):
+            value = var.get()
+            if value:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging(service: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,22 @@
+"""Every Redis key, stream and channel name the fleet uses, built in this one place.
+
+A prefix (setting `REDIS_PREFIX`, default `gw`) namespaces them all, so several fleets (or
+test runs) can share one Redis server.
+"""
+
+from dataclasses import dataclass
+
+WORKER_GROUP = "workers"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str = "gw"
+
+    def jobs(self, provider: str) -> str:
+        """Stream of chat jobs for one provider's worker pool (consumer group `workers`)."""
+        return f"{self.prefix}:jobs:{provider}"
+
+    def reply(self, job_id: str) -> str:
+        """Pub/sub channel on which a worker sends one job's events back to the edge."""
+        return f"{self.prefix}:reply:{job_id}"

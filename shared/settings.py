@@ -1,0 +1,105 @@
+"""Every setting of every service, read from the environment (and `.env`) in one place.
+
+Names follow the product spec's `.env` section (`PORT`, `JWT_EXPIRY`, `REDIS_URL`, ...); the
+settings it does not name are our own and documented in `.env.example`.
+"""
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.providers import PROVIDERS
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration written like the spec's values: `24h`, `15m`, `30s`, `250ms`, `90`."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 15m, 24h, 30s)")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    node_env: Literal["development", "test", "production"] = Field("development", alias="NODE_ENV")
+    port: int = Field(3001, alias="PORT")
+    host: str = Field("127.0.0.1", alias="HOST")
+    api_base_url: str = Field("http://localhost:3001", alias="API_BASE_URL")
+    log_level: str = Field("info", alias="LOG_LEVEL")
+    enable_metrics: bool = Field(True, alias="ENABLE_METRICS")
+    data_dir: Path = Field(Path(".data"), alias="DATA_DIR")
+
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    redis_prefix: str = Field("gw", alias="REDIS_PREFIX")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+
+    jwt_private_key: SecretStr | None = Field(None, alias="JWT_PRIVATE_KEY")
+    jwt_public_key: str | None = Field(None, alias="JWT_PUBLIC_KEY")
+    jwt_expiry: str = Field("24h", alias="JWT_EXPIRY")
+    jwt_issuer: str = Field("ai-gateway", alias="JWT_ISSUER")
+    jwt_audience: str = Field("ai-gateway", alias="JWT_AUDIENCE")
+    bcrypt_rounds: int = Field(12, ge=4, le=16, alias="BCRYPT_ROUNDS")
+
+    rate_limit_window: str = Field("15m", alias="RATE_LIMIT_WINDOW")
+    rate_limit_max: int = Field(100, alias="RATE_LIMIT_MAX")
+
+    auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
+    auth_port: int = Field(3002, alias="AUTH_PORT")
+    simulator_port: int = Field(3010, alias="SIMULATOR_PORT")
+
+    request_timeout: str = Field("120s", alias="REQUEST_TIMEOUT")
+    upstream_connect_timeout: str = Field("10s", alias="UPSTREAM_CONNECT_TIMEOUT")
+    worker_concurrency: int = Field(64, ge=1, alias="WORKER_CONCURRENCY")
+    queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
+
+    anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
+    deepseek_api_key: SecretStr | None = Field(None, alias="DEEPSEEK_API_KEY")
+    xai_api_key: SecretStr | None = Field(None, alias="XAI_API_KEY")
+    openrouter_api_key: SecretStr | None = Field(None, alias="OPENROUTER_API_KEY")
+    litellm_api_key: SecretStr | None = Field(None, alias="LITELLM_API_KEY")
+    nvidia_nim_api_key: SecretStr | None = Field(None, alias="NVIDIA_NIM_API_KEY")
+    perplexity_api_key: SecretStr | None = Field(None, alias="PERPLEXITY_API_KEY")
+    hf_token: SecretStr | None = Field(None, alias="HF_TOKEN")
+
+    anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
+    deepseek_base_url: str | None = Field(None, alias="DEEPSEEK_BASE_URL")
+    xai_base_url: str | None = Field(None, alias="XAI_BASE_URL")
+    openrouter_base_url: str | None = Field(None, alias="OPENROUTER_BASE_URL")
+    litellm_base_url: str | None = Field(None, alias="LITELLM_BASE_URL")
+    nvidia_nim_base_url: str | None = Field(None, alias="NVIDIA_NIM_BASE_URL")
+    perplexity_base_url: str | None = Field(None, alias="PERPLEXITY_BASE_URL")
+    huggingface_base_url: str | None = Field(None, alias="HUGGINGFACE_BASE_URL")
+
+    @field_validator(
+        "jwt_expiry", "rate_limit_window", "request_timeout", "upstream_connect_timeout"
+    )
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def jwt_expiry_seconds(self) -> int:
+        return int(parse_duration(self.jwt_expiry))
+
+    @property
+    def request_timeout_seconds(self) -> float:
+        return parse_duration(self.request_timeout)
+
+    def provider_key(self, provider: str) -> str | None:
+        secret: SecretStr | None = getattr(self, PROVIDERS[provider].key_setting)
+        return secret.get_secret_value() if secret else None
+
+    def provider_base_url(self, provider: str) -> str:
+        configured: str | None = getattr(self, f"{provider}_base_url")
+        return (configured or PROVIDERS[provider].default_base_url).rstrip("/")
+
+    def configured_provider_keys(self) -> list[str]:
+        return [p for p in PROVIDERS if self.provider_key(p)]
