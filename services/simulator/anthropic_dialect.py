@@ -1,0 +1,259 @@
+"""Anthropic Messages API (providers.md §1) under `/anthropic`."""
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from services.simulator import wire
+from services.simulator.config import SimulatorConfig
+from services.simulator.recorder import Record, Recorder
+from services.simulator.replies import (
+    FAIL_AFTER_CHUNKS,
+    Directives,
+    Reply,
+    build_reply,
+    count_words,
+    parse_directives,
+    seed_of,
+    text_of,
+)
+
+MODELS = (
+    ("claude-sonnet-4-20250514", "Claude Sonnet 4", "2025-05-22T00:00:00Z"),
+    ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+    ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22T00:00:00Z"),
+)
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request"),
+    401: ("authentication_error", "invalid x-api-key"),
+    429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
+    500: ("api_error", "Internal server error"),
+    503: ("api_error", "Service unavailable"),
+    529: ("overloaded_error", "Overloaded"),
+}
+_SYSTEM_ROLE = (
+    'messages: Unexpected role "system". The Messages API accepts a top-level `system` '
+    'parameter, not "system" as an input message role.'
+)
+# Captured Anthropic streams pad each data line with trailing spaces; vary the width a little.
+_PADDING = (1, 3, 2)
+
+
+def _request_id() -> str:
+    return f"req_sim{uuid.uuid4().hex[:20]}"
+
+
+def error_response(status: int, message: str = "") -> Response:
+    error_type, default = _ERRORS.get(status, _ERRORS[500])
+    request_id = _request_id()
+    headers = {"request-id": request_id}
+    if status in (429, 529):
+        headers["retry-after"] = "1"
+    if status in (429, 500, 503, 529):
+        headers["x-should-retry"] = "true"
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message or default},
+        "request_id": request_id,
+    }
+    return wire.json_response(body, status, headers)
+
+
+def _auth_problem(request: Request) -> Response | None:
+    key = request.headers.get("x-api-key") or wire.bearer_token(request)
+    if not key:
+        return error_response(401, "x-api-key header is required")
+    if not request.headers.get("anthropic-version"):
+        return error_response(400, "anthropic-version: header is required")
+    return None
+
+
+def _invalid(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "There was an error parsing the body of your request"
+    for name in ("model", "max_tokens", "messages"):
+        if name not in body:
+            return f"{name}: Field required"
+    if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
+        return "max_tokens: Input should be a valid integer greater than or equal to 1"
+    messages = body["messages"]
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        return "messages: Input should be a valid list"
+    for message in messages:
+        if message.get("role") == "system":
+            return _SYSTEM_ROLE
+        if message.get("role") not in ("user", "assistant"):
+            return f"messages: Unexpected role {message.get('role')!r}"
+    return None
+
+
+def _usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": reply.prompt_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _message(model: str, reply: Reply, content: list[dict[str, Any]], stop: str | None) -> Any:
+    return {
+        "id": f"msg_sim{uuid.uuid4().hex[:20]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": _usage(reply, reply.completion_tokens if stop else 1),
+    }
+
+
+def _stop_reason(reply: Reply) -> str:
+    return "max_tokens" if reply.truncated else "end_turn"
+
+
+async def _stream_body(model: str, reply: Reply, directives: Directives) -> wire.Body:
+    await asyncio.sleep(directives.latency_s)
+    frames = 0
+
+    def frame(event: str, data: Any) -> bytes:
+        nonlocal frames
+        frames += 1
+        return wire.named_frame(event, data, _PADDING[frames % len(_PADDING)])
+
+    yield frame(
+        "message_start", {"type": "message_start", "message": _message(model, reply, [], None)}
+    )
+    yield frame(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    )
+    yield b'event: ping\ndata: {"type": "ping"}\n\n'
+    failing = directives.fail in ("disconnect", "midstream")
+    for i, piece in enumerate(reply.pieces[:FAIL_AFTER_CHUNKS] if failing else reply.pieces):
+        if i:
+            await asyncio.sleep(directives.chunk_delay_s)
+        delta = {"type": "text_delta", "text": piece}
+        yield frame(
+            "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+        )
+    if directives.fail == "disconnect":
+        yield wire.DROP
+        return
+    if directives.fail == "midstream":
+        error = {"type": "overloaded_error", "message": "Overloaded"}
+        yield frame("error", {"type": "error", "error": error})
+        return
+    yield frame("content_block_stop", {"type": "content_block_stop", "index": 0})
+    stop: dict[str, Any] = {"stop_reason": _stop_reason(reply), "stop_sequence": None}
+    usage = _usage(reply, reply.completion_tokens)
+    del usage["service_tier"]
+    yield frame("message_delta", {"type": "message_delta", "delta": stop, "usage": usage})
+    yield frame("message_stop", {"type": "message_stop"})
+
+
+def _prompt(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], int]:
+    system = text_of(body.get("system"))
+    messages: list[dict[str, Any]] = body["messages"]
+    tokens = count_words([system, *(text_of(m.get("content")) for m in messages)])
+    return system, messages, tokens
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    users = [m for m in messages if m.get("role") == "user"]
+    return text_of(users[-1].get("content")) if users else ""
+
+
+async def create_message(request: Request) -> Response:
+    config: SimulatorConfig = request.app.state.config
+    recorder: Recorder = request.app.state.recorder
+    body = await wire.json_body(request)
+    record = Record(
+        provider="anthropic",
+        method=request.method,
+        path=request.url.path,
+        headers=wire.lower_headers(request),
+        body=body,
+        status=200,
+    )
+    recorder.add(record)
+    problem = _auth_problem(request)
+    invalid = _invalid(body)
+    if problem is None and invalid is not None:
+        problem = error_response(400, invalid)
+    if problem is not None:
+        record.status, record.outcome = problem.status_code, "error"
+        return problem
+    key = request.headers.get("x-api-key") or wire.bearer_token(request)
+    system, messages, prompt_tokens = _prompt(body)
+    directives = parse_directives(_last_user_text(messages), config, key)
+    if isinstance(directives.fail, int) or (
+        directives.fail == "midstream" and not body.get("stream")
+    ):
+        status = directives.fail if isinstance(directives.fail, int) else 529
+        record.status, record.outcome = status, "error"
+        await asyncio.sleep(directives.latency_s)
+        return error_response(status)
+    seed = seed_of({"system": system, "messages": messages})
+    reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"])
+    record.reply, record.usage = reply.text, _usage(reply, reply.completion_tokens)
+    record.outcome = str(directives.fail or "ok")
+    headers = {"request-id": _request_id()}
+    if body.get("stream"):
+        return wire.event_stream(_stream_body(body["model"], reply, directives), headers)
+    message = _message(
+        body["model"], reply, [{"type": "text", "text": reply.text}], _stop_reason(reply)
+    )
+    if directives.fail == "disconnect":
+        payload = wire.dumps(message)
+
+        async def partial() -> wire.Body:
+            await asyncio.sleep(directives.latency_s)
+            yield payload[: len(payload) // 2]
+            yield wire.DROP
+
+        return wire.DroppableStream(partial(), headers=headers, media_type="application/json")
+    await asyncio.sleep(directives.latency_s)
+    return wire.json_response(message, headers=headers)
+
+
+async def count_tokens(request: Request) -> Response:
+    body = await wire.json_body(request)
+    problem = _auth_problem(request)
+    if problem is not None:
+        return problem
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return error_response(400, "messages: Field required")
+    return wire.json_response({"input_tokens": _prompt(body)[2]})
+
+
+async def list_models(request: Request) -> Response:
+    problem = _auth_problem(request)
+    if problem is not None:
+        return problem
+    raw_limit = request.query_params.get("limit", "20")
+    limit = int(raw_limit) if raw_limit.isdigit() else 20
+    data = [
+        {"type": "model", "id": mid, "display_name": name, "created_at": created}
+        for mid, name, created in MODELS[:limit]
+    ]
+    return wire.json_response(
+        {
+            "data": data,
+            "has_more": limit < len(MODELS),
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/anthropic")
+    router.add_api_route("/v1/messages", create_message, methods=["POST"])
+    router.add_api_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
+    router.add_api_route("/v1/models", list_models, methods=["GET"])
+    return router

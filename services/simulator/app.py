@@ -1,0 +1,41 @@
+"""The simulator app: every provider's routes plus the `/_sim` control endpoints."""
+
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from services.simulator import anthropic_dialect, openai_dialect, wire
+from services.simulator.config import SimulatorConfig
+from services.simulator.recorder import Recorder
+from services.simulator.registry import OPENAI_PROFILES
+
+
+def _control_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health() -> Response:
+        return wire.json_response({"status": "ok"})
+
+    @router.get("/_sim/requests")
+    async def requests(request: Request, trace_id: str | None = None) -> Response:
+        recorder: Recorder = request.app.state.recorder
+        return wire.json_response({"requests": [r.as_json() for r in recorder.find(trace_id)]})
+
+    @router.delete("/_sim/requests")
+    async def clear(request: Request) -> Response:
+        recorder: Recorder = request.app.state.recorder
+        recorder.clear()
+        return Response(status_code=204)
+
+    return router
+
+
+def create_app(config: SimulatorConfig | None = None) -> FastAPI:
+    config = config or SimulatorConfig()
+    app = FastAPI(title="provider simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.config = config
+    app.state.recorder = Recorder(config.record_limit)
+    app.include_router(_control_router())
+    app.include_router(anthropic_dialect.build_router())
+    for profile in OPENAI_PROFILES:
+        app.include_router(openai_dialect.build_router(profile))
+    return app

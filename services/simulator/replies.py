@@ -1,0 +1,161 @@
+"""Deterministic reply text, token counts and the per-request `[[sim ...]]` directives."""
+
+import hashlib
+import logging
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from services.simulator.config import SimulatorConfig
+
+logger = logging.getLogger(__name__)
+
+HTTP_FAILURES = frozenset({401, 429, 500, 503, 529})
+STREAM_FAILURES = frozenset({"disconnect", "midstream"})
+FAIL_AFTER_CHUNKS = 3
+
+_DIRECTIVE = re.compile(r"\[\[sim\b([^\]]*)\]\]")
+_KEY_FAILURE = re.compile(r"fail-(401|429|500)")
+_INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms")
+_VOCABULARY = (
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+    "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+    "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu", "amber",
+    "birch", "cedar", "dune", "ember", "fjord", "grove", "harbor", "island", "jade",
+    "kelp", "lagoon", "meadow", "nectar", "orchid", "pebble", "quartz", "river", "summit",
+    "tundra", "umber", "valley", "willow", "yarrow", "zephyr", "the", "a", "of", "and",
+    "to", "in", "is", "it", "that", "with", "for", "on", "as",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Directives:
+    tokens: int
+    reasoning_tokens: int
+    latency_ms: int
+    chunk_delay_ms: int
+    fail: int | str | None = None
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_ms / 1000
+
+    @property
+    def chunk_delay_s(self) -> float:
+        return self.chunk_delay_ms / 1000
+
+
+@dataclass(frozen=True)
+class Reply:
+    pieces: tuple[str, ...]
+    reasoning_pieces: tuple[str, ...]
+    truncated: bool
+    prompt_tokens: int
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_pieces)
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.pieces) + len(self.reasoning_pieces)
+
+
+def _parse_fail(value: str) -> int | str | None:
+    if value in STREAM_FAILURES:
+        return value
+    if value.isdigit() and int(value) in HTTP_FAILURES:
+        return int(value)
+    logger.warning("ignoring unknown sim fail value %r", value)
+    return None
+
+
+def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> Directives:
+    """Directives from `[[sim k=v ...]]` in `text`; a `fail-NNN` API key wins over `fail=`."""
+    values: dict[str, str] = {}
+    for match in _DIRECTIVE.finditer(text):
+        for pair in match.group(1).split():
+            key, sep, value = pair.partition("=")
+            if sep:
+                values[key] = value
+    ints = {k: int(values[k]) for k in _INT_KEYS if values.get(k, "").isdigit()}
+    key_failure = _KEY_FAILURE.search(api_key)
+    fail: int | str | None = None
+    if key_failure:
+        fail = int(key_failure.group(1))
+    elif "fail" in values:
+        fail = _parse_fail(values["fail"])
+    return Directives(
+        tokens=ints.get("tokens", config.tokens),
+        reasoning_tokens=ints.get("reasoning_tokens", config.reasoning_tokens),
+        latency_ms=ints.get("latency_ms", config.latency_ms),
+        chunk_delay_ms=ints.get("chunk_delay_ms", config.chunk_delay_ms),
+        fail=fail,
+    )
+
+
+def text_of(content: Any) -> str:
+    """The text of a message `content`: a string, or the `text` of each block in a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            block["text"]
+            for block in content
+            if isinstance(block, dict) and isinstance(block.get("text"), str)
+        )
+    return ""
+
+
+def count_words(texts: Iterable[str]) -> int:
+    return sum(len(text.split()) for text in texts)
+
+
+def seed_of(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _words(seed: bytes, salt: bytes, count: int) -> tuple[str, ...]:
+    digest = hashlib.sha256(salt + seed).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    words = [rng.choice(_VOCABULARY) for _ in range(count)]
+    return tuple(word if i == 0 else f" {word}" for i, word in enumerate(words))
+
+
+def build_reply(
+    seed: bytes,
+    prompt_tokens: int,
+    directives: Directives,
+    max_tokens: int | None,
+    reasoning: bool = False,
+) -> Reply:
+    """`directives.tokens` words (after reasoning words, if any), both capped by `max_tokens`."""
+    budget = max_tokens if max_tokens is not None and max_tokens >= 0 else None
+    wanted_reasoning = directives.reasoning_tokens if reasoning else 0
+    wanted = wanted_reasoning + directives.tokens
+    reasoning_count = wanted_reasoning if budget is None else min(wanted_reasoning, budget)
+    content_count = (
+        directives.tokens if budget is None else min(directives.tokens, budget - reasoning_count)
+    )
+    return Reply(
+        pieces=_words(seed, b"content", content_count),
+        reasoning_pieces=_words(seed, b"reasoning", reasoning_count),
+        truncated=budget is not None and wanted > budget,
+        prompt_tokens=prompt_tokens,
+    )
+
+
+def max_tokens_of(body: dict[str, Any]) -> int | None:
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
