@@ -1,0 +1,78 @@
+"""`python -m services.workers --provider NAME`: run one provider's worker pool."""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+
+import httpx
+import uvloop
+from redis.asyncio import Redis
+
+from services.workers.consumer import JobConsumer
+from services.workers.providers.registry import ADAPTERS
+from shared.logs import configure_logging, provider_var
+from shared.providers import PROVIDERS
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings, parse_duration
+
+log = logging.getLogger("services.workers")
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    connect = parse_duration(settings.upstream_connect_timeout)
+    read = settings.request_timeout_seconds
+    limit = settings.worker_concurrency
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read, connect=connect),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+    )
+
+
+async def serve(settings: Settings, provider_id: str) -> None:
+    provider = PROVIDERS[provider_id]
+    provider_var.set(provider_id)
+    api_key = settings.provider_key(provider_id)
+    if not api_key:
+        raise SystemExit(
+            f"no API key configured for {provider_id} ({provider.key_setting.upper()})"
+        )
+    if not settings.redis_url:
+        raise SystemExit("REDIS_URL is required")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    redis = Redis.from_url(settings.redis_url, max_connections=settings.worker_concurrency + 4)
+    async with http_client(settings) as client:
+        adapter = ADAPTERS[provider.dialect](
+            provider, client, settings.provider_base_url(provider_id), api_key
+        )
+        consumer = JobConsumer(
+            redis,
+            RedisKeys(settings.redis_prefix),
+            adapter,
+            consumer_name=f"{socket.gethostname()}-{os.getpid()}",
+            concurrency=settings.worker_concurrency,
+        )
+        log.info("worker pool for %s consuming %s", provider_id, consumer.stream)
+        try:
+            await consumer.run(stop)
+        finally:
+            await redis.aclose()
+    log.info("worker pool for %s stopped", provider_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--provider", required=True, choices=sorted(PROVIDERS))
+    args = parser.parse_args()
+    settings = Settings()
+    configure_logging(f"worker-{args.provider}", settings.log_level)
+    uvloop.run(serve(settings, args.provider))
+
+
+if __name__ == "__main__":
+    main()

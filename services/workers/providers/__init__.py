@@ -1,0 +1,1 @@
+"""Provider adapters: translate unified requests to each provider's wire format and back."""
