@@ -1,0 +1,1 @@
+"""The edge service: authenticates, validates and enqueues; relays replies to clients."""

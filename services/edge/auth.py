@@ -1,0 +1,75 @@
+"""Who is calling: bearer tokens verified locally with the auth service's public key."""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+from fastapi import Request
+
+from shared.errors import AuthenticationError
+from shared.settings import Settings
+from shared.tokens import Claims, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+_CACHE_LIMIT = 10_000
+_JWKS_WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    tier: str
+
+
+class Authenticator:
+    """Verifies bearer tokens, remembering verified ones until they expire.
+
+    Signature checks are the edge's largest per-request CPU cost; a repeat caller's token is
+    checked once and then found in a bounded map.
+    """
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+        self.verified: dict[str, Claims] = {}
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("Missing bearer token")
+        token = token.strip()
+        claims = self.verified.get(token)
+        if claims is None or claims.exp <= time.time():
+            claims = self.verifier.verify(token)
+            if len(self.verified) >= _CACHE_LIMIT:
+                self.verified.clear()
+            self.verified[token] = claims
+        return Principal(user_id=claims.sub, tier=claims.tier)
+
+
+async def load_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
+    """From `JWT_PUBLIC_KEY` when configured, else from the auth service's JWKS."""
+    issuer, audience = settings.jwt_issuer, settings.jwt_audience
+    if settings.jwt_public_key:
+        return TokenVerifier.from_public_pem(
+            settings.jwt_public_key, issuer=issuer, audience=audience
+        )
+    url = f"{settings.auth_url}/.well-known/jwks.json"
+    deadline = time.monotonic() + _JWKS_WAIT
+    while True:
+        try:
+            response = await client.get(url)
+            response.raise_for_status()
+            return TokenVerifier.from_jwks(response.json(), issuer=issuer, audience=audience)
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for the auth service's JWKS at %s", url)
+            await asyncio.sleep(0.5)
+
+
+def principal(request: Request) -> Principal:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.authenticate(request.headers.get("authorization"))

@@ -1,0 +1,62 @@
+"""The edge: the fleet's only public HTTP entry point."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from services.edge import auth_proxy, chat, health
+from services.edge.auth import Authenticator, load_verifier
+from services.edge.relay import JobQueue
+from services.edge.replies import ReplyHub
+from shared import http
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is required")
+    redis_url = settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keys = RedisKeys(settings.redis_prefix)
+        redis = Redis.from_url(redis_url, max_connections=64)
+        hub = ReplyHub(redis, keys)
+        async with httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client:
+            app.state.settings = settings
+            app.state.redis = redis
+            app.state.auth_client = auth_client
+            app.state.authenticator = Authenticator(await load_verifier(settings, auth_client))
+            await hub.start()
+            app.state.jobs = JobQueue(
+                redis,
+                hub,
+                keys,
+                timeout=settings.request_timeout_seconds,
+                maxlen=settings.queue_maxlen,
+            )
+            try:
+                yield
+            finally:
+                await hub.close()
+                await redis.aclose()
+
+    app = FastAPI(
+        title="AI Gateway",
+        version="0.1.0",
+        description="One HTTP API in front of many LLM providers.",
+        lifespan=lifespan,
+    )
+    http.install(app)
+    app.include_router(health.router)
+    app.include_router(auth_proxy.router)
+    app.include_router(chat.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    return create_app(Settings())
