@@ -1,0 +1,95 @@
+"""`python -m services.fleet` (what `make run` starts): the whole fleet on this machine.
+
+Uses `REDIS_URL` / `DATABASE_URL` when set, else embedded servers under `DATA_DIR`; starts the
+provider simulator when no provider key is configured; stops everything on Ctrl-C / SIGTERM.
+"""
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from types import FrameType
+
+from services.fleet.infra import create_database, embedded_postgres, embedded_redis
+from services.fleet.plan import FleetConfig, plan
+from services.fleet.processes import Service, stop_all
+from shared.providers import PROVIDERS
+from shared.settings import Settings
+
+
+def say(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def provider_choice(settings: Settings) -> tuple[tuple[str, ...], bool]:
+    """The providers to serve and whether the simulator stands in for them."""
+    configured = tuple(settings.configured_provider_keys())
+    if not configured:
+        say("No provider API keys are configured: the providers are simulated by the")
+        say("built-in provider simulator. Set e.g. ANTHROPIC_API_KEY to use a real provider.")
+        return tuple(PROVIDERS), True
+    return configured, False
+
+
+def report(config: FleetConfig, services: list[Service]) -> None:
+    say()
+    say("The fleet is running:")
+    for service in services:
+        pid = service.process.pid if service.process else "-"
+        where = service.health_url.rsplit("/health", 1)[0] if service.health_url else "(queue)"
+        say(f"  {service.name:<20} pid {pid!s:<8} {where}")
+    say(f"  {'redis':<20} {'':<12} {config.redis_url}")
+    say(f"  {'postgresql':<20} {'':<12} {config.database_url}")
+    say()
+    say(f"Gateway API: {config.edge_url}   (logs in {config.log_dir})")
+    say("Press Ctrl-C to stop.")
+
+
+def main() -> None:
+    settings = Settings()
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    data_dir = settings.data_dir
+    providers, simulated = provider_choice(settings)
+    with contextlib.ExitStack() as stack:
+        redis_url = settings.redis_url or stack.enter_context(embedded_redis(data_dir / "redis"))
+        database_url = settings.database_url
+        if not database_url:
+            server = stack.enter_context(embedded_postgres(data_dir / "postgres", keep_data=True))
+            database_url = asyncio.run(create_database(server, "gateway", exist_ok=True))
+        config = FleetConfig(
+            redis_url=redis_url,
+            database_url=database_url,
+            data_dir=data_dir,
+            edge_port=settings.port,
+            auth_port=settings.auth_port,
+            simulator_port=settings.simulator_port if simulated else None,
+            providers=providers,
+            log_dir=data_dir / "logs",
+        )
+        services = plan(config)
+        stack.callback(stop_all, services)
+        for service in services:
+            service.start()
+            service.wait_healthy()
+        report(config, services)
+        while not stopping:
+            exited = [s.name for s in services if s.process and s.process.poll() is not None]
+            if exited:
+                say(f"{', '.join(exited)} exited unexpectedly; stopping the fleet.")
+                break
+            time.sleep(0.5)
+        say("Stopping the fleet...")
+    say("Stopped.")
+
+
+if __name__ == "__main__":
+    main()

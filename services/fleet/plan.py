@@ -1,0 +1,103 @@
+"""Which processes make up a fleet, with the environment each one gets."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.fleet.processes import Service
+from shared.providers import PROVIDERS
+
+SIMULATOR_KEY = "sk-simulator"
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    redis_url: str
+    database_url: str
+    data_dir: Path
+    edge_port: int
+    auth_port: int
+    simulator_port: int | None  # None: the providers are the real ones
+    providers: tuple[str, ...] = tuple(PROVIDERS)
+    redis_prefix: str = "gw"
+    log_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    @property
+    def auth_url(self) -> str:
+        return f"http://127.0.0.1:{self.auth_port}"
+
+    @property
+    def simulator_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.simulator_port}" if self.simulator_port else None
+
+
+def simulator_env(simulator_url: str, providers: tuple[str, ...]) -> dict[str, str]:
+    """Points each provider at its path on the simulator, with a placeholder key."""
+    env = {}
+    for provider_id in providers:
+        provider = PROVIDERS[provider_id]
+        env[f"{provider_id.upper()}_BASE_URL"] = f"{simulator_url}/{provider_id}"
+        env[provider.key_setting.upper()] = SIMULATOR_KEY
+    return env
+
+
+def plan(config: FleetConfig) -> list[Service]:
+    env = {
+        "REDIS_URL": config.redis_url,
+        "DATABASE_URL": config.database_url,
+        "REDIS_PREFIX": config.redis_prefix,
+        "DATA_DIR": str(config.data_dir),
+        "AUTH_URL": config.auth_url,
+        "AUTH_PORT": str(config.auth_port),
+        "PORT": str(config.edge_port),
+        "HOST": "127.0.0.1",
+        **config.extra_env,
+    }
+
+    def log(name: str) -> Path | None:
+        return config.log_dir / f"{name}.log" if config.log_dir else None
+
+    services = []
+    if config.simulator_url:
+        env.update(simulator_env(config.simulator_url, config.providers))
+        services.append(
+            Service(
+                "simulator",
+                ["-m", "services.simulator", "--port", str(config.simulator_port)],
+                env,
+                health_url=f"{config.simulator_url}/health",
+                log_path=log("simulator"),
+            )
+        )
+    services.append(
+        Service(
+            "auth",
+            ["-m", "services.auth"],
+            env,
+            health_url=f"{config.auth_url}/health/ready",
+            log_path=log("auth"),
+        )
+    )
+    services += [
+        Service(
+            f"worker-{provider}",
+            ["-m", "services.workers", "--provider", provider],
+            env,
+            log_path=log(f"worker-{provider}"),
+        )
+        for provider in config.providers
+    ]
+    services.append(
+        Service(
+            "edge",
+            ["-m", "services.edge"],
+            env,
+            health_url=f"{config.edge_url}/health/ready",
+            log_path=log("edge"),
+        )
+    )
+    return services

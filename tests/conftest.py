@@ -1,0 +1,107 @@
+"""Real infrastructure for the suite: Redis and PostgreSQL, and a running fleet.
+
+Redis and PostgreSQL come from `REDIS_URL` / `DATABASE_URL` when set, else embedded servers are
+started for the run. Each run gets its own database and Redis key prefix, so runs can share
+servers; every process a fixture starts is stopped by its PID, also when a test fails.
+"""
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.fleet.infra import (
+    create_database,
+    drop_database,
+    embedded_postgres,
+    embedded_redis,
+    free_port,
+)
+from services.fleet.plan import FleetConfig, plan
+from services.fleet.processes import stop_all
+
+RUN_ID = secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A DSN of a PostgreSQL server on which the suite may create databases."""
+    if dsn := os.environ.get("DATABASE_URL"):
+        yield dsn
+        return
+    with embedded_postgres(tmp_path_factory.mktemp("pg") / "data", keep_data=False) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: str) -> Iterator[str]:
+    name = f"gw_test_{RUN_ID}"
+    dsn = asyncio.run(create_database(postgres_server, name))
+    yield dsn
+    asyncio.run(drop_database(postgres_server, name))
+
+
+@pytest.fixture(scope="session")
+def fleet(
+    redis_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FleetConfig]:
+    """The whole fleet (simulator, auth, a worker pool per provider, edge) as real processes."""
+    data_dir: Path = tmp_path_factory.mktemp("fleet")
+    config = FleetConfig(
+        redis_url=redis_url,
+        database_url=database_url,
+        data_dir=data_dir,
+        edge_port=free_port(),
+        auth_port=free_port(),
+        simulator_port=free_port(),
+        redis_prefix=f"gw-test-{RUN_ID}",
+        log_dir=data_dir / "logs",
+        extra_env={"BCRYPT_ROUNDS": "4", "REQUEST_TIMEOUT": "30s", "NODE_ENV": "test"},
+    )
+    services = plan(config)
+    try:
+        for service in services:
+            service.start()
+            service.wait_healthy()
+        yield config
+    finally:
+        stop_all(services)
+
+
+@pytest.fixture
+async def edge(fleet: FleetConfig) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(base_url=fleet.edge_url, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture
+async def simulator(fleet: FleetConfig) -> httpx.AsyncClient:
+    assert fleet.simulator_url
+    async with httpx.AsyncClient(base_url=fleet.simulator_url, timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture
+async def user_token(edge: httpx.AsyncClient) -> str:
+    """A freshly registered user's token."""
+    email = f"user-{secrets.token_hex(6)}@example.com"
+    response = await edge.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": "correct-horse-battery", "name": "Test User"},
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token

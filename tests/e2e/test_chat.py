@@ -1,0 +1,106 @@
+"""Chat through the whole fleet: edge → Redis stream → worker → simulator → back."""
+
+import secrets
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import auth, chat_body, sse_payloads, upstream_record, upstream_usage
+
+PROVIDER_MODELS = [("anthropic", "claude-3-5-sonnet-20241022"), ("deepseek", "deepseek-chat")]
+
+
+@pytest.mark.parametrize(("provider", "model"), PROVIDER_MODELS)
+async def test_chat_returns_exactly_what_the_provider_answered(
+    edge: httpx.AsyncClient,
+    simulator: httpx.AsyncClient,
+    user_token: str,
+    provider: str,
+    model: str,
+) -> None:
+    trace = f"req_test_{secrets.token_hex(6)}"
+    body = chat_body(provider, model, "Explain quantum computing briefly", max_tokens=100)
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == trace
+    answer = response.json()
+    record = await upstream_record(simulator, trace)
+    assert answer["provider"] == provider
+    assert answer["model"] == model
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": record["reply"]}
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    prompt, completion = upstream_usage(record)
+    assert answer["usage"] == {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+@pytest.mark.parametrize(("provider", "model"), PROVIDER_MODELS)
+async def test_streaming_chat_relays_every_delta_then_usage_then_done(
+    edge: httpx.AsyncClient,
+    simulator: httpx.AsyncClient,
+    user_token: str,
+    provider: str,
+    model: str,
+) -> None:
+    trace = f"req_test_{secrets.token_hex(6)}"
+    body = chat_body(provider, model, "Tell me a story [[sim tokens=40]]", stream=True)
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    payloads = sse_payloads(response.text)
+    record = await upstream_record(simulator, trace)
+    assert payloads[-1] == "[DONE]"
+    *deltas, final = payloads[:-1]
+    assert "".join(d["delta"]["content"] for d in deltas) == record["reply"]
+    assert len(str(record["reply"]).split()) == 40
+    assert final["delta"] == {}
+    assert final["finish_reason"] == "stop"
+    prompt, completion = upstream_usage(record)
+    assert (final["usage"]["prompt_tokens"], final["usage"]["completion_tokens"]) == (
+        prompt,
+        completion,
+    )
+    assert completion == 40
+
+
+async def test_max_tokens_cut_maps_to_length(edge: httpx.AsyncClient, user_token: str) -> None:
+    body = chat_body(
+        "anthropic", "claude-3-5-sonnet-20241022", "Go on [[sim tokens=50]]", max_tokens=5
+    )
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["choices"][0]["finish_reason"] == "length"
+    assert answer["usage"]["completion_tokens"] == 5
+
+
+async def test_system_prompt_reaches_anthropic_as_top_level_system(
+    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
+) -> None:
+    trace = f"req_test_{secrets.token_hex(6)}"
+    body = {
+        "provider": "anthropic",
+        "model": "claude-3-5-sonnet-20241022",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hello"},
+        ],
+        "temperature": 0.5,
+    }
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
+
+    assert response.status_code == 200, response.text
+    record = await upstream_record(simulator, trace)
+    sent = record["body"]
+    assert sent["system"] == "Be brief."
+    assert sent["messages"] == [{"role": "user", "content": "Hello"}]
+    assert sent["max_tokens"] > 0
+    assert sent["temperature"] == 0.5
+    assert record["headers"]["x-api-key"]
+    assert record["headers"]["anthropic-version"] == "2023-06-01"
