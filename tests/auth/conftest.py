@@ -2,6 +2,7 @@
 
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +14,8 @@ from tests.auth.support import make_settings
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(database_url, tmp_path_factory.mktemp("data"))
+def settings(database_url: str, run_dir: Path) -> Settings:
+    return make_settings(database_url, run_dir / "auth-data")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """`python -m services.auth` as a real process: migrate, serve, answer, stop by its PID."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,71 +10,48 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.fleet.infra import free_port
+from services.fleet.processes import Service
 from shared.tokens import TokenVerifier
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def service_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JWT_")}
-    env.update(
-        DATABASE_URL=database_url,
-        DATA_DIR=str(data_dir),
-        HOST="127.0.0.1",
-        AUTH_PORT=str(port),
-        NODE_ENV="test",
-        BCRYPT_ROUNDS="4",
-        LOG_LEVEL="info",
-    )
-    return env
+    return {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "AUTH_PORT": str(port),
+        "NODE_ENV": "test",
+        "BCRYPT_ROUNDS": "4",
+        "LOG_LEVEL": "info",
+    }
 
 
 @pytest.fixture
 def auth_process(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
-    log_path = tmp_path / "auth.log"
-    env = service_env(database_url, tmp_path / "data", port)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.auth"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-    base = f"http://127.0.0.1:{port}"
+    service = Service(
+        "auth",
+        ["-m", "services.auth"],
+        service_env(database_url, tmp_path / "data", port),
+        health_url=f"http://127.0.0.1:{port}/health/live",
+        log_path=tmp_path / "auth.log",
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"auth exited with {proc.returncode}: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"auth did not start: {log_path.read_text()}")
-            time.sleep(0.1)
-        yield base, log_path
+        service.start()
+        service.wait_healthy(30)
+        yield f"http://127.0.0.1:{port}", tmp_path / "auth.log"
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, 15)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, 9)
-                proc.wait(timeout=10)
+        service.stop()
 
 
 def test_migrate_command(database_url: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "services.auth", "migrate"],
         cwd=ROOT,
-        env=service_env(database_url, tmp_path, free_port()),
+        env={**os.environ, **service_env(database_url, tmp_path, free_port())},
         capture_output=True,
         timeout=60,
         check=False,
