@@ -1,9 +1,11 @@
 """Versioned messages between the edge and the workers: the queue's contract.
 
-A job is one stream entry `{"job": <ChatJob JSON>}` on `jobs:{provider}`. The worker answers on
-the pub/sub channel `reply:{job id}` with zero or more `DeltaEvent`s (streaming jobs only) and
-exactly one terminal event: `DoneEvent` or `ErrorEvent`. Adding an optional field is a
-compatible change; anything else needs a new version.
+A job is one stream entry `{"job": <job JSON>}` on `jobs:{provider}`; its `kind` says what it
+asks for (`chat`, `embeddings`, `rerank`, `models`). The worker answers on the pub/sub channel
+`reply:{job id}`: a chat job with zero or more `DeltaEvent`s (streaming only) and exactly one
+terminal event, `DoneEvent` or `ErrorEvent`; every other job with exactly one terminal event,
+its result or an `ErrorEvent`. Adding an optional field is a compatible change; anything else
+needs a new version.
 """
 
 from typing import Annotated, Any, Literal
@@ -11,28 +13,68 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.schemas import ChatRequest, Usage
+from shared.schemas import (
+    ChatRequest,
+    EmbeddingsRequest,
+    RerankRequest,
+    RerankResult,
+    ToolCall,
+    Usage,
+)
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class ChatJob(_Message):
-    kind: Literal["chat"] = "chat"
+class _Job(_Message):
     v: Literal[1] = 1
     id: str
     trace: str
     ts: float
     deadline: float
     user_id: str
+
+
+class ChatJob(_Job):
+    kind: Literal["chat"] = "chat"
     request: ChatRequest
+
+
+class EmbeddingsJob(_Job):
+    kind: Literal["embeddings"] = "embeddings"
+    request: EmbeddingsRequest
+
+
+class RerankJob(_Job):
+    kind: Literal["rerank"] = "rerank"
+    request: RerankRequest
+
+
+class ModelsJob(_Job):
+    """Asks the provider for its model list (the edge caches it)."""
+
+    kind: Literal["models"] = "models"
+
+
+Job = ChatJob | EmbeddingsJob | RerankJob | ModelsJob
+JOBS: TypeAdapter[Job] = TypeAdapter(Annotated[Job, Field(discriminator="kind")])
+
+
+class ToolCallDelta(_Message):
+    """A piece of a tool call: the first carries id and name, later ones argument text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 class DeltaEvent(_Message):
     kind: Literal["delta"] = "delta"
     content: str = ""
     reasoning_content: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 class DoneEvent(_Message):
@@ -43,6 +85,25 @@ class DoneEvent(_Message):
     usage: Usage
     content: str | None = None  # the whole answer, for non-streaming jobs
     reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None  # non-streaming jobs
+    provider_metadata: dict[str, Any] | None = None  # e.g. Perplexity citations
+
+
+class EmbeddingsResult(_Message):
+    kind: Literal["embeddings_result"] = "embeddings_result"
+    model: str
+    vectors: list[list[float]]  # one per input, in input order
+    usage: Usage
+
+
+class RerankResultEvent(_Message):
+    kind: Literal["rerank_result"] = "rerank_result"
+    results: list[RerankResult]  # sorted by relevance, best first
+
+
+class ModelsResult(_Message):
+    kind: Literal["models_result"] = "models_result"
+    models: list[str]
 
 
 class ErrorEvent(_Message):
@@ -54,13 +115,17 @@ class ErrorEvent(_Message):
     retry_after: float | None = None
 
 
-Event = Annotated[DeltaEvent | DoneEvent | ErrorEvent, Field(discriminator="kind")]
-EVENTS: TypeAdapter[DeltaEvent | DoneEvent | ErrorEvent] = TypeAdapter(Event)
+Event = DeltaEvent | DoneEvent | EmbeddingsResult | RerankResultEvent | ModelsResult | ErrorEvent
+EVENTS: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="kind")])
 
 
 def encode(message: _Message) -> bytes:
     return orjson.dumps(message.model_dump(exclude_none=True))
 
 
-def decode_event(raw: bytes | str) -> DeltaEvent | DoneEvent | ErrorEvent:
+def decode_event(raw: bytes | str) -> Event:
     return EVENTS.validate_json(raw)
+
+
+def decode_job(raw: bytes | str) -> Job:
+    return JOBS.validate_json(raw)

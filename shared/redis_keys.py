@@ -20,3 +20,7 @@ class RedisKeys:
     def reply(self, job_id: str) -> str:
         """Pub/sub channel on which a worker sends one job's events back to the edge."""
         return f"{self.prefix}:reply:{job_id}"
+
+    def models(self, provider: str) -> str:
+        """The provider's model list, as its worker pool last fetched it (TTL one hour)."""
+        return f"{self.prefix}:models:{provider}"

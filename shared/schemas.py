@@ -1,19 +1,73 @@
-"""The public, provider-neutral request and response bodies of the chat API (seed spec)."""
+"""The public, provider-neutral request and response bodies (seed spec), in OpenAI's shapes."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_TOOLS = 128
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+class ToolFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
+class ToolCallFunction(BaseModel):
+    name: str
+    arguments: str  # a JSON document, as text
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["system", "user", "assistant"]
-    content: str | list[dict[str, Any]]
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ChatMessage":
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.role == "assistant" and self.content is None and not self.tool_calls:
+            raise ValueError("an assistant message needs content or tool_calls")
+        if self.role in ("system", "user", "tool") and self.content is None:
+            raise ValueError(f"a {self.role} message needs content")
+        return self
+
+    def text(self) -> str:
+        """The message's text parts, joined."""
+        if isinstance(self.content, str):
+            return self.content
+        parts = self.content or []
+        return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
 
 
 class ChatRequest(BaseModel):
-    """`POST /api/v1/chat`. Unknown fields are rejected so that typos surface as 400s."""
+    """`POST /api/v1/chat`. Unknown fields are rejected so that typos surface as 400s.
+
+    Provider-specific fields (seed spec, "Provider-Specific Configuration") are accepted for
+    every provider and used by the providers they belong to.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -27,8 +81,17 @@ class ChatRequest(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     stop: str | list[str] | None = None
     stream: bool = False
+    tools: list[Tool] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
     anthropic_version: str | None = Field(None, min_length=1, max_length=32)
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "max"] | None = None
+    site_url: str | None = Field(None, max_length=2048)
+    app_name: str | None = Field(None, max_length=256)
+    transforms: list[str] | None = None
+    fallback_models: list[str] | None = None
+    cache: bool | None = None
+    use_cache: bool | None = None
 
     def stop_list(self) -> list[str] | None:
         if self.stop is None:
@@ -48,6 +111,7 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None
 
 
 class Choice(BaseModel):
@@ -62,3 +126,61 @@ class ChatResponse(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
+    provider_metadata: dict[str, Any] | None = None
+
+
+class EmbeddingsRequest(BaseModel):
+    """`POST /api/v1/embeddings`: one text, or a list of texts (one vector each)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=256)
+    input: NonEmptyStr | Annotated[list[NonEmptyStr], Field(min_length=1, max_length=2048)]
+    input_type: Literal["query", "passage"] | None = None
+    dimensions: int | None = Field(None, gt=0)
+    truncate: Literal["NONE", "START", "END"] | None = None
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class EmbeddingsResponse(BaseModel):
+    embeddings: list[float] | list[list[float]]
+    model: str
+    usage: dict[str, int]
+
+
+class RerankRequest(BaseModel):
+    """`POST /api/v1/rerank`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=256)
+    query: NonEmptyStr
+    documents: list[NonEmptyStr] = Field(min_length=1, max_length=1000)
+    top_n: int | None = Field(None, gt=0)
+    return_documents: bool = True
+
+
+class RerankResult(BaseModel):
+    index: int
+    relevance_score: float
+    document: str | None = None
+
+
+class RerankResponse(BaseModel):
+    results: list[RerankResult]
+
+
+class ProviderInfo(BaseModel):
+    id: str
+    name: str
+    status: str
+    models: list[str]
+    capabilities: list[str]
+
+
+class ProvidersResponse(BaseModel):
+    providers: list[ProviderInfo]

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     nvidia_nim_base_url: str | None = Field(None, alias="NVIDIA_NIM_BASE_URL")
     perplexity_base_url: str | None = Field(None, alias="PERPLEXITY_BASE_URL")
     huggingface_base_url: str | None = Field(None, alias="HUGGINGFACE_BASE_URL")
+    # NIM's hosted rerankers live on another host than its chat and embeddings API.
+    nvidia_nim_retrieval_url: str = Field(
+        "https://ai.api.nvidia.com/v1", alias="NVIDIA_NIM_RETRIEVAL_URL"
+    )
+    # Hugging Face reranks through a text-embeddings-inference server of your own.
+    huggingface_tei_url: str | None = Field(None, alias="HUGGINGFACE_TEI_URL")
 
     @field_validator(
         "jwt_expiry", "rate_limit_window", "request_timeout", "upstream_connect_timeout"

@@ -6,10 +6,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from services.edge.auth import Principal, principal
-from services.edge.relay import JobQueue, chat_response, raise_error, sse_frames
-from shared.errors import ValidationError
+from services.edge.relay import (
+    ChatEvent,
+    JobQueue,
+    PendingJob,
+    chat_response,
+    raise_error,
+    sse_frames,
+)
+from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
-from shared.messages import DoneEvent, ErrorEvent
+from shared.messages import DeltaEvent, DoneEvent, ErrorEvent
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest, ChatResponse
 
@@ -26,6 +33,37 @@ def check_provider(provider: str) -> None:
         )
 
 
+async def start_chat(
+    request: Request, body: ChatRequest, caller: Principal
+) -> tuple[PendingJob, ChatEvent]:
+    """Validates, enqueues and waits for the first event; a first error is raised.
+
+    Every chat surface (native, OpenAI- and Anthropic-compatible) starts here. The caller owns
+    the returned job and must release it (`sse_frames` does so for streams).
+    """
+    check_provider(body.provider)
+    queue: JobQueue = request.app.state.jobs
+    pending = await queue.submit(body, user_id=caller.user_id, trace=trace_id(request))
+    try:
+        first = await pending.next_event()
+        if isinstance(first, ErrorEvent):
+            raise_error(first)
+        if not isinstance(first, DeltaEvent | DoneEvent):
+            raise GatewayError(f"Unexpected reply to a chat job: {first.kind}")
+    except BaseException:
+        await queue.release(pending)
+        raise
+    return pending, first
+
+
+async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -> DoneEvent:
+    """The answer of a non-streaming chat job, whose first event is its last."""
+    queue: JobQueue = request.app.state.jobs
+    await queue.release(pending)
+    assert isinstance(first, DoneEvent)
+    return first
+
+
 @router.post(
     "/api/v1/chat",
     response_model=ChatResponse,
@@ -34,23 +72,15 @@ def check_provider(provider: str) -> None:
 async def chat(
     body: ChatRequest, request: Request, caller: Annotated[Principal, Depends(principal)]
 ) -> Response:
-    check_provider(body.provider)
-    queue: JobQueue = request.app.state.jobs
-    pending = await queue.submit(body, user_id=caller.user_id, trace=trace_id(request))
-    try:
-        first = await pending.next_event()
-        if isinstance(first, ErrorEvent):
-            raise_error(first)
-    except BaseException:
-        await queue.release(pending)
-        raise
+    pending, first = await start_chat(request, body, caller)
     if not body.stream:
-        await queue.release(pending)
-        assert isinstance(first, DoneEvent)
+        done = await finish_chat(request, pending, first)
         return Response(
-            chat_response(body, first).model_dump_json(exclude_none=True),
+            chat_response(body, done).model_dump_json(exclude_none=True),
             media_type="application/json",
         )
     return StreamingResponse(
-        sse_frames(queue, pending, first), media_type="text/event-stream", headers=SSE_HEADERS
+        sse_frames(request.app.state.jobs, pending, first),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
     )

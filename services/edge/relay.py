@@ -13,11 +13,11 @@ from redis.exceptions import RedisError
 from services.edge.replies import ReplyHub
 from shared.errors import GatewayError, ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
-from shared.messages import ChatJob, DeltaEvent, DoneEvent, ErrorEvent, decode_event
+from shared.messages import ChatJob, DeltaEvent, DoneEvent, ErrorEvent, Event, decode_event
 from shared.redis_keys import RedisKeys
 from shared.schemas import AssistantMessage, ChatRequest, ChatResponse, Choice
 
-Event = DeltaEvent | DoneEvent | ErrorEvent
+ChatEvent = DeltaEvent | DoneEvent | ErrorEvent
 
 DONE_FRAME = b"data: [DONE]\n\n"
 
@@ -136,14 +136,16 @@ def error_frame(error: GatewayError, trace: str) -> bytes:
     return _frame(error.envelope(trace))
 
 
-async def sse_frames(queue: JobQueue, pending: PendingJob, first: Event) -> AsyncIterator[bytes]:
+async def sse_frames(
+    queue: JobQueue, pending: PendingJob, first: ChatEvent
+) -> AsyncIterator[bytes]:
     """SSE bytes for a stream whose first event was not an error; always ends with [DONE].
 
     Events that are already waiting are written together, so a burst costs one write.
     """
     request, trace = pending.job.request, pending.job.trace
     try:
-        events = [first]
+        events: list[Event] = [first]
         while True:
             chunk = bytearray()
             for event in events:
@@ -152,7 +154,7 @@ async def sse_frames(queue: JobQueue, pending: PendingJob, first: Event) -> Asyn
                 elif isinstance(event, DoneEvent):
                     yield bytes(chunk + done_frame(request, event) + DONE_FRAME)
                     return
-                else:
+                elif isinstance(event, ErrorEvent):
                     error = rebuild(event.type, event.message, event.status, details=event.details)
                     yield bytes(chunk + error_frame(error, trace) + DONE_FRAME)
                     return

@@ -69,7 +69,16 @@ async def test_unknown_provider_gets_400_listing_known_ones(
     body = chat_body("nope", "m", "hi")
     response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
     error = assert_envelope(response, 400, "validation_error")
-    assert error["details"]["available_providers"] == ["anthropic", "deepseek"]
+    assert error["details"]["available_providers"] == [
+        "anthropic",
+        "deepseek",
+        "huggingface",
+        "litellm",
+        "nvidia_nim",
+        "openrouter",
+        "perplexity",
+        "xai",
+    ]
 
 
 async def test_unknown_route_gets_404_in_envelope(edge: httpx.AsyncClient) -> None:

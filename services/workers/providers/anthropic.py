@@ -23,19 +23,13 @@ FINISH_REASONS = {
 }
 
 
-def _text(content: str | list[dict[str, Any]]) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
-
-
 def build_body(request: ChatRequest) -> dict[str, Any]:
     if request.temperature is not None and request.temperature > 1:
         raise ValidationError(
             "Anthropic accepts temperature from 0 to 1",
             details={"provider": "anthropic", "field": "temperature"},
         )
-    system = "\n\n".join(_text(m.content) for m in request.messages if m.role == "system")
+    system = "\n\n".join(m.text() for m in request.messages if m.role == "system")
     messages = [
         {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
     ]

@@ -14,7 +14,7 @@ FINISH_REASONS = {"insufficient_system_resource": "error"}
 def build_body(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": [m.model_dump() for m in request.messages],
+        "messages": [m.model_dump(exclude_none=True) for m in request.messages],
     }
     optional = {
         "temperature": request.temperature,
