@@ -6,14 +6,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from services.edge.auth import Principal, principal
-from services.edge.relay import (
-    ChatEvent,
-    JobQueue,
-    PendingJob,
-    chat_response,
-    raise_error,
-    sse_frames,
-)
+from services.edge.jobs import JobQueue, PendingJob, raise_error
+from services.edge.relay import ChatEvent, chat_response, sse_frames
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent
@@ -43,7 +37,7 @@ async def start_chat(
     """
     check_provider(body.provider)
     queue: JobQueue = request.app.state.jobs
-    pending = await queue.submit(body, user_id=caller.user_id, trace=trace_id(request))
+    pending = await queue.submit_chat(body, user_id=caller.user_id, trace=trace_id(request))
     try:
         first = await pending.next_event()
         if isinstance(first, ErrorEvent):

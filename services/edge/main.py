@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from services.edge import auth_proxy, chat, health
 from services.edge.auth import Authenticator, load_verifier
-from services.edge.relay import JobQueue
+from services.edge.jobs import JobQueue
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.redis_keys import RedisKeys

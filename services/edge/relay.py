@@ -1,20 +1,13 @@
-"""The queue hop: enqueue a chat job and relay the worker's events to the client."""
+"""Chat answers for the client: the JSON body, and the SSE frames relayed from the worker."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from services.edge.replies import ReplyHub
-from shared.errors import GatewayError, ProviderError, ServiceUnavailable, rebuild
-from shared.ids import new_id
-from shared.messages import ChatJob, DeltaEvent, DoneEvent, ErrorEvent, Event, decode_event
-from shared.redis_keys import RedisKeys
+from services.edge.jobs import JobQueue, PendingJob
+from shared.errors import GatewayError, rebuild
+from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 from shared.schemas import AssistantMessage, ChatRequest, ChatResponse, Choice
 
 ChatEvent = DeltaEvent | DoneEvent | ErrorEvent
@@ -22,87 +15,19 @@ ChatEvent = DeltaEvent | DoneEvent | ErrorEvent
 DONE_FRAME = b"data: [DONE]\n\n"
 
 
-@dataclass
-class PendingJob:
-    job: ChatJob
-    channel: str
-    events: asyncio.Queue[bytes]
-
-    async def next_event(self) -> Event:
-        remaining = self.job.deadline - time.time()
-        try:
-            raw = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
-        except TimeoutError:
-            raise ProviderError(
-                "The provider did not answer in time",
-                status=504,
-                details={"provider": self.job.request.provider},
-            ) from None
-        return decode_event(raw)
-
-    def ready_events(self) -> list[Event]:
-        ready = []
-        while not self.events.empty():
-            ready.append(decode_event(self.events.get_nowait()))
-        return ready
-
-
-class JobQueue:
-    def __init__(
-        self, redis: Redis, hub: ReplyHub, keys: RedisKeys, *, timeout: float, maxlen: int
-    ) -> None:
-        self.redis = redis
-        self.hub = hub
-        self.keys = keys
-        self.timeout = timeout
-        self.maxlen = maxlen
-
-    async def submit(self, request: ChatRequest, *, user_id: str, trace: str) -> PendingJob:
-        now = time.time()
-        job = ChatJob(
-            id=new_id("job"),
-            trace=trace,
-            ts=now,
-            deadline=now + self.timeout,
-            user_id=user_id,
-            request=request,
-        )
-        channel = self.keys.reply(job.id)
-        events = await self.hub.subscribe(channel)
-        try:
-            await self.redis.xadd(
-                self.keys.jobs(request.provider),
-                {"job": orjson.dumps(job.model_dump(exclude_none=True))},
-                maxlen=self.maxlen,
-                approximate=True,
-            )
-        except RedisError as exc:
-            await self.hub.unsubscribe(channel)
-            raise ServiceUnavailable("The job queue is unavailable") from exc
-        return PendingJob(job, channel, events)
-
-    async def release(self, pending: PendingJob) -> None:
-        await self.hub.unsubscribe(pending.channel)
-
-
-def raise_error(event: ErrorEvent) -> None:
-    raise rebuild(
-        event.type,
-        event.message,
-        event.status,
-        details=event.details,
-        retry_after=event.retry_after,
-    )
-
-
 def chat_response(request: ChatRequest, done: DoneEvent) -> ChatResponse:
-    message = AssistantMessage(content=done.content, reasoning_content=done.reasoning_content)
+    message = AssistantMessage(
+        content=done.content,
+        reasoning_content=done.reasoning_content,
+        tool_calls=done.tool_calls,
+    )
     return ChatResponse(
         id=done.id,
         provider=request.provider,
         model=done.model,
         choices=[Choice(message=message, finish_reason=done.finish_reason)],
         usage=done.usage,
+        provider_metadata=done.provider_metadata,
     )
 
 
@@ -110,26 +35,44 @@ def _frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+def openai_tool_call_deltas(event: DeltaEvent) -> list[dict[str, Any]]:
+    """Tool-call pieces in OpenAI's delta shape (the first piece names the call)."""
+    pieces = []
+    for call in event.tool_calls:
+        piece: dict[str, Any] = {"index": call.index}
+        function: dict[str, str] = {"arguments": call.arguments}
+        if call.id is not None:
+            piece.update(id=call.id, type="function")
+        if call.name is not None:
+            function["name"] = call.name
+        piece["function"] = function
+        pieces.append(piece)
+    return pieces
+
+
 def delta_frame(event: DeltaEvent) -> bytes:
-    delta: dict[str, str] = {}
+    delta: dict[str, Any] = {}
     if event.reasoning_content:
         delta["reasoning_content"] = event.reasoning_content
     if event.content:
         delta["content"] = event.content
+    if event.tool_calls:
+        delta["tool_calls"] = openai_tool_call_deltas(event)
     return _frame({"delta": delta})
 
 
 def done_frame(request: ChatRequest, done: DoneEvent) -> bytes:
-    return _frame(
-        {
-            "delta": {},
-            "finish_reason": done.finish_reason,
-            "id": done.id,
-            "provider": request.provider,
-            "model": done.model,
-            "usage": done.usage.model_dump(exclude_none=True),
-        }
-    )
+    final: dict[str, Any] = {
+        "delta": {},
+        "finish_reason": done.finish_reason,
+        "id": done.id,
+        "provider": request.provider,
+        "model": done.model,
+        "usage": done.usage.model_dump(exclude_none=True),
+    }
+    if done.provider_metadata:
+        final["provider_metadata"] = done.provider_metadata
+    return _frame(final)
 
 
 def error_frame(error: GatewayError, trace: str) -> bytes:
@@ -143,7 +86,7 @@ async def sse_frames(
 
     Events that are already waiting are written together, so a burst costs one write.
     """
-    request, trace = pending.job.request, pending.job.trace
+    request, trace = pending.chat_request(), pending.job.trace
     try:
         events: list[Event] = [first]
         while True:

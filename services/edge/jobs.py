@@ -1,0 +1,112 @@
+"""The queue hop: put a job on its provider's stream and receive the worker's events."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.edge.replies import ReplyHub
+from shared.errors import ProviderError, ServiceUnavailable, rebuild
+from shared.ids import new_id
+from shared.messages import ChatJob, ErrorEvent, Event, Job, decode_event
+from shared.redis_keys import RedisKeys
+from shared.schemas import ChatRequest
+
+
+@dataclass
+class PendingJob:
+    job: Job
+    provider: str
+    channel: str
+    events: asyncio.Queue[bytes]
+
+    def chat_request(self) -> ChatRequest:
+        assert isinstance(self.job, ChatJob)
+        return self.job.request
+
+    async def next_event(self) -> Event:
+        remaining = self.job.deadline - time.time()
+        try:
+            raw = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
+        except TimeoutError:
+            raise ProviderError(
+                "The provider did not answer in time",
+                status=504,
+                details={"provider": self.provider},
+            ) from None
+        return decode_event(raw)
+
+    def ready_events(self) -> list[Event]:
+        ready = []
+        while not self.events.empty():
+            ready.append(decode_event(self.events.get_nowait()))
+        return ready
+
+
+class JobQueue:
+    def __init__(
+        self, redis: Redis, hub: ReplyHub, keys: RedisKeys, *, timeout: float, maxlen: int
+    ) -> None:
+        self.redis = redis
+        self.hub = hub
+        self.keys = keys
+        self.timeout = timeout
+        self.maxlen = maxlen
+
+    def job_fields(self, *, user_id: str, trace: str) -> dict[str, Any]:
+        """What every job carries: a fresh id, the trace, and its deadline."""
+        now = time.time()
+        return {
+            "id": new_id("job"),
+            "trace": trace,
+            "ts": now,
+            "deadline": now + self.timeout,
+            "user_id": user_id,
+        }
+
+    async def submit_chat(self, request: ChatRequest, *, user_id: str, trace: str) -> PendingJob:
+        job = ChatJob(**self.job_fields(user_id=user_id, trace=trace), request=request)
+        return await self.submit(job, request.provider)
+
+    async def call(self, job: Job, provider: str) -> Event:
+        """The one answer of a job that is not a chat; an error answer is raised."""
+        pending = await self.submit(job, provider)
+        try:
+            event = await pending.next_event()
+        finally:
+            await self.release(pending)
+        if isinstance(event, ErrorEvent):
+            raise_error(event)
+        return event
+
+    async def submit(self, job: Job, provider: str) -> PendingJob:
+        channel = self.keys.reply(job.id)
+        events = await self.hub.subscribe(channel)
+        try:
+            await self.redis.xadd(
+                self.keys.jobs(provider),
+                {"job": orjson.dumps(job.model_dump(exclude_none=True))},
+                maxlen=self.maxlen,
+                approximate=True,
+            )
+        except RedisError as exc:
+            await self.hub.unsubscribe(channel)
+            raise ServiceUnavailable("The job queue is unavailable") from exc
+        return PendingJob(job, provider, channel, events)
+
+    async def release(self, pending: PendingJob) -> None:
+        await self.hub.unsubscribe(pending.channel)
+
+
+def raise_error(event: ErrorEvent) -> None:
+    raise rebuild(
+        event.type,
+        event.message,
+        event.status,
+        details=event.details,
+        retry_after=event.retry_after,
+    )
