@@ -1,27 +1,40 @@
 """Provider simulator: stands in for the providers' HTTP APIs (docs/providers.md), one process.
 
-Routes: `/anthropic/v1/messages`, `/anthropic/v1/messages/count_tokens`, `/anthropic/v1/models`;
-per OpenAI-dialect provider P (see `registry.py`): `/P/chat/completions`, `/P/models` (each
-also under `/P/v1/...`) plus provider extras such as `/deepseek/user/balance`. Control:
-`GET /health`, `GET /_sim/requests?trace_id=X` (records whose `x-request-id` is X, newest last),
-`DELETE /_sim/requests`.
+Routes (every OpenAI-dialect route also answers under `/P/v1/...`):
+    /anthropic/v1/messages, /anthropic/v1/messages/count_tokens, /anthropic/v1/models
+    /P/chat/completions, /P/models for P in deepseek, xai, openrouter, litellm, nvidia_nim,
+        perplexity, huggingface (`registry.py` holds each profile and its quirks)
+    /deepseek/user/balance, /xai/api-key, /openrouter/key (and /auth/key), /litellm/key/info
+    /litellm/embeddings, /openrouter/embeddings, /nvidia_nim/embeddings,
+        /huggingface/v1/embeddings: OpenAI shape (`encoding_format: base64` honoured)
+    /litellm/rerank: Cohere shape; /nvidia_nim/v1/retrieval/nvidia/<model-path>/reranking:
+        `{"rankings": [...]}`; /huggingface/rerank: TEI shape
+    /huggingface/hf-inference/models/<org>/<model>/pipeline/feature-extraction (a single string
+        input gets one flat vector), /huggingface/embed (TEI: always a list of vectors)
+Control: `GET /health`, `GET /_sim/requests?trace_id=X` (records whose `x-request-id` is X, newest
+last; every request is recorded with its headers and body), `DELETE /_sim/requests`.
 
 Replies are deterministic: the words come from a hash of the messages (and Anthropic `system`),
 one word = one token = one stream chunk; prompt tokens = whitespace-separated words of all
-message and system text. `max_tokens` caps the reply (finish `length` / `max_tokens`).
+message and system text (tool results included). `max_tokens` caps the reply (finish `length` /
+`max_tokens`). Embeddings and rerank scores: see `retrieval.py`.
 
-Directives, written anywhere in the last user message: `[[sim key=value ...]]`
+Directives, written anywhere in the last user message (for embeddings and rerank: in any input
+text): `[[sim key=value ...]]`
     tokens=N            reply length in words (default `--tokens`)
     reasoning_tokens=N  reasoning words for reasoning models (default `--reasoning-tokens`)
     latency_ms=N        delay before the response or first chunk (default `--latency-ms`)
     chunk_delay_ms=N    delay between stream chunks (default `--chunk-delay-ms`)
     fail=401|429|500|503|529
-                        that status with the provider's own error body; 429 (and Anthropic 529)
-                        carry `retry-after: 1`
+                        that status with the provider's own error body (xAI reports a bad key as
+                        400, Perplexity's 401 is an HTML page); 429 (and Anthropic 529) carry
+                        `retry-after: 1`
     fail=disconnect     send a few chunks (or half the JSON body), then drop the connection
     fail=midstream      streams: a few chunks, then the provider's mid-stream error (Anthropic
                         `event: error` overloaded_error; OpenAI dialect a chunk with a top-level
-                        `error`, then `[DONE]`); non-streaming: Anthropic 529, OpenAI dialect 503
+                        `error`); non-streaming: Anthropic 529, OpenAI dialect 503
+    tool=NAME[,NAME2]   answer with a call to each named tool (see `tools.py`)
+    tool_args=JSON      url-encoded JSON object used as the tool arguments
 An API key containing `fail-401`, `fail-429` or `fail-500` acts like the matching `fail=`
 directive (and wins over it).
 """

@@ -2,13 +2,14 @@
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.simulator import wire
+from services.simulator import tools, wire
 from services.simulator.config import SimulatorConfig
-from services.simulator.recorder import Record, Recorder
+from services.simulator.recorder import record_request
 from services.simulator.replies import (
     FAIL_AFTER_CHUNKS,
     Directives,
@@ -99,7 +100,9 @@ def _usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
     }
 
 
-def _message(model: str, reply: Reply, content: list[dict[str, Any]], stop: str | None) -> Any:
+def _message(
+    model: str, reply: Reply, content: list[dict[str, Any]], stop: str | None, output: int = 1
+) -> Any:
     return {
         "id": f"msg_sim{uuid.uuid4().hex[:20]}",
         "type": "message",
@@ -108,15 +111,32 @@ def _message(model: str, reply: Reply, content: list[dict[str, Any]], stop: str 
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": _usage(reply, reply.completion_tokens if stop else 1),
+        "usage": _usage(reply, output),
     }
 
 
-def _stop_reason(reply: Reply) -> str:
+def _stop_reason(reply: Reply, calls: tuple[tools.ToolCall, ...]) -> str:
+    if calls:
+        return "tool_use"
     return "max_tokens" if reply.truncated else "end_turn"
 
 
-async def _stream_body(model: str, reply: Reply, directives: Directives) -> wire.Body:
+def _output_tokens(reply: Reply, calls: tuple[tools.ToolCall, ...]) -> int:
+    return tools.completion_tokens(calls) if calls else reply.completion_tokens
+
+
+def _text_events(reply: Reply) -> Iterator[tuple[str, dict[str, Any]]]:
+    block = {"type": "text", "text": ""}
+    yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    for piece in reply.pieces:
+        delta = {"type": "text_delta", "text": piece}
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+
+
+async def _stream_body(
+    model: str, reply: Reply, directives: Directives, calls: tuple[tools.ToolCall, ...]
+) -> wire.Body:
     await asyncio.sleep(directives.latency_s)
     frames = 0
 
@@ -128,19 +148,19 @@ async def _stream_body(model: str, reply: Reply, directives: Directives) -> wire
     yield frame(
         "message_start", {"type": "message_start", "message": _message(model, reply, [], None)}
     )
-    yield frame(
-        "content_block_start",
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-    )
-    yield b'event: ping\ndata: {"type": "ping"}\n\n'
     failing = directives.fail in ("disconnect", "midstream")
-    for i, piece in enumerate(reply.pieces[:FAIL_AFTER_CHUNKS] if failing else reply.pieces):
-        if i:
-            await asyncio.sleep(directives.chunk_delay_s)
-        delta = {"type": "text_delta", "text": piece}
-        yield frame(
-            "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-        )
+    deltas = 0
+    events = tools.anthropic_events(calls) if calls else _text_events(reply)
+    for event, data in events:
+        if event == "content_block_delta":
+            if failing and deltas == FAIL_AFTER_CHUNKS:
+                break
+            if deltas:
+                await asyncio.sleep(directives.chunk_delay_s)
+            deltas += 1
+        yield frame(event, data)
+        if frames == 2:
+            yield b'event: ping\ndata: {"type": "ping"}\n\n'
     if directives.fail == "disconnect":
         yield wire.DROP
         return
@@ -148,9 +168,8 @@ async def _stream_body(model: str, reply: Reply, directives: Directives) -> wire
         error = {"type": "overloaded_error", "message": "Overloaded"}
         yield frame("error", {"type": "error", "error": error})
         return
-    yield frame("content_block_stop", {"type": "content_block_stop", "index": 0})
-    stop: dict[str, Any] = {"stop_reason": _stop_reason(reply), "stop_sequence": None}
-    usage = _usage(reply, reply.completion_tokens)
+    stop: dict[str, Any] = {"stop_reason": _stop_reason(reply, calls), "stop_sequence": None}
+    usage = _usage(reply, _output_tokens(reply, calls))
     del usage["service_tier"]
     yield frame("message_delta", {"type": "message_delta", "delta": stop, "usage": usage})
     yield frame("message_stop", {"type": "message_stop"})
@@ -168,19 +187,18 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return text_of(users[-1].get("content")) if users else ""
 
 
+def _ends_with_user_turn(messages: list[dict[str, Any]]) -> bool:
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    blocks = content if isinstance(content, list) else []
+    has_result = any(isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks)
+    return last.get("role") == "user" and not has_result
+
+
 async def create_message(request: Request) -> Response:
     config: SimulatorConfig = request.app.state.config
-    recorder: Recorder = request.app.state.recorder
     body = await wire.json_body(request)
-    record = Record(
-        provider="anthropic",
-        method=request.method,
-        path=request.url.path,
-        headers=wire.lower_headers(request),
-        body=body,
-        status=200,
-    )
-    recorder.add(record)
+    record = record_request(request, "anthropic", body)
     problem = _auth_problem(request)
     invalid = _invalid(body)
     if problem is None and invalid is not None:
@@ -200,14 +218,18 @@ async def create_message(request: Request) -> Response:
         return error_response(status)
     seed = seed_of({"system": system, "messages": messages})
     reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"])
-    record.reply, record.usage = reply.text, _usage(reply, reply.completion_tokens)
+    calls = tools.plan_tool_calls(
+        directives, body.get("tools"), _ends_with_user_turn(messages), "toolu_sim", seed
+    )
+    output = _output_tokens(reply, calls)
+    record.reply = "".join(c.arguments for c in calls) if calls else reply.text
+    record.usage = _usage(reply, output)
     record.outcome = str(directives.fail or "ok")
     headers = {"request-id": _request_id()}
     if body.get("stream"):
-        return wire.event_stream(_stream_body(body["model"], reply, directives), headers)
-    message = _message(
-        body["model"], reply, [{"type": "text", "text": reply.text}], _stop_reason(reply)
-    )
+        return wire.event_stream(_stream_body(body["model"], reply, directives, calls), headers)
+    content = tools.anthropic_blocks(calls) if calls else [{"type": "text", "text": reply.text}]
+    message = _message(body["model"], reply, content, _stop_reason(reply, calls), output)
     if directives.fail == "disconnect":
         payload = wire.dumps(message)
 
@@ -223,6 +245,7 @@ async def create_message(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     body = await wire.json_body(request)
+    record_request(request, "anthropic", body)
     problem = _auth_problem(request)
     if problem is not None:
         return problem
@@ -232,6 +255,7 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
+    record_request(request, "anthropic", None)
     problem = _auth_problem(request)
     if problem is not None:
         return problem

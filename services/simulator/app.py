@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from services.simulator import anthropic_dialect, openai_dialect, wire
+from services.simulator import anthropic_dialect, openai_dialect, retrieval_routes, wire
 from services.simulator.config import SimulatorConfig
 from services.simulator.recorder import Recorder
 from services.simulator.registry import OPENAI_PROFILES
@@ -38,4 +38,5 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     app.include_router(anthropic_dialect.build_router())
     for profile in OPENAI_PROFILES:
         app.include_router(openai_dialect.build_router(profile))
+    app.include_router(retrieval_routes.build_router())
     return app

@@ -1,9 +1,13 @@
-"""Bounded in-memory log of the chat requests the simulator answered, for tests to inspect."""
+"""Bounded in-memory log of the requests the simulator answered, for tests to inspect."""
 
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from starlette.requests import Request
+
+from services.simulator import wire
 
 
 @dataclass
@@ -38,3 +42,18 @@ class Recorder:
 
     def clear(self) -> None:
         self._records.clear()
+
+
+def record_request(request: Request, provider: str, body: Any) -> Record:
+    """Add a record of `request` (status 200 until the handler says otherwise) and return it."""
+    record = Record(
+        provider=provider,
+        method=request.method,
+        path=request.url.path,
+        headers=wire.lower_headers(request),
+        body=body,
+        status=200,
+    )
+    recorder: Recorder = request.app.state.recorder
+    recorder.add(record)
+    return record

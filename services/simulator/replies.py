@@ -39,6 +39,8 @@ class Directives:
     latency_ms: int
     chunk_delay_ms: int
     fail: int | str | None = None
+    tool: str | None = None
+    tool_args: str | None = None
 
     @property
     def latency_s(self) -> float:
@@ -99,20 +101,29 @@ def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> D
         latency_ms=ints.get("latency_ms", config.latency_ms),
         chunk_delay_ms=ints.get("chunk_delay_ms", config.chunk_delay_ms),
         fail=fail,
+        tool=values.get("tool") or None,
+        tool_args=values.get("tool_args") or None,
     )
 
 
 def text_of(content: Any) -> str:
-    """The text of a message `content`: a string, or the `text` of each block in a list."""
+    """The text of a message `content`: a string, or the `text` of each block in a list
+    (an Anthropic `tool_result` block contributes the text of its own `content`)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            block["text"]
-            for block in content
-            if isinstance(block, dict) and isinstance(block.get("text"), str)
-        )
+        texts = (_block_text(block) for block in content if isinstance(block, dict))
+        return "\n".join(text for text in texts if text is not None)
     return ""
+
+
+def _block_text(block: dict[str, Any]) -> str | None:
+    if isinstance(block.get("text"), str):
+        text: str = block["text"]
+        return text
+    if block.get("type") == "tool_result":
+        return text_of(block.get("content"))
+    return None
 
 
 def count_words(texts: Iterable[str]) -> int:

@@ -1,0 +1,149 @@
+"""Each OpenAI-dialect provider's own error bodies: HTTP errors and the mid-stream error chunk."""
+
+from typing import Any
+
+from starlette.responses import Response
+
+from services.simulator import wire
+from services.simulator.openai_profile import OpenAIProfile
+
+_OPENAI: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request", "invalid_request_error", "invalid_request_error"),
+    429: ("Rate limit reached for requests", "rate_limit_error", "rate_limit_exceeded"),
+    500: ("Internal server error", "server_error", "internal_error"),
+    503: ("Server overloaded, please retry later", "server_error", "server_overloaded"),
+    529: ("Overloaded", "server_error", "overloaded"),
+}
+_XAI_CODES = {
+    400: "Client specified an invalid argument",
+    401: "unauthenticated:no-credentials",
+    429: "Some resource has been exhausted",
+    500: "Internal error",
+    503: "The service is currently unavailable",
+    529: "The service is currently unavailable",
+}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
+_LITELLM_CLASSES = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    429: "RateLimitError",
+    500: "InternalServerError",
+    503: "ServiceUnavailableError",
+    529: "ServiceUnavailableError",
+}
+_HF_TYPES = {
+    400: "Empty",
+    401: "Unauthorized",
+    413: "Validation",
+    422: "Tokenizer",
+    429: "Overloaded",
+    500: "Backend",
+    503: "Unhealthy",
+    529: "Overloaded",
+}
+PERPLEXITY_401_HTML = (
+    "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n"
+    "<center><h1>401 Authorization Required</h1></center>\r\n"
+    "<hr><center>openresty/1.25.3.1</center>\r\n</body>\r\n</html>\r\n"
+)
+MIDSTREAM_MESSAGE = "Server overloaded, please retry later"
+
+
+def _mask(key: str) -> str:
+    return "****" + key[-4:]
+
+
+def _message(profile: OpenAIProfile, status: int, key: str, missing_key: bool) -> str:
+    if status == 401 or (status == 400 and profile.error_style == "xai" and key):
+        if missing_key:
+            return {
+                "xai": "No credentials provided",
+                "openrouter": "No auth credentials found",
+                "litellm": "Authentication Error, No api key passed in.",
+                "hf": "You must provide a token in the Authorization header",
+            }.get(profile.error_style, profile.auth_message.format(key=""))
+        if profile.error_style == "xai":
+            return (
+                f"Incorrect API key provided: {key[:2]}***{key[-2:]}. "
+                "You can obtain an API key from https://console.x.ai."
+            )
+        return profile.auth_message.format(key=_mask(key))
+    return _OPENAI.get(status, _OPENAI[500])[0]
+
+
+def _body(profile: OpenAIProfile, status: int, message: str) -> Any:
+    style = profile.error_style
+    if style == "xai":
+        return {"code": _XAI_CODES.get(status, _XAI_CODES[400]), "error": message}
+    if style == "openrouter":
+        return {"error": {"code": status, "message": message}}
+    if style == "nim":
+        return {
+            "type": "about:blank",
+            "status": status,
+            "title": _TITLES[status],
+            "detail": message,
+        }
+    if style == "hf":
+        return {"error": message, "error_type": _HF_TYPES[status]}
+    if style == "perplexity":
+        kind = {400: "invalid_request", 429: "rate_limit_exceeded"}.get(status, "server_error")
+        return {"error": {"message": message, "type": kind, "code": status}}
+    if style == "litellm":
+        litellm_type = "auth_error" if status == 401 else None
+        text = f"litellm.{_LITELLM_CLASSES.get(status, 'BadRequestError')}: {message}"
+        error = {"message": text, "type": litellm_type, "param": None, "code": str(status)}
+        return {"error": error}
+    _, kind, code = _OPENAI.get(status, _OPENAI[400])
+    if status == 401:
+        kind, code = "authentication_error", "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def error_response(
+    profile: OpenAIProfile,
+    status: int,
+    key: str = "",
+    message: str = "",
+    missing_key: bool = False,
+) -> Response:
+    """`status` in the provider's shape; a bad key on xAI is its documented 400, not 401."""
+    if status not in _TITLES:
+        status = 500
+    if status == 401 and profile.error_style == "xai" and not missing_key:
+        status = 400
+    if status == 401 and profile.error_style == "perplexity":
+        return Response(PERPLEXITY_401_HTML, 401, media_type="text/html")
+    text = message or _message(profile, status, key, missing_key)
+    headers = {"retry-after": "1"} if status == 429 else None
+    return wire.json_response(_body(profile, status, text), status, headers)
+
+
+def midstream_chunk(profile: OpenAIProfile, envelope: dict[str, Any]) -> dict[str, Any]:
+    """The chunk that reports a failure after tokens were sent (HTTP status stays 200)."""
+    style = profile.error_style
+    if style == "nim":
+        nim_error = {"object": "error", "message": MIDSTREAM_MESSAGE, "type": "InternalServerError"}
+        return {"error": nim_error}
+    if style == "litellm":
+        text = f"litellm.ServiceUnavailableError: {MIDSTREAM_MESSAGE}"
+        return {"error": {"message": text, "type": None, "param": None, "code": "503"}}
+    choice: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": "error"}
+    error: dict[str, Any] = {
+        "message": MIDSTREAM_MESSAGE,
+        "type": "server_error",
+        "code": "overloaded",
+    }
+    if style == "openrouter":
+        choice = {**choice, "delta": {"content": ""}, "native_finish_reason": "error"}
+        error = {"code": "server_error", "message": "Provider disconnected unexpectedly"}
+    return {**envelope, "error": error, "choices": [choice]}

@@ -1,0 +1,40 @@
+"""What makes one OpenAI-dialect provider different from the baseline (providers.md §0)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ErrorStyle = Literal["openai", "xai", "openrouter", "litellm", "nim", "perplexity", "hf"]
+UsageStyle = Literal["openai", "xai", "openrouter", "perplexity"]
+ChunkStyle = Literal["openai", "xai", "perplexity"]
+Preamble = Literal["none", "latency", "always"]
+
+
+@dataclass(frozen=True)
+class OpenAIProfile:
+    """One OpenAI-dialect provider, served under `/{id}` (and `/{id}/v1`).
+
+    keepalive: SSE comment sent first and every few chunks (and during latency).
+    preamble: whitespace lines before a non-streamed JSON body: never, only while the latency
+        directive makes the client wait, or always.
+    envelope_extra: fields added to every response object and chunk.
+    extra_get: further authenticated GET routes with a fixed JSON payload.
+    """
+
+    id: str
+    models: tuple[str, ...]
+    reasoning_models: frozenset[str] = frozenset()
+    reasoning_field: str = "reasoning_content"
+    keepalive: bytes | None = None
+    preamble: Preamble = "none"
+    cache_usage: bool = False
+    usage_style: UsageStyle = "openai"
+    chunk_style: ChunkStyle = "openai"
+    error_style: ErrorStyle = "openai"
+    auth_message: str = "Incorrect API key provided: {key}"
+    envelope_extra: Mapping[str, Any] = field(default_factory=dict)
+    native_finish_reason: bool = False
+    done_marker: bool = True
+    public_models: bool = False
+    model_extra: Mapping[str, Any] = field(default_factory=dict)
+    extra_get: Mapping[str, Any] = field(default_factory=dict)
