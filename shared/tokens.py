@@ -6,12 +6,8 @@ JWKS (RFC 8037 OKP keys, `kid` = RFC 7638 thumbprint). Verifiers pin the algorit
 """
 
 import base64
-import contextlib
 import hashlib
-import logging
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,10 +19,9 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from shared.dev_secrets import dev_secret
 from shared.errors import AuthenticationError
 from shared.settings import Settings
-
-log = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
 DEV_KEY_FILE = "jwt_ed25519.pem"
@@ -231,31 +226,12 @@ def _parse_private_pem(pem: bytes, source: str) -> Ed25519PrivateKey:
 
 
 def _dev_key(path: Path) -> Ed25519PrivateKey:
-    if not path.exists():
-        _create_dev_key(path)
-    return _parse_private_pem(path.read_bytes(), str(path))
+    return _parse_private_pem(dev_secret(path, _new_private_pem), str(path))
 
 
-def _create_dev_key(path: Path) -> None:
-    """Write a fresh key without ever exposing a half-written file; the first writer wins.
-
-    The key goes to a private temp file that is then hard-linked to its final name: `link`
-    fails if another process got there first, and then that process's key is used.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
+def _new_private_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jwt-", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-            log.warning("generated a development JWT signing key at %s", path)
-    finally:
-        os.unlink(tmp)
