@@ -5,6 +5,7 @@
     ├── AuthorizationError       authorization_error, 403
     ├── ValidationError          validation_error, 400
     │   └── PayloadTooLarge      validation_error, 413
+    ├── NotFoundError            validation_error, 404
     ├── ConflictError            validation_error, 409
     ├── RateLimitError           rate_limit_error, 429 (retry_after)
     ├── ProviderError            provider_error, 502 (or the status the mapping chose)
@@ -59,6 +60,11 @@ class ValidationError(GatewayError):
 
 class PayloadTooLarge(ValidationError):
     status = 413
+
+
+class NotFoundError(GatewayError):
+    type = "validation_error"
+    status = 404
 
 
 class ConflictError(GatewayError):

@@ -24,3 +24,7 @@ class RedisKeys:
     def models(self, provider: str) -> str:
         """The provider's model list, as its worker pool last fetched it (TTL one hour)."""
         return f"{self.prefix}:models:{provider}"
+
+    def own_keys(self, user_id: str) -> str:
+        """Hash provider -> id of the user's own key the workers should use (keyvault writes)."""
+        return f"{self.prefix}:ownkeys:{user_id}"

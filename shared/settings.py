@@ -52,6 +52,13 @@ class Settings(BaseSettings):
 
     auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
     auth_port: int = Field(3002, alias="AUTH_PORT")
+    keyvault_url: str = Field("http://127.0.0.1:3003", alias="KEYVAULT_URL")
+    keyvault_port: int = Field(3003, alias="KEYVAULT_PORT")
+    # "1:<base64 of 32 bytes>,2:<...>": every version stays readable, the highest encrypts.
+    keyvault_master_keys: SecretStr | None = Field(None, alias="KEYVAULT_MASTER_KEYS")
+    # Shared by the keyvault and the workers: how a worker proves it is one.
+    keyvault_service_token: SecretStr | None = Field(None, alias="KEYVAULT_SERVICE_TOKEN")
+    provider_key_cache_ttl: str = Field("60s", alias="PROVIDER_KEY_CACHE_TTL")
     simulator_port: int = Field(3010, alias="SIMULATOR_PORT")
 
     request_timeout: str = Field("120s", alias="REQUEST_TIMEOUT")

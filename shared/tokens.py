@@ -5,6 +5,7 @@ JWKS (RFC 8037 OKP keys, `kid` = RFC 7638 thumbprint). Verifiers pin the algorit
 `alg: none` and HS256-signed-with-the-public-key tokens are rejected.
 """
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import orjson
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +27,7 @@ from shared.settings import Settings
 
 ALGORITHM = "EdDSA"
 DEV_KEY_FILE = "jwt_ed25519.pem"
+_JWKS_WAIT = 30.0
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
 
 
@@ -235,3 +238,24 @@ def _new_private_pem() -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+async def load_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
+    """From `JWT_PUBLIC_KEY` when configured, else from the auth service's JWKS (waiting for
+    the auth service to come up for a while, as at a fleet's start)."""
+    issuer, audience = settings.jwt_issuer, settings.jwt_audience
+    if settings.jwt_public_key:
+        return TokenVerifier.from_public_pem(
+            settings.jwt_public_key, issuer=issuer, audience=audience
+        )
+    url = f"{settings.auth_url}/.well-known/jwks.json"
+    deadline = time.monotonic() + _JWKS_WAIT
+    while True:
+        try:
+            response = await client.get(url)
+            response.raise_for_status()
+            return TokenVerifier.from_jwks(response.json(), issuer=issuer, audience=audience)
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)

@@ -1,0 +1,1 @@
+"""The keyvault service: users' own provider keys, sealed with AES-256-GCM at rest."""

@@ -1,0 +1,80 @@
+"""`create_app(settings)`: the keyvault's FastAPI app; the lifespan owns pool, keys, Redis."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from services.keyvault.crypto import MasterKeys
+from services.keyvault.repository import KeyRepository
+from services.keyvault.routes import internal, public
+from services.keyvault.vault import Vault
+from shared import http
+from shared.db import apply_migrations, create_pool
+from shared.redis_keys import RedisKeys
+from shared.service_auth import service_token
+from shared.settings import Settings
+from shared.tokens import load_verifier
+
+log = logging.getLogger(__name__)
+
+SERVICE = "keyvault"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def required(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(f"{name} is not set: the keyvault needs it")
+    return value
+
+
+async def migrate(settings: Settings) -> list[str]:
+    dsn = required(settings.database_url, "DATABASE_URL")
+    applied = await apply_migrations(dsn, SERVICE, MIGRATIONS)
+    log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
+    return applied
+
+
+@asynccontextmanager
+async def open_vault(settings: Settings) -> AsyncIterator[Vault]:
+    """A vault on its own pool and Redis connection (the app's lifespan and the CLI use it)."""
+    master = MasterKeys.from_settings(settings)
+    pool = await create_pool(required(settings.database_url, "DATABASE_URL"))
+    redis = Redis.from_url(required(settings.redis_url, "REDIS_URL"))
+    try:
+        yield Vault(KeyRepository(pool), master, redis, RedisKeys(settings.redis_prefix))
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(settings)
+        app.state.service_token = service_token(settings)
+        async with httpx.AsyncClient(timeout=5.0) as client, open_vault(settings) as vault:
+            app.state.verifier = await load_verifier(settings, client)
+            app.state.vault = vault
+            purged = await vault.repo.purge_expired()
+            log.info(
+                "keyvault ready (master key v%d, %d stale copies purged)",
+                vault.master.newest,
+                purged,
+            )
+            yield
+
+    app = FastAPI(title="ai-gateway keyvault", lifespan=lifespan, docs_url=None, redoc_url=None)
+    http.install(app)
+    app.include_router(public)
+    app.include_router(internal)
+
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,65 @@
+"""Bodies of the keyvault's public and internal routes."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.providers import PROVIDERS
+
+# Real provider keys are well under this; a 10 KB "key" is a mistake or an attack.
+MAX_KEY_LENGTH = 512
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ProviderKeyInput(_Strict):
+    provider: str
+    api_key: str = Field(alias="apiKey", min_length=8, max_length=MAX_KEY_LENGTH)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider; known: {', '.join(sorted(PROVIDERS))}")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _plain_token(cls, value: str) -> str:
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError("must not contain spaces or control characters")
+        return value
+
+
+class AddKeyRequest(ProviderKeyInput):
+    name: str = Field("", max_length=100)
+
+
+class KeyView(BaseModel):
+    """A key as users see it: never the key itself."""
+
+    id: str
+    provider: str
+    name: str
+    maskedKey: str  # the spec's camelCase names
+    createdAt: datetime | None = None
+
+
+class KeyList(BaseModel):
+    keys: list[KeyView]
+
+
+class StashRequest(ProviderKeyInput):
+    user_id: str = Field(min_length=1, max_length=64)
+
+
+class StashResponse(BaseModel):
+    id: str
+
+
+class RevealedKey(BaseModel):
+    id: str
+    provider: str
+    apiKey: str
