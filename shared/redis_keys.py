@@ -28,3 +28,19 @@ class RedisKeys:
     def own_keys(self, user_id: str) -> str:
         """Hash provider -> id of the user's own key the workers should use (keyvault writes)."""
         return f"{self.prefix}:ownkeys:{user_id}"
+
+    def revoked(self, jti: str) -> str:
+        """Deny-list entry of a logged-out or rotated token (TTL: the token's remaining life)."""
+        return f"{self.prefix}:revoked:{jti}"
+
+    def api_key(self, key_hash: str) -> str:
+        """The edge's short cache of a gateway API key's principal (auth deletes on revoke)."""
+        return f"{self.prefix}:apikey:{key_hash}"
+
+    def limits(self, scope: str, owner_id: str) -> str:
+        """Hash of custom limits for a user or a gateway API key (`scope` = user | key)."""
+        return f"{self.prefix}:limits:{scope}:{owner_id}"
+
+    def login_failures(self, subject: str) -> str:
+        """Failed logins of one account or one client within the throttling window."""
+        return f"{self.prefix}:loginfail:{subject}"
