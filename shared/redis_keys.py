@@ -44,3 +44,11 @@ class RedisKeys:
     def login_failures(self, subject: str) -> str:
         """Failed logins of one account or one client within the throttling window."""
         return f"{self.prefix}:loginfail:{subject}"
+
+    def rate_window(self, scope: str, owner_id: str) -> str:
+        """Request count and window end of a user, gateway API key or client (rate limiting)."""
+        return f"{self.prefix}:rl:{scope}:{owner_id}"
+
+    def token_budget(self, scope: str, owner_id: str) -> str:
+        """Tokens reserved and used in the current minute (token limits)."""
+        return f"{self.prefix}:tpm:{scope}:{owner_id}"
