@@ -43,6 +43,9 @@ def simulator_env(simulator_url: str, providers: tuple[str, ...]) -> dict[str, s
         provider = PROVIDERS[provider_id]
         env[f"{provider_id.upper()}_BASE_URL"] = f"{simulator_url}/{provider_id}"
         env[provider.key_setting.upper()] = SIMULATOR_KEY
+    # Reranking lives on other hosts: NIM's hosted retrieval API and a TEI server for HF.
+    env["NVIDIA_NIM_RETRIEVAL_URL"] = f"{simulator_url}/nvidia_nim/v1"
+    env["HUGGINGFACE_TEI_URL"] = f"{simulator_url}/huggingface"
     return env
 
 

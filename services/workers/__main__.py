@@ -31,6 +31,14 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def retrieval_url(settings: Settings, provider_id: str) -> str | None:
+    """Where the provider reranks when that is not its base URL."""
+    return {
+        "nvidia_nim": settings.nvidia_nim_retrieval_url,
+        "huggingface": settings.huggingface_tei_url,
+    }.get(provider_id)
+
+
 async def serve(settings: Settings, provider_id: str) -> None:
     provider = PROVIDERS[provider_id]
     provider_var.set(provider_id)
@@ -48,7 +56,11 @@ async def serve(settings: Settings, provider_id: str) -> None:
     redis = Redis.from_url(settings.redis_url, max_connections=settings.worker_concurrency + 4)
     async with http_client(settings) as client:
         adapter = ADAPTERS[provider.dialect](
-            provider, client, settings.provider_base_url(provider_id), api_key
+            provider,
+            client,
+            settings.provider_base_url(provider_id),
+            api_key,
+            retrieval_url=retrieval_url(settings, provider_id),
         )
         consumer = JobConsumer(
             redis,

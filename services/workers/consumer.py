@@ -1,4 +1,5 @@
-"""A provider's worker pool: reads its job stream in the `workers` group and runs jobs.
+"""A provider's worker pool: reads its job stream in the `workers` group and runs jobs
+(`jobs.run_job` dispatches them on their kind).
 
 Jobs run concurrently (bounded by `WORKER_CONCURRENCY`). Each job ends with exactly one
 terminal event on its reply channel, and the stream entry is acknowledged only after that
@@ -7,17 +8,15 @@ event was published.
 
 import asyncio
 import logging
-import time
-from contextlib import aclosing
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from services.workers.jobs import run_job
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
-from shared.errors import GatewayError
 from shared.logs import trace_id_var, user_id_var
-from shared.messages import ChatJob, DoneEvent, ErrorEvent
+from shared.messages import decode_job
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class JobConsumer:
 
     async def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:
-            job = ChatJob.model_validate_json(fields[b"job"])
+            job = decode_job(fields[b"job"])
         except (KeyError, ValueError):
             log.error("dropping malformed job entry %s", entry_id)
             await self.redis.xack(self.stream, WORKER_GROUP, entry_id)
@@ -94,36 +93,8 @@ class JobConsumer:
         user_id_var.set(job.user_id)
         publisher = ReplyPublisher(self.redis, self.keys.reply(job.id))
         try:
-            await publisher.finish(await self.run_job(job, publisher))
+            await publisher.finish(await run_job(self.adapter, job, publisher))
         except RedisError:
             log.warning("could not publish the reply; the job stays pending", exc_info=True)
             return
         await self.redis.xack(self.stream, WORKER_GROUP, entry_id)
-
-    async def run_job(self, job: ChatJob, publisher: ReplyPublisher) -> DoneEvent | ErrorEvent:
-        if job.deadline < time.time():
-            return ErrorEvent(
-                type="provider_error", message="The request expired in the queue", status=504
-            )
-        try:
-            if not job.request.stream:
-                return await self.adapter.complete(job.request, job.trace)
-            async with aclosing(self.adapter.stream(job.request, job.trace)) as events:
-                async for event in events:
-                    if isinstance(event, DoneEvent):
-                        return event
-                    publisher.delta(event)
-                    if publisher.client_gone:
-                        break
-            return ErrorEvent(type="provider_error", message="The client went away", status=499)
-        except GatewayError as exc:
-            return ErrorEvent(
-                type=exc.type,
-                message=exc.message,
-                status=exc.status,
-                details=exc.details,
-                retry_after=exc.retry_after,
-            )
-        except Exception:
-            log.exception("job failed unexpectedly")
-            return ErrorEvent(type="internal_error", message="Internal error", status=500)

@@ -3,14 +3,21 @@
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from services.workers.providers.anthropic_tools import (
+    convert_messages,
+    convert_tools,
+    tool_calls_from,
+)
 from services.workers.providers.base import ProviderAdapter
 from services.workers.sse import parse_sse
 from shared.errors import ValidationError
-from shared.messages import DeltaEvent, DoneEvent
+from shared.messages import DeltaEvent, DoneEvent, ModelsResult, ToolCallDelta
 from shared.schemas import ChatRequest, Usage
 
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+MODELS_PAGE = 100
+MAX_MODEL_PAGES = 20
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -29,10 +36,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
             "Anthropic accepts temperature from 0 to 1",
             details={"provider": "anthropic", "field": "temperature"},
         )
-    system = "\n\n".join(m.text() for m in request.messages if m.role == "system")
-    messages = [
-        {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
-    ]
+    system, messages = convert_messages(request.messages)
     if not messages:
         raise ValidationError(
             "Anthropic needs at least one user message besides the system prompt",
@@ -50,6 +54,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
         "stop_sequences": request.stop_list(),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    body.update(convert_tools(request))
     if request.stream:
         body["stream"] = True
     return body
@@ -68,64 +73,112 @@ def usage_from(raw: dict[str, Any]) -> Usage:
     )
 
 
+class StreamState:
+    """Anthropic's named events to unified deltas; tool-call indices count tool blocks only."""
+
+    def __init__(self, model: str) -> None:
+        self.message_id, self.model, self.stop_reason = "", model, "end_turn"
+        self.usage: dict[str, Any] = {}
+        self.tool_index: dict[int, int] = {}
+
+    def feed(self, data: dict[str, Any]) -> DeltaEvent | None:
+        kind = data.get("type")
+        if kind == "content_block_delta":
+            return self._delta(data.get("index"), data.get("delta") or {})
+        if kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = self.tool_index.setdefault(data.get("index", -1), len(self.tool_index))
+                call = ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))
+                return DeltaEvent(tool_calls=(call,))
+        elif kind == "message_start":
+            message = data.get("message") or {}
+            self.message_id = str(message.get("id", ""))
+            self.model = str(message.get("model") or self.model)
+            self.usage.update(message.get("usage") or {})
+        elif kind == "message_delta":
+            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
+            self.usage.update(data.get("usage") or {})  # cumulative: replaces, never adds
+        return None
+
+    def _delta(self, block_index: Any, delta: dict[str, Any]) -> DeltaEvent | None:
+        kind = delta.get("type")
+        if kind == "text_delta" and delta.get("text"):
+            return DeltaEvent(content=delta["text"])
+        if kind == "thinking_delta" and delta.get("thinking"):
+            return DeltaEvent(reasoning_content=delta["thinking"])
+        if kind == "input_json_delta" and delta.get("partial_json"):
+            index = self.tool_index.get(block_index, 0)
+            call = ToolCallDelta(index=index, arguments=delta["partial_json"])
+            return DeltaEvent(tool_calls=(call,))
+        return None
+
+    def done(self) -> DoneEvent:
+        return DoneEvent(
+            id=self.message_id,
+            model=self.model,
+            finish_reason=FINISH_REASONS.get(self.stop_reason, "stop"),
+            usage=usage_from(self.usage),
+        )
+
+
 class AnthropicAdapter(ProviderAdapter):
-    def headers(self, request: ChatRequest, trace: str) -> dict[str, str]:
+    def headers(self, trace: str, version: str | None = None) -> dict[str, str]:
         return {
             "x-api-key": self.api_key,
-            "anthropic-version": request.anthropic_version or DEFAULT_VERSION,
+            "anthropic-version": version or DEFAULT_VERSION,
             "content-type": "application/json",
             "x-request-id": trace,
         }
 
     async def complete(self, request: ChatRequest, trace: str) -> DoneEvent:
-        body = await self.post_json(
-            "/v1/messages", build_body(request), self.headers(request, trace)
-        )
-        blocks = body.get("content") or []
+        headers = self.headers(trace, request.anthropic_version)
+        body = await self.post_json("/v1/messages", build_body(request), headers)
+        blocks = [b for b in body.get("content") or [] if isinstance(b, dict)]
         text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
         thinking = "".join(b.get("thinking", "") for b in blocks if b.get("type") == "thinking")
+        calls = tool_calls_from(blocks)
         return DoneEvent(
             id=str(body.get("id", "")),
             model=str(body.get("model", request.model)),
             finish_reason=FINISH_REASONS.get(str(body.get("stop_reason")), "stop"),
             usage=usage_from(body.get("usage") or {}),
-            content=text,
+            content=text if text or not calls else None,
             reasoning_content=thinking or None,
+            tool_calls=calls,
         )
 
     async def stream(
         self, request: ChatRequest, trace: str
     ) -> AsyncGenerator[DeltaEvent | DoneEvent, None]:
-        message_id, model, stop_reason = "", request.model, "end_turn"
-        usage: dict[str, Any] = {}
-        headers = self.headers(request, trace)
+        state = StreamState(request.model)
+        headers = self.headers(trace, request.anthropic_version)
         async with self.open_stream("/v1/messages", build_body(request), headers) as lines:
             async for sse in parse_sse(lines):
                 data = self.parse_json(sse.data)
-                kind = data.get("type")
-                if kind == "content_block_delta":
-                    delta = data.get("delta") or {}
-                    if delta.get("type") == "text_delta" and delta.get("text"):
-                        yield DeltaEvent(content=delta["text"])
-                    elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
-                        yield DeltaEvent(reasoning_content=delta["thinking"])
-                elif kind == "message_start":
-                    message = data.get("message") or {}
-                    message_id = str(message.get("id", ""))
-                    model = str(message.get("model", model))
-                    usage.update(message.get("usage") or {})
-                elif kind == "message_delta":
-                    stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
-                    usage.update(data.get("usage") or {})
-                elif kind == "message_stop":
-                    yield DoneEvent(
-                        id=message_id,
-                        model=model,
-                        finish_reason=FINISH_REASONS.get(stop_reason, "stop"),
-                        usage=usage_from(usage),
-                    )
+                if data.get("type") == "message_stop":
+                    yield state.done()
                     return
-                elif kind == "error":
+                if data.get("type") == "error":
                     error = data.get("error") or {}
                     raise self.stream_error(str(error.get("message")), str(error.get("type", "")))
+                if (delta := state.feed(data)) is not None:
+                    yield delta
         raise self.stream_error("the stream ended before message_stop")
+
+    async def models(self, trace: str) -> ModelsResult:
+        """Every page of `GET /v1/models`, following `has_more` / `last_id`."""
+        models: list[str] = []
+        after: str | None = None
+        for _ in range(MAX_MODEL_PAGES):
+            query = f"?limit={MODELS_PAGE}" + (f"&after_id={after}" if after else "")
+            url = f"{self.base_url}/v1/models{query}"
+            page = self.expect_object(await self.call("GET", url, self.headers(trace)))
+            data = page.get("data") or []
+            ids = [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+            models += [i for i in ids if i not in models]
+            last = page.get("last_id")
+            if not page.get("has_more") or not isinstance(last, str) or last == after:
+                break
+            after = last
+        return ModelsResult(models=models)

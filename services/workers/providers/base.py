@@ -1,12 +1,11 @@
 """What every provider adapter shares: the upstream call and the mapping of upstream failures.
 
-An adapter turns a `ChatRequest` into the provider's wire format and the provider's answer
-into unified events: `complete()` returns the `DoneEvent` of a non-streaming job, `stream()`
-yields `DeltaEvent`s and ends with a `DoneEvent`. Upstream failures become `GatewayError`s.
+An adapter turns a unified request into the provider's wire format and the provider's answer
+into unified events: `complete()` returns the `DoneEvent` of a non-streaming chat job, `stream()`
+yields `DeltaEvent`s and ends with a `DoneEvent`; `embeddings()`, `rerank()` and `models()`
+return the one result of the other job kinds. Upstream failures become `GatewayError`s.
 """
 
-import email.utils
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,22 +14,31 @@ from typing import Any
 import httpx
 import orjson
 
-from shared.errors import GatewayError, ProviderError, RateLimitError, ValidationError
-from shared.messages import DeltaEvent, DoneEvent
-from shared.providers import Provider
-from shared.schemas import ChatRequest
+from services.workers.providers.upstream_errors import upstream_error
+from shared.errors import ProviderError, ValidationError
+from shared.messages import DeltaEvent, DoneEvent, EmbeddingsResult, ModelsResult, RerankResultEvent
+from shared.providers import Capability, Provider
+from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
 
-_MAX_ERROR_TEXT = 500
+__all__ = ["ProviderAdapter", "upstream_error"]
 
 
 class ProviderAdapter(ABC):
     def __init__(
-        self, provider: Provider, client: httpx.AsyncClient, base_url: str, api_key: str
+        self,
+        provider: Provider,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        *,
+        retrieval_url: str | None = None,
     ) -> None:
         self.provider = provider
         self.client = client
         self.base_url = base_url
         self.api_key = api_key
+        # Where reranking lives when it is not on the base URL (NIM hosted retrieval, HF TEI).
+        self.retrieval_url = retrieval_url.rstrip("/") if retrieval_url else None
 
     @abstractmethod
     async def complete(self, request: ChatRequest, trace: str) -> DoneEvent: ...
@@ -40,20 +48,42 @@ class ProviderAdapter(ABC):
         self, request: ChatRequest, trace: str
     ) -> AsyncGenerator[DeltaEvent | DoneEvent, None]: ...
 
-    async def post_json(
-        self, path: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> dict[str, Any]:
+    @abstractmethod
+    async def models(self, trace: str) -> ModelsResult: ...
+
+    async def embeddings(self, request: EmbeddingsRequest, trace: str) -> EmbeddingsResult:
+        raise self.unsupported("embeddings")
+
+    async def rerank(self, request: RerankRequest, trace: str) -> RerankResultEvent:
+        raise self.unsupported("rerank")
+
+    def unsupported(self, capability: Capability) -> ValidationError:
+        return ValidationError(
+            f"{self.provider.name} does not support {capability}",
+            details={"provider": self.provider.id, "capability": capability},
+        )
+
+    def require(self, capability: Capability) -> None:
+        if not self.provider.can(capability):
+            raise self.unsupported(capability)
+
+    async def call(self, method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
+        """The parsed JSON answer of one upstream call (any JSON value); errors mapped."""
+        content = None if body is None else orjson.dumps(body)
         try:
-            response = await self.client.post(
-                self.base_url + path, content=orjson.dumps(body), headers=headers
-            )
+            response = await self.client.request(method, url, content=content, headers=headers)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from exc
         if response.status_code >= 400:
             raise upstream_error(
                 self.provider, response.status_code, response.text, response.headers
             )
-        return self.parse_json(response.text)
+        return self.parse_any(response.text)
+
+    async def post_json(
+        self, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        return self.expect_object(await self.call("POST", self.base_url + path, headers, body))
 
     @asynccontextmanager
     async def open_stream(
@@ -81,20 +111,25 @@ class ProviderAdapter(ABC):
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from exc
 
-    def parse_json(self, text: str) -> dict[str, Any]:
+    def parse_any(self, text: str) -> Any:
+        # strip(): providers send blank lines as keep-alives before a JSON body (§0 rule 7).
         try:
-            parsed = orjson.loads(text.strip())
+            return orjson.loads(text.strip())
         except orjson.JSONDecodeError as exc:
-            raise ProviderError(
-                f"{self.provider.name} sent a response that is not JSON",
-                details={"provider": self.provider.id},
-            ) from exc
-        if not isinstance(parsed, dict):
-            raise ProviderError(
-                f"{self.provider.name} sent an unexpected response",
-                details={"provider": self.provider.id},
-            )
-        return parsed
+            raise self.bad_answer("a response that is not JSON") from exc
+
+    def parse_json(self, text: str) -> dict[str, Any]:
+        return self.expect_object(self.parse_any(text))
+
+    def expect_object(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.bad_answer("an unexpected response")
+        return value
+
+    def bad_answer(self, what: str) -> ProviderError:
+        return ProviderError(
+            f"{self.provider.name} sent {what}", details={"provider": self.provider.id}
+        )
 
     def transport_error(self, exc: httpx.HTTPError) -> ProviderError:
         details = {"provider": self.provider.id}
@@ -105,74 +140,9 @@ class ProviderAdapter(ABC):
         )
 
     def stream_error(self, message: str, kind: str = "") -> ProviderError:
-        status = 503 if "overloaded" in kind else 502
+        status = 503 if "overloaded" in kind.lower() or "unavailable" in kind.lower() else 502
         return ProviderError(
             f"{self.provider.name} failed mid-stream: {message}",
             status=status,
             details={"provider": self.provider.id, "upstream_error": kind or "stream_error"},
         )
-
-
-def upstream_message(text: str) -> str:
-    """The human message inside any provider's error body, else the body's start."""
-    try:
-        body = orjson.loads(text.strip())
-    except orjson.JSONDecodeError:
-        return text.strip()[:_MAX_ERROR_TEXT] or "no details"
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):
-            for key in ("message", "detail", "title"):
-                if isinstance(error.get(key), str):
-                    return str(error[key])[:_MAX_ERROR_TEXT]
-        if isinstance(error, str):
-            return error[:_MAX_ERROR_TEXT]
-    return text.strip()[:_MAX_ERROR_TEXT]
-
-
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-def upstream_error(
-    provider: Provider, status: int, text: str, headers: httpx.Headers
-) -> GatewayError:
-    """providers.md §10.4, in the gateway's own error types."""
-    message = upstream_message(text)
-    details: dict[str, Any] = {"provider": provider.id, "upstream_status": status}
-    name = provider.name
-    if status == 429:
-        retry_after = retry_after_seconds(headers)
-        return RateLimitError(
-            f"{name} rate limit reached: {message}", details=details, retry_after=retry_after
-        )
-    if status in (401, 403):
-        return ProviderError(f"{name} rejected the credentials: {message}", details=details)
-    if status in (400, 404, 413, 422):
-        return ValidationError(
-            f"{name} rejected the request: {message}",
-            status=413 if status == 413 else 400,
-            details=details,
-        )
-    if status == 402:
-        return ProviderError(f"{name} account has no credit: {message}", details=details)
-    if status in (408, 504):
-        return ProviderError(f"{name} timed out: {message}", status=504, details=details)
-    unavailable = status in (503, 529)
-    return ProviderError(
-        f"{name} {'is overloaded' if unavailable else 'failed'}: {message}",
-        status=503 if unavailable else 502,
-        details=details,
-    )

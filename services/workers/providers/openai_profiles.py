@@ -1,0 +1,115 @@
+"""How each OpenAI-dialect provider differs from the baseline (providers.md §2–§8).
+
+A profile names the provider's paths, how the spec's provider-specific fields reach it (body
+fields or headers, in the provider's own form), where its answers keep extras that belong in
+`provider_metadata`, and its stream and usage quirks.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from shared.schemas import ChatRequest
+
+Apply = Callable[[ChatRequest, dict[str, Any], dict[str, str]], None]
+
+# Perplexity documents no list endpoint: its documented Sonar models.
+PERPLEXITY_MODELS = (
+    "sonar",
+    "sonar-pro",
+    "sonar-reasoning",
+    "sonar-reasoning-pro",
+    "sonar-deep-research",
+)
+
+
+def _nothing(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    return None
+
+
+def _reasoning_effort(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    if request.reasoning_effort is not None:
+        body["reasoning_effort"] = request.reasoning_effort
+
+
+def _openrouter(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    if request.site_url:
+        headers["HTTP-Referer"] = request.site_url
+    if request.app_name:
+        headers["X-Title"] = request.app_name
+    if request.transforms is not None:
+        body["transforms"] = request.transforms
+    if request.reasoning_effort is not None:
+        body["reasoning"] = {"effort": request.reasoning_effort}
+
+
+def _litellm(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    _reasoning_effort(request, body, headers)
+    if request.fallback_models:
+        body["fallbacks"] = request.fallback_models
+    if request.cache is not None:
+        # LiteLLM's per-request cache controls: `no-cache` skips the cache lookup. `cache: true`
+        # asks for the default (use the cache), said explicitly so it is visible upstream.
+        body["cache"] = {"no-cache": not request.cache}
+
+
+def _huggingface(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    if request.use_cache is False:
+        headers["x-use-cache"] = "false"
+
+
+@dataclass(frozen=True)
+class OpenAIProfile:
+    """chat_path/models_path: relative to the provider's base URL; `models_path=None` means
+    the provider has no list endpoint and `fixed_models` is its documented list.
+
+    reasoning_fields: where a message or delta carries reasoning text, first found wins.
+    reasoning_in_completion: False when `completion_tokens` excludes reasoning (xAI).
+    cumulative_chunks: chunks may carry the whole message so far (Perplexity).
+    merge_same_role: the provider requires alternating roles (Perplexity).
+    metadata_fields / choice_metadata / usage_metadata: extras moved to `provider_metadata`.
+    """
+
+    chat_path: str = "/chat/completions"
+    models_path: str | None = "/models"
+    fixed_models: tuple[str, ...] = ()
+    apply: Apply = _nothing
+    stream_options: bool = True
+    reasoning_fields: tuple[str, ...] = ("reasoning_content",)
+    reasoning_in_completion: bool = True
+    cumulative_chunks: bool = False
+    merge_same_role: bool = False
+    metadata_fields: tuple[str, ...] = ()
+    choice_metadata: tuple[str, ...] = ()
+    usage_metadata: tuple[str, ...] = ()
+
+
+PROFILES: MappingProxyType[str, OpenAIProfile] = MappingProxyType(
+    {
+        "deepseek": OpenAIProfile(apply=_reasoning_effort),
+        "xai": OpenAIProfile(apply=_reasoning_effort, reasoning_in_completion=False),
+        "openrouter": OpenAIProfile(
+            apply=_openrouter,
+            reasoning_fields=("reasoning", "reasoning_content"),
+            metadata_fields=("provider",),
+            choice_metadata=("native_finish_reason",),
+            usage_metadata=("cost",),
+        ),
+        "litellm": OpenAIProfile(apply=_litellm, models_path="/v1/models"),
+        # NIM: the plain baseline; its mid-stream `{"error": ...}` chunk is handled generically.
+        "nvidia_nim": OpenAIProfile(),
+        "perplexity": OpenAIProfile(
+            apply=_reasoning_effort,
+            models_path=None,
+            fixed_models=PERPLEXITY_MODELS,
+            stream_options=False,
+            cumulative_chunks=True,
+            merge_same_role=True,
+            metadata_fields=("citations", "search_results", "images", "related_questions"),
+        ),
+        "huggingface": OpenAIProfile(
+            apply=_huggingface, chat_path="/v1/chat/completions", models_path="/v1/models"
+        ),
+    }
+)
