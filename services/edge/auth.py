@@ -73,3 +73,13 @@ async def load_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenV
 def principal(request: Request) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
     return authenticator.authenticate(request.headers.get("authorization"))
+
+
+def api_key_principal(request: Request) -> Principal:
+    """Like `principal`, also accepting the token as `x-api-key` (as the Anthropic SDK sends it)."""
+    authorization = request.headers.get("authorization")
+    api_key = request.headers.get("x-api-key")
+    if not authorization and api_key:
+        authorization = f"Bearer {api_key}"
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.authenticate(authorization)

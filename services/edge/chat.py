@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from services.edge.auth import Principal, principal
+from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue, PendingJob, raise_error
 from services.edge.relay import ChatEvent, chat_response, sse_frames
 from shared.errors import GatewayError, ValidationError
@@ -36,6 +37,8 @@ async def start_chat(
     the returned job and must release it (`sse_frames` does so for streams).
     """
     check_provider(body.provider)
+    catalogue: Catalogue = request.app.state.catalogue
+    await catalogue.check(body.provider, body.model)
     queue: JobQueue = request.app.state.jobs
     pending = await queue.submit_chat(body, user_id=caller.user_id, trace=trace_id(request))
     try:

@@ -7,8 +7,17 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.edge import auth_proxy, chat, health
+from services.edge import (
+    anthropic_compat,
+    auth_proxy,
+    catalogue,
+    chat,
+    health,
+    openai_compat,
+    retrieval,
+)
 from services.edge.auth import Authenticator, load_verifier
+from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue
 from services.edge.replies import ReplyHub
 from shared import http
@@ -39,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
                 timeout=settings.request_timeout_seconds,
                 maxlen=settings.queue_maxlen,
             )
+            app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
             try:
                 yield
             finally:
@@ -55,6 +65,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth_proxy.router)
     app.include_router(chat.router)
+    app.include_router(retrieval.router)
+    app.include_router(catalogue.router)
+    app.include_router(openai_compat.router)
+    # Anthropic-compatible surface: `POST /v1/messages`.
+    app.include_router(anthropic_compat.router)
     return app
 
 

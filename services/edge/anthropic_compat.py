@@ -1,0 +1,114 @@
+"""`POST /v1/messages`: the Anthropic Messages API in front of every provider.
+
+`model` is written `provider/model` (a bare name means Anthropic). The request is translated
+into a unified `ChatRequest` (`anthropic_schemas`) and runs as any chat job; the answer comes
+back in Anthropic's shapes (`anthropic_stream`). Errors on these routes use Anthropic's error
+body, extended with our trace id, so the official SDK raises its own exception types.
+"""
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import orjson
+import pydantic
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
+
+from services.edge.anthropic_schemas import MessagesRequest, chat_request
+from services.edge.anthropic_stream import (
+    error_object,
+    message_body,
+    message_events,
+    message_id,
+)
+from services.edge.auth import Principal, api_key_principal
+from services.edge.chat import SSE_HEADERS, finish_chat, start_chat
+from shared.errors import GatewayError, ValidationError
+from shared.http import trace_id
+
+
+def _first_problem(errors: list[Any]) -> str:
+    if not errors:
+        return "Invalid request"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "Request body is not valid JSON"
+    field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    return f"{field}: {first.get('msg', 'invalid')}"
+
+
+def anthropic_error_response(error: GatewayError, trace: str) -> Response:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return Response(
+        orjson.dumps(error_object(error, trace)),
+        status_code=error.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+class AnthropicRoute(APIRoute):
+    """Answers this router's errors in Anthropic's shape; other routes keep the standard one."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                error: GatewayError = ValidationError(_first_problem(list(exc.errors())))
+            except GatewayError as exc:
+                error = exc
+            return anthropic_error_response(error, trace_id(request))
+
+        return route
+
+
+class MessageResponse(pydantic.BaseModel):
+    """The non-streaming answer (documentation only; built as a plain dict)."""
+
+    id: str
+    type: str = "message"
+    role: str = "assistant"
+    model: str
+    content: list[dict[str, Any]]
+    stop_reason: str
+    stop_sequence: str | None = None
+    usage: dict[str, int]
+
+
+router = APIRouter(route_class=AnthropicRoute, tags=["anthropic-compatible"])
+
+
+@router.post(
+    "/v1/messages",
+    response_model=MessageResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def create_message(
+    body: MessagesRequest,
+    request: Request,
+    caller: Annotated[Principal, Depends(api_key_principal)],
+    anthropic_version: Annotated[str | None, Header()] = None,
+) -> Response:
+    try:
+        chat = chat_request(body, anthropic_version)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(_first_problem(list(exc.errors()))) from exc
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    pending, first = await start_chat(request, chat, caller)
+    if not body.stream:
+        done = await finish_chat(request, pending, first)
+        answer = message_body(message_id(pending), body.model, done)
+        return Response(orjson.dumps(answer), media_type="application/json")
+    return StreamingResponse(
+        message_events(request.app.state.jobs, pending, first, body.model),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )

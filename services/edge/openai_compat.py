@@ -1,0 +1,210 @@
+"""The OpenAI-compatible surface: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`.
+
+Any OpenAI SDK works unchanged with `base_url=<edge>/v1` and a gateway token as its API key.
+`model` is written `provider/model` (split on the first `/`). Requests are translated to the
+native bodies and go through the same paths as `/api/v1/chat` and `/api/v1/embeddings`.
+"""
+
+import base64
+import struct
+import time
+from typing import Annotated, Any
+
+import pydantic
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+
+from services.edge.auth import Principal, principal
+from services.edge.catalogue import catalogue_of
+from services.edge.chat import SSE_HEADERS, finish_chat, start_chat
+from services.edge.openai_schemas import (
+    ChatCompletion,
+    EmbeddingItem,
+    EmbeddingList,
+    EmbeddingsUsage,
+    ModelCard,
+    ModelList,
+    OpenAIChatRequest,
+    OpenAIEmbeddingsRequest,
+)
+from services.edge.openai_stream import Completion, completion_chunks
+from services.edge.retrieval import embed
+from shared.errors import ValidationError
+from shared.providers import PROVIDERS
+from shared.schemas import ChatRequest, EmbeddingsRequest
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+CallerDep = Annotated[Principal, Depends(principal)]
+
+# Fields OpenAI accepts that would change the answer in ways no provider here honours.
+_REJECTED_EXTRAS = ("functions", "function_call", "audio", "prediction", "logit_bias")
+
+
+def split_model(model: str) -> tuple[str, str]:
+    provider, _, name = model.partition("/")
+    if not provider or not name:
+        raise ValidationError(
+            "model must be written provider/model, e.g. deepseek/deepseek-chat",
+            details={"model": model},
+        )
+    if provider not in PROVIDERS:
+        raise ValidationError(
+            f"Unknown provider '{provider}'",
+            details={"provider": provider, "available_providers": sorted(PROVIDERS)},
+        )
+    return provider, name
+
+
+def _invalid(exc: pydantic.ValidationError) -> ValidationError:
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    return ValidationError(
+        f"Invalid field '{first['field']}': {first['message']}", details={"errors": errors}
+    )
+
+
+def _refuse_unsupported(body: OpenAIChatRequest) -> None:
+    refused = [name for name in _REJECTED_EXTRAS if (body.model_extra or {}).get(name)]
+    if body.n not in (None, 1):
+        refused.append("n")
+    if body.logprobs or body.top_logprobs:
+        refused.append("logprobs")
+    if body.response_format and body.response_format.get("type") != "text":
+        refused.append("response_format")
+    if refused:
+        raise ValidationError(
+            f"Unsupported field '{refused[0]}'", details={"unsupported_fields": refused}
+        )
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    translated = []
+    for tool in tools:
+        function = tool.get("function")
+        if tool.get("type", "function") != "function" or not isinstance(function, dict):
+            raise ValidationError("Only function tools are supported", details={"tool": tool})
+        keep = ("name", "description", "parameters")  # `strict` has no counterpart
+        translated.append(
+            {"type": "function", "function": {k: function[k] for k in keep if k in function}}
+        )
+    return translated
+
+
+def chat_request(body: OpenAIChatRequest) -> ChatRequest:
+    """The native request an OpenAI chat completion request stands for."""
+    _refuse_unsupported(body)
+    provider, model = split_model(body.model)
+    messages = [
+        m.model_dump(
+            include={"role", "content", "name", "tool_calls", "tool_call_id"}, exclude_none=True
+        )
+        | {"role": "system" if m.role == "developer" else m.role}
+        for m in body.messages
+    ]
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "messages": messages,
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "tools": _tools(body.tools) if body.tools else None,
+        "stream": bool(body.stream),
+        **body.model_dump(
+            include={
+                "temperature",
+                "top_p",
+                "frequency_penalty",
+                "presence_penalty",
+                "stop",
+                "tool_choice",
+                "parallel_tool_calls",
+                "reasoning_effort",
+            }
+        ),
+    }
+    try:
+        return ChatRequest.model_validate({k: v for k, v in fields.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def chat_completions(
+    body: OpenAIChatRequest, request: Request, caller: CallerDep
+) -> Response:
+    native = chat_request(body)
+    pending, first = await start_chat(request, native, caller)
+    completion = Completion(
+        id=f"chatcmpl-{pending.job.id}", created=int(time.time()), model=body.model
+    )
+    if not native.stream:
+        done = await finish_chat(request, pending, first)
+        return Response(completion.body_json(done), media_type="application/json")
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(
+        completion_chunks(
+            request.app.state.jobs, pending, first, completion, include_usage=include_usage
+        ),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
+def _encoded(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
+@router.post("/embeddings", response_model=EmbeddingList)
+async def embeddings(
+    body: OpenAIEmbeddingsRequest, request: Request, caller: CallerDep
+) -> EmbeddingList:
+    provider, model = split_model(body.model)
+    if not isinstance(body.input, str) and any(not isinstance(i, str) for i in body.input):
+        raise ValidationError("Token arrays are not supported; send text", details={})
+    fields = body.model_dump(include={"input", "dimensions", "input_type", "truncate"})
+    try:
+        native = EmbeddingsRequest.model_validate(
+            {k: v for k, v in fields.items() if v is not None}
+            | {"provider": provider, "model": model}
+        )
+    except pydantic.ValidationError as exc:
+        raise _invalid(exc) from None
+    result = await embed(request, native, caller)
+    tokens = result.usage.prompt_tokens or result.usage.total_tokens
+    return EmbeddingList(
+        data=[
+            EmbeddingItem(index=i, embedding=_encoded(v, body.encoding_format))
+            for i, v in enumerate(result.vectors)
+        ],
+        model=body.model,
+        usage=EmbeddingsUsage(
+            prompt_tokens=tokens, total_tokens=result.usage.total_tokens or tokens
+        ),
+    )
+
+
+async def _cards(request: Request) -> list[ModelCard]:
+    listing = await catalogue_of(request).listing()
+    return [ModelCard(id=f"{p.id}/{m}", owned_by=p.id) for p in listing.providers for m in p.models]
+
+
+@router.get("/models", response_model=ModelList)
+async def models(request: Request, _caller: CallerDep) -> ModelList:
+    return ModelList(data=await _cards(request))
+
+
+@router.get("/models/{model_id:path}", response_model=ModelCard)
+async def model(model_id: str, request: Request, _caller: CallerDep) -> ModelCard:
+    for card in await _cards(request):
+        if card.id == model_id:
+            return card
+    raise ValidationError(f"The model '{model_id}' does not exist", status=404)

@@ -1,0 +1,123 @@
+"""`GET /api/v1/providers`: model lists from each provider's worker pool, cached; validation."""
+
+import secrets
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from services.fleet.plan import FleetConfig
+from services.simulator.anthropic_dialect import MODELS as ANTHROPIC_MODELS
+from services.simulator.registry import PROFILES_BY_ID
+from shared.providers import PROVIDERS
+from shared.redis_keys import RedisKeys
+from tests.e2e.helpers import assert_envelope, auth, chat_body
+
+SIMULATED_MODELS = {
+    "anthropic": [m[0] for m in ANTHROPIC_MODELS],
+    **{p: list(profile.models) for p, profile in PROFILES_BY_ID.items()},
+}
+
+
+async def model_list_requests(simulator: httpx.AsyncClient) -> int:
+    records = (await simulator.get("/_sim/requests")).json()["requests"]
+    return sum(1 for r in records if r["method"] == "GET" and r["path"].endswith("/models"))
+
+
+async def test_every_provider_is_listed_with_its_models_and_capabilities(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    response = await edge.get("/api/v1/providers", headers=auth(user_token))
+
+    assert response.status_code == 200, response.text
+    listed = {p["id"]: p for p in response.json()["providers"]}
+    assert list(listed) == list(PROVIDERS)
+    for provider_id, provider in PROVIDERS.items():
+        entry = listed[provider_id]
+        assert (entry["id"], entry["name"], entry["status"]) == (
+            provider_id,
+            provider.name,
+            "active",
+        )
+        assert entry["capabilities"] == list(provider.capabilities)
+        # Perplexity has no list endpoint: its worker answers with the documented list.
+        assert set(SIMULATED_MODELS[provider_id]) <= set(entry["models"]), provider_id
+        if provider_id != "perplexity":
+            assert entry["models"] == SIMULATED_MODELS[provider_id]
+
+
+async def test_providers_need_a_token(edge: httpx.AsyncClient) -> None:
+    assert_envelope(await edge.get("/api/v1/providers"), 401, "authentication_error")
+
+
+async def test_model_lists_are_cached_for_an_hour(
+    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str, fleet: FleetConfig
+) -> None:
+    first = await edge.get("/api/v1/providers", headers=auth(user_token))
+    assert first.status_code == 200, first.text
+    fetched = await model_list_requests(simulator)
+
+    second = await edge.get("/api/v1/providers", headers=auth(user_token))
+
+    assert second.json() == first.json()
+    assert await model_list_requests(simulator) == fetched
+    keys = RedisKeys(fleet.redis_prefix)
+    redis = Redis.from_url(fleet.redis_url)
+    try:
+        for provider in PROVIDERS:
+            ttl = await redis.ttl(keys.models(provider))
+            assert 0 < ttl <= 3600, (provider, ttl)
+    finally:
+        await redis.aclose()
+
+
+async def test_an_unknown_model_gets_400_listing_the_available_ones(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    body = chat_body("deepseek", "deepseek-wizard", "hi")
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
+
+    error = assert_envelope(response, 400, "validation_error")
+    assert error["details"] == {
+        "provider": "deepseek",
+        "model": "deepseek-wizard",
+        "available_models": SIMULATED_MODELS["deepseek"],
+    }
+
+
+async def test_an_unknown_embeddings_model_gets_400(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    body = {"provider": "nvidia_nim", "model": "nvidia/no-such-embedder", "input": "hello"}
+    response = await edge.post("/api/v1/embeddings", json=body, headers=auth(user_token))
+
+    error = assert_envelope(response, 400, "validation_error")
+    assert error["details"]["available_models"] == SIMULATED_MODELS["nvidia_nim"]
+
+
+@pytest.mark.parametrize(("provider", "model"), [("xai", "grok-3"), ("litellm", "gpt-4o-mini")])
+async def test_a_listed_model_chats(
+    edge: httpx.AsyncClient, user_token: str, provider: str, model: str
+) -> None:
+    trace = f"req_test_{secrets.token_hex(6)}"
+    body = chat_body(provider, model, "Hello there", max_tokens=50)
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"]
+
+
+async def test_every_route_is_in_the_openapi_schema(edge: httpx.AsyncClient) -> None:
+    paths = (await edge.get("/openapi.json")).json()["paths"]
+    for path, method in [
+        ("/api/v1/providers", "get"),
+        ("/api/v1/embeddings", "post"),
+        ("/api/v1/rerank", "post"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/embeddings", "post"),
+        ("/v1/models", "get"),
+    ]:
+        operation = paths[path][method]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema["$ref"], path
+        assert method == "get" or operation["requestBody"], path
