@@ -1,5 +1,8 @@
 """Small helpers for talking to the running fleet."""
 
+import secrets
+from typing import Any
+
 import httpx
 import orjson
 
@@ -20,25 +23,37 @@ def auth(token: str, trace: str | None = None) -> dict[str, str]:
     return headers
 
 
-async def upstream_record(simulator: httpx.AsyncClient, trace: str) -> dict[str, object]:
+def new_trace() -> str:
+    return f"req_test_{secrets.token_hex(6)}"
+
+
+async def upstream_record(simulator: httpx.AsyncClient, trace: str) -> dict[str, Any]:
+    """The one POST that reached the provider for `trace` (the edge may also have fetched
+    the provider's model list under the same trace)."""
     response = await simulator.get("/_sim/requests", params={"trace_id": trace})
-    records = response.json()["requests"]
+    records = [r for r in response.json()["requests"] if r["method"] == "POST"]
     assert len(records) == 1, records
-    record: dict[str, object] = records[0]
+    record: dict[str, Any] = records[0]
     return record
 
 
-def upstream_usage(record: dict[str, object]) -> tuple[int, int]:
-    """(prompt, completion) tokens as the provider reported them, in either dialect."""
-    usage = record["usage"]
-    assert isinstance(usage, dict)
-    if "input_tokens" in usage:
+def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
+    """(prompt, completion) in unified semantics, from the usage the provider reported."""
+    if provider == "anthropic":
         prompt = sum(
-            usage.get(k) or 0
+            recorded.get(k) or 0
             for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
-        return prompt, usage["output_tokens"]
-    return usage["prompt_tokens"], usage["completion_tokens"]
+        return prompt, recorded["output_tokens"]
+    completion = recorded["completion_tokens"]
+    if provider == "xai":  # providers.md §3: xAI leaves reasoning out of completion_tokens
+        completion += recorded["completion_tokens_details"]["reasoning_tokens"]
+    return recorded["prompt_tokens"], completion
+
+
+def upstream_usage(record: dict[str, Any]) -> tuple[int, int]:
+    """`expected_usage` of a simulator record."""
+    return expected_usage(record["provider"], record["usage"])
 
 
 def sse_payloads(text: str) -> list[object]:
