@@ -8,13 +8,14 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.providers import PROVIDERS
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_PRODUCTION_BCRYPT_ROUNDS = 12
 
 
 def parse_duration(text: str) -> float:
@@ -49,6 +50,15 @@ class Settings(BaseSettings):
 
     rate_limit_window: str = Field("15m", alias="RATE_LIMIT_WINDOW")
     rate_limit_max: int = Field(100, alias="RATE_LIMIT_MAX")
+    paid_rate_limit_window: str = Field("1h", alias="PAID_RATE_LIMIT_WINDOW")
+    paid_rate_limit_max: int = Field(1000, alias="PAID_RATE_LIMIT_MAX")
+    tokens_per_minute: int = Field(0, ge=0, alias="TOKENS_PER_MINUTE")  # 0: unlimited
+
+    # Comma-separated; these users get the admin role at registration and at login.
+    admin_emails: str = Field("", alias="ADMIN_EMAILS")
+    login_max_failures: int = Field(5, ge=1, alias="LOGIN_MAX_FAILURES")
+    login_client_max_failures: int = Field(20, ge=1, alias="LOGIN_CLIENT_MAX_FAILURES")
+    login_lockout: str = Field("15m", alias="LOGIN_LOCKOUT")
 
     auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
     auth_port: int = Field(3002, alias="AUTH_PORT")
@@ -91,12 +101,41 @@ class Settings(BaseSettings):
     huggingface_tei_url: str | None = Field(None, alias="HUGGINGFACE_TEI_URL")
 
     @field_validator(
-        "jwt_expiry", "rate_limit_window", "request_timeout", "upstream_connect_timeout"
+        "jwt_expiry",
+        "rate_limit_window",
+        "paid_rate_limit_window",
+        "login_lockout",
+        "request_timeout",
+        "upstream_connect_timeout",
     )
     @classmethod
     def _is_duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @model_validator(mode="after")
+    def _production_bcrypt(self) -> "Settings":
+        if self.node_env == "production" and self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+            raise ValueError(
+                f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production"
+            )
+        return self
+
+    @property
+    def admin_email_set(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
+
+    @property
+    def login_lockout_seconds(self) -> int:
+        return max(1, int(parse_duration(self.login_lockout)))
+
+    @property
+    def rate_limit_window_seconds(self) -> int:
+        return max(1, int(parse_duration(self.rate_limit_window)))
+
+    @property
+    def paid_rate_limit_window_seconds(self) -> int:
+        return max(1, int(parse_duration(self.paid_rate_limit_window)))
 
     @property
     def jwt_expiry_seconds(self) -> int:

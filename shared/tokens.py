@@ -29,6 +29,7 @@ ALGORITHM = "EdDSA"
 DEV_KEY_FILE = "jwt_ed25519.pem"
 _JWKS_WAIT = 30.0
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+ROLES = ("user", "admin")
 
 
 class SigningKeyError(RuntimeError):
@@ -42,6 +43,7 @@ class Claims:
     jti: str
     exp: int
     iat: int
+    role: str = "user"  # tokens issued before roles existed carry none: they are users'
 
 
 def _b64url(data: bytes) -> str:
@@ -99,11 +101,12 @@ class TokenSigner:
             expiry_seconds=settings.jwt_expiry_seconds,
         )
 
-    def issue(self, sub: str, tier: str) -> str:
+    def issue(self, sub: str, tier: str, role: str = "user") -> str:
         now = int(time.time())
         claims = {
             "sub": sub,
             "tier": tier,
+            "role": role,
             "iat": now,
             "exp": now + self.expiry_seconds,
             "jti": secrets.token_urlsafe(16),
@@ -197,12 +200,12 @@ class TokenVerifier:
 
 def _claims(payload: Mapping[str, Any]) -> Claims:
     sub, tier, jti = payload.get("sub"), payload.get("tier", "free"), payload.get("jti")
-    exp, iat = payload.get("exp"), payload.get("iat")
+    exp, iat, role = payload.get("exp"), payload.get("iat"), payload.get("role", "user")
     if not (isinstance(sub, str) and sub and isinstance(tier, str) and isinstance(jti, str)):
         raise AuthenticationError("Invalid token")
-    if not (isinstance(exp, int) and isinstance(iat, int)):
+    if not (isinstance(exp, int) and isinstance(iat, int) and role in ROLES):
         raise AuthenticationError("Invalid token")
-    return Claims(sub=sub, tier=tier, jti=jti, exp=exp, iat=iat)
+    return Claims(sub=sub, tier=tier, jti=jti, exp=exp, iat=iat, role=role)
 
 
 def load_signing_key(settings: Settings) -> Ed25519PrivateKey:

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the auth service's FastAPI app; the lifespan owns the pool and keys."""
+"""`create_app(settings)`: the auth service's FastAPI app; the lifespan owns pool, Redis, keys."""
 
 import logging
 from collections.abc import AsyncIterator
@@ -6,12 +6,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
+from services.auth import routes, routes_admin, routes_api_keys
+from services.auth.api_keys import ApiKeyRepository
+from services.auth.deps import Components
+from services.auth.limits import LimitsPublisher
 from services.auth.passwords import PasswordHasher
-from services.auth.routes import router
+from services.auth.revocation import KeyCache, Revocations
+from services.auth.throttle import LoginThrottle
 from services.auth.users import UserRepository
 from shared import http
 from shared.db import apply_migrations, create_pool
+from shared.redis_keys import RedisKeys
+from shared.service_auth import service_token
 from shared.settings import Settings
 from shared.tokens import TokenSigner
 
@@ -27,6 +35,12 @@ def database_url(settings: Settings) -> str:
     return settings.database_url
 
 
+def redis_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set: the auth service needs Redis")
+    return settings.redis_url
+
+
 async def migrate(settings: Settings) -> list[str]:
     applied = await apply_migrations(database_url(settings), SERVICE, MIGRATIONS)
     log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
@@ -38,15 +52,29 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await migrate(settings)
     signer = TokenSigner.from_settings(settings)
-    app.state.signer = signer
-    app.state.verifier = signer.verifier()
-    app.state.passwords = await PasswordHasher.create(settings.bcrypt_rounds)
+    passwords = await PasswordHasher.create(settings.bcrypt_rounds)
+    internal_token = service_token(settings)
     pool = await create_pool(database_url(settings))
+    redis = Redis.from_url(redis_url(settings))
+    keys = RedisKeys(settings.redis_prefix)
+    app.state.signer = signer
     app.state.users = UserRepository(pool)
+    app.state.auth = Components(
+        api_keys=ApiKeyRepository(pool),
+        passwords=passwords,
+        signer=signer,
+        verifier=signer.verifier(),
+        revocations=Revocations(redis, keys),
+        key_cache=KeyCache(redis, keys),
+        throttle=LoginThrottle(redis, keys, settings),
+        limits=LimitsPublisher(redis, keys, settings),
+        service_token=internal_token,
+    )
     log.info("auth ready (signing key kid=%s)", signer.kid)
     try:
         yield
     finally:
+        await redis.aclose()
         await pool.close()
 
 
@@ -60,5 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     http.install(app)
-    app.include_router(router)
+    app.include_router(routes.router)
+    app.include_router(routes_admin.router)
+    app.include_router(routes_api_keys.router)
+    app.include_router(routes_api_keys.internal)
     return app

@@ -1,11 +1,17 @@
-"""The auth routes: register, login, refresh, the JWKS and the health probes."""
+"""The auth routes: register, login, refresh, logout, the JWKS and the health probes."""
 
-from typing import Annotated, Any
+import logging
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Request, Response
 
-from services.auth.passwords import PasswordHasher
+from services.auth.deps import (
+    ComponentsDep,
+    SettingsDep,
+    UsersDep,
+    VerifiedDep,
+    client_address,
+)
 from services.auth.schemas import (
     LoginRequest,
     LoginResponse,
@@ -14,94 +20,90 @@ from services.auth.schemas import (
     RegisterResponse,
     TokenResponse,
 )
-from services.auth.users import UserRepository
+from services.auth.users import User
 from shared.errors import AuthenticationError
 from shared.settings import Settings
-from shared.tokens import TokenSigner, TokenVerifier
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
-_bearer = HTTPBearer(auto_error=False)
 
 INVALID_CREDENTIALS = "Invalid email or password"
 
 
-def _settings(request: Request) -> Settings:
-    value: Settings = request.app.state.settings
-    return value
-
-
-def _users(request: Request) -> UserRepository:
-    value: UserRepository = request.app.state.users
-    return value
-
-
-def _passwords(request: Request) -> PasswordHasher:
-    value: PasswordHasher = request.app.state.passwords
-    return value
-
-
-def _signer(request: Request) -> TokenSigner:
-    value: TokenSigner = request.app.state.signer
-    return value
-
-
-def _verifier(request: Request) -> TokenVerifier:
-    value: TokenVerifier = request.app.state.verifier
-    return value
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-UsersDep = Annotated[UserRepository, Depends(_users)]
-PasswordsDep = Annotated[PasswordHasher, Depends(_passwords)]
-SignerDep = Annotated[TokenSigner, Depends(_signer)]
-VerifierDep = Annotated[TokenVerifier, Depends(_verifier)]
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+def bootstrap_role(settings: Settings, email: str) -> str:
+    return "admin" if email.lower() in settings.admin_email_set else "user"
 
 
 @router.post("/api/v1/auth/register", status_code=201, response_model=RegisterResponse)
 async def register(
-    body: RegisterRequest, users: UsersDep, passwords: PasswordsDep, signer: SignerDep
+    body: RegisterRequest, users: UsersDep, auth: ComponentsDep, settings: SettingsDep
 ) -> RegisterResponse:
-    password_hash = await passwords.hash(body.password)
-    user = await users.create(body.email, body.name, password_hash)
+    password_hash = await auth.passwords.hash(body.password)
+    role = bootstrap_role(settings, body.email)
+    user = await users.create(body.email, body.name, password_hash, role)
+    if role == "admin":
+        log.info("user %s registered as admin (ADMIN_EMAILS)", user.id)
+    await auth.limits.publish_user(user.id, user.tier, user.limits)
     return RegisterResponse(
         user=PublicUser(id=user.id, email=user.email, name=user.name),
-        token=signer.issue(user.id, user.tier),
+        token=auth.signer.issue(user.id, user.tier, user.role),
     )
 
 
 @router.post("/api/v1/auth/login", response_model=LoginResponse, response_model_by_alias=True)
 async def login(
     body: LoginRequest,
+    request: Request,
     users: UsersDep,
-    passwords: PasswordsDep,
-    signer: SignerDep,
+    auth: ComponentsDep,
     settings: SettingsDep,
 ) -> LoginResponse:
+    client = client_address(request)
+    await auth.throttle.attempt(body.email, client)
     user = await users.by_email(body.email)
-    ok = await passwords.check(body.password, user.password_hash if user else None)
+    ok = await auth.passwords.check(body.password, user.password_hash if user else None)
     if user is None or not ok:
         raise AuthenticationError(INVALID_CREDENTIALS)
-    return LoginResponse(token=signer.issue(user.id, user.tier), expires_in=settings.jwt_expiry)
+    await auth.throttle.succeeded(body.email, client)
+    user = await _promote_if_listed(user, users, settings)
+    # Re-publishing at every login heals a Redis that lost the hash.
+    await auth.limits.publish_user(user.id, user.tier, user.limits)
+    return LoginResponse(
+        token=auth.signer.issue(user.id, user.tier, user.role), expires_in=settings.jwt_expiry
+    )
+
+
+async def _promote_if_listed(user: User, users: UsersDep, settings: Settings) -> User:
+    if user.role == "admin" or bootstrap_role(settings, user.email) != "admin":
+        return user
+    promoted = await users.set_role_by_email(user.email, "admin")
+    log.info("user %s promoted to admin (ADMIN_EMAILS)", user.id)
+    return promoted or user
 
 
 @router.post("/api/v1/auth/refresh", response_model=TokenResponse)
-async def refresh(
-    credentials: BearerDep, users: UsersDep, signer: SignerDep, verifier: VerifierDep
-) -> TokenResponse:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationError("Missing bearer token")
-    claims = verifier.verify(credentials.credentials)
+async def refresh(claims: VerifiedDep, users: UsersDep, auth: ComponentsDep) -> TokenResponse:
+    # Rotation: the presented token is spent; presenting it again is refused.
+    if not await auth.revocations.revoke(claims):
+        raise AuthenticationError("Token revoked")
     user = await users.by_id(claims.sub)
     if user is None:
         raise AuthenticationError("User no longer exists")
-    return TokenResponse(token=signer.issue(user.id, user.tier))
+    return TokenResponse(token=auth.signer.issue(user.id, user.tier, user.role))
+
+
+@router.post("/api/v1/auth/logout", status_code=204)
+async def logout(claims: VerifiedDep, auth: ComponentsDep) -> Response:
+    if not await auth.revocations.revoke(claims):
+        raise AuthenticationError("Token revoked")
+    return Response(status_code=204)
 
 
 @router.get("/.well-known/jwks.json")
-async def jwks(signer: SignerDep, response: Response) -> dict[str, Any]:
+async def jwks(auth: ComponentsDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=300"
-    return signer.jwks()
+    return auth.signer.jwks()
 
 
 @router.get("/health/live")
@@ -110,6 +112,7 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/health/ready")
-async def ready(users: UsersDep) -> dict[str, str]:
+async def ready(users: UsersDep, auth: ComponentsDep) -> dict[str, str]:
     await users.ping()
+    await auth.revocations.ping()
     return {"status": "ok"}

@@ -3,9 +3,19 @@
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
+from services.auth.limits import Limits
 from services.auth.passwords import MAX_PASSWORD_BYTES
+from shared.settings import parse_duration
 
 # Deliberately loose (one @, a dot in the domain, no spaces): deliverability is not our business.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -62,3 +72,50 @@ class LoginResponse(BaseModel):
 
 class TokenResponse(BaseModel):
     token: str
+
+
+MAX_WINDOW_SECONDS = 30 * 86400
+
+
+def _window(value: str) -> str:
+    seconds = parse_duration(value)
+    if not 1 <= seconds <= MAX_WINDOW_SECONDS:
+        raise ValueError("must be between 1s and 30d")
+    return value.strip()
+
+
+def _positive_duration(value: str) -> str:
+    if parse_duration(value) < 1:
+        raise ValueError("must be at least 1s")
+    return value.strip()
+
+
+Window = Annotated[str, AfterValidator(_window)]
+PositiveDuration = Annotated[str, AfterValidator(_positive_duration)]
+
+
+class LimitsBody(BaseModel):
+    """Custom limits; a field left out is kept (admin) or unset (new key), null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: Annotated[StrictInt, Field(gt=0, le=1_000_000_000)] | None = None
+    window: Window | None = None
+    tokens_per_minute: Annotated[StrictInt, Field(ge=0, le=1_000_000_000_000)] | None = None
+
+    def to_limits(self) -> Limits:
+        return Limits(self.requests, self.window, self.tokens_per_minute)
+
+
+class LimitsOut(BaseModel):
+    requests: int | None
+    window: str | None
+    tokens_per_minute: int | None
+
+    @classmethod
+    def of(cls, limits: Limits) -> "LimitsOut":
+        return cls(
+            requests=limits.requests,
+            window=limits.window,
+            tokens_per_minute=limits.tokens_per_minute,
+        )

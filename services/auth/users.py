@@ -1,31 +1,20 @@
-"""The users table through asyncpg; a database that cannot be reached becomes ServiceUnavailable."""
+"""The users table through asyncpg: accounts, roles, tiers and custom limits."""
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.errors import ConflictError, ServiceUnavailable
+from services.auth.limits import Limits
+from services.auth.repository import Repository
+from shared.errors import ConflictError
 from shared.ids import new_id
 
-log = logging.getLogger(__name__)
-
-ACQUIRE_TIMEOUT_SECONDS = 5.0
 PING_TIMEOUT_SECONDS = 2.0
 
-# Errors meaning "the database is not there right now", as opposed to a bug in our SQL.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,  # shutdown, cannot connect now, statement timeout
-    asyncpg.ObjectNotInPrerequisiteStateError,  # database not accepting connections
+_COLUMNS = (
+    "id, email, name, password_hash, tier, role,"
+    " limit_requests, limit_window, limit_tokens_per_minute"
 )
-
-_COLUMNS = "id, email, name, password_hash, tier, role"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +25,7 @@ class User:
     tier: str
     role: str
     password_hash: str = field(repr=False)
+    limits: Limits = field(default_factory=Limits)
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -46,32 +36,26 @@ def _user(row: asyncpg.Record) -> User:
         tier=row["tier"],
         role=row["role"],
         password_hash=row["password_hash"],
+        limits=Limits(
+            requests=row["limit_requests"],
+            window=row["limit_window"],
+            tokens_per_minute=row["limit_tokens_per_minute"],
+        ),
     )
 
 
-class UserRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        try:
-            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
-                yield conn
-        except _UNAVAILABLE as exc:
-            log.warning("database unavailable: %s", type(exc).__name__)
-            raise ServiceUnavailable("Database unavailable, try again later") from exc
-
-    async def create(self, email: str, name: str, password_hash: str) -> User:
+class UserRepository(Repository):
+    async def create(self, email: str, name: str, password_hash: str, role: str = "user") -> User:
         async with self._connection() as conn:
             try:
                 row = await conn.fetchrow(
-                    f"INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)"
-                    f" RETURNING {_COLUMNS}",
+                    "INSERT INTO users (id, email, name, password_hash, role)"
+                    f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
                     new_id("usr"),
                     email.lower(),
                     name,
                     password_hash,
+                    role,
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise ConflictError("Email already registered") from exc
@@ -87,6 +71,34 @@ class UserRepository:
     async def by_id(self, user_id: str) -> User | None:
         async with self._connection() as conn:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id)
+        return _user(row) if row else None
+
+    async def set_role_by_email(self, email: str, role: str) -> User | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                f"UPDATE users SET role = $2 WHERE email = $1 RETURNING {_COLUMNS}",
+                email.lower(),
+                role,
+            )
+        return _user(row) if row else None
+
+    async def set_tier(self, user_id: str, tier: str) -> User | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                f"UPDATE users SET tier = $2 WHERE id = $1 RETURNING {_COLUMNS}", user_id, tier
+            )
+        return _user(row) if row else None
+
+    async def set_limits(self, user_id: str, limits: Limits) -> User | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                "UPDATE users SET limit_requests = $2, limit_window = $3,"
+                f" limit_tokens_per_minute = $4 WHERE id = $1 RETURNING {_COLUMNS}",
+                user_id,
+                limits.requests,
+                limits.window,
+                limits.tokens_per_minute,
+            )
         return _user(row) if row else None
 
     async def ping(self) -> None:

@@ -1,6 +1,10 @@
 """Helpers shared by the auth tests."""
 
+import secrets
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from shared.settings import Settings
 
@@ -16,4 +20,34 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "JWT_PUBLIC_KEY": None,
         **overrides,
     }
+    if values["NODE_ENV"] == "production" and "BCRYPT_ROUNDS" not in overrides:
+        values["BCRYPT_ROUNDS"] = 12
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+# Listed in ADMIN_EMAILS by the auth tests' settings; registered once per run by the tests.
+ADMIN_EMAIL = f"root_{secrets.token_hex(4)}@example.com"
+# Also listed, but the tests create this user as a plain user, as if listed only later.
+LATE_ADMIN_EMAIL = f"late_{secrets.token_hex(4)}@example.com"
+SERVICE_TOKEN = secrets.token_urlsafe(24)
+PASSWORD = "securePassword123"
+
+
+async def register(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
+    body = {"email": email, "password": PASSWORD, "name": "John Doe"}
+    response = await client.post("/api/v1/auth/register", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error(response: httpx.Response, status: int, error_type: str) -> str:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == error_type
+    message: str = error["message"]
+    return message

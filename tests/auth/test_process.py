@@ -17,9 +17,13 @@ from shared.tokens import TokenVerifier
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def service_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
+def service_env(
+    database_url: str, data_dir: Path, port: int, redis_url: str = ""
+) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": f"gw-auth-proc-{os.getpid()}",
         "DATA_DIR": str(data_dir),
         "HOST": "127.0.0.1",
         "AUTH_PORT": str(port),
@@ -30,12 +34,12 @@ def service_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def auth_process(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def auth_process(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     service = Service(
         "auth",
         ["-m", "services.auth"],
-        service_env(database_url, tmp_path / "data", port),
+        service_env(database_url, tmp_path / "data", port, redis_url),
         health_url=f"http://127.0.0.1:{port}/health/live",
         log_path=tmp_path / "auth.log",
     )

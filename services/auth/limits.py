@@ -1,0 +1,97 @@
+"""Custom and effective rate limits, and their publication to Redis for the edge.
+
+`limits("user", id)` always holds the user's effective limits (custom values, else the tier's
+defaults). `limits("key", id)` exists only for an API key with limits of its own, which apply on
+top of its owner's. In both hashes every field is an integer and 0 means "no limit".
+"""
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from services.auth.redis_errors import redis_available
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings, parse_duration
+
+TIERS = ("free", "paid")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Limits as an admin or a key's owner set them; None: not set."""
+
+    requests: int | None = None
+    window: str | None = None
+    tokens_per_minute: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.requests is None and self.window is None and self.tokens_per_minute is None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveLimits:
+    requests: int
+    window_seconds: int
+    tokens_per_minute: int
+
+    def mapping(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "window_seconds": self.window_seconds,
+            "tokens_per_minute": self.tokens_per_minute,
+        }
+
+
+def window_seconds(window: str) -> int:
+    return max(1, int(parse_duration(window)))
+
+
+def user_limits(settings: Settings, tier: str, custom: Limits) -> EffectiveLimits:
+    if tier == "paid":
+        requests, window = settings.paid_rate_limit_max, settings.paid_rate_limit_window_seconds
+    else:
+        requests, window = settings.rate_limit_max, settings.rate_limit_window_seconds
+    tpm = custom.tokens_per_minute
+    return EffectiveLimits(
+        requests=custom.requests if custom.requests is not None else requests,
+        window_seconds=window_seconds(custom.window) if custom.window else window,
+        tokens_per_minute=tpm if tpm is not None else settings.tokens_per_minute,
+    )
+
+
+def key_limits(settings: Settings, custom: Limits) -> EffectiveLimits | None:
+    if custom.requests is None and not custom.tokens_per_minute:
+        return None
+    window = window_seconds(custom.window) if custom.window else settings.rate_limit_window_seconds
+    return EffectiveLimits(
+        requests=custom.requests or 0,
+        window_seconds=window if custom.requests else 0,
+        tokens_per_minute=custom.tokens_per_minute or 0,
+    )
+
+
+class LimitsPublisher:
+    def __init__(self, redis: Redis, keys: RedisKeys, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+
+    async def publish_user(self, user_id: str, tier: str, custom: Limits) -> EffectiveLimits:
+        effective = user_limits(self.settings, tier, custom)
+        async with redis_available():
+            await self.redis.hset(self.keys.limits("user", user_id), mapping=effective.mapping())  # type: ignore[arg-type]
+        return effective
+
+    async def publish_key(self, key_id: str, custom: Limits) -> None:
+        name = self.keys.limits("key", key_id)
+        effective = key_limits(self.settings, custom)
+        async with redis_available():
+            if effective is None:
+                await self.redis.delete(name)
+            else:
+                await self.redis.hset(name, mapping=effective.mapping())  # type: ignore[arg-type]
+
+    async def forget_key(self, key_id: str) -> None:
+        async with redis_available():
+            await self.redis.delete(self.keys.limits("key", key_id))

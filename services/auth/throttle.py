@@ -1,0 +1,68 @@
+"""Login throttling per account and per client, counted in Redis over a fixed window.
+
+Every attempt counts before the password is checked, so parallel guesses cannot slip past the
+limit; a success forgets the account's count and gives the client its attempt back. Accounts
+are keyed by a hash of the email, clients by a hash of their address: no PII in key names.
+"""
+
+import hashlib
+import math
+
+from redis.asyncio import Redis
+
+from services.auth.redis_errors import redis_available
+from shared.errors import RateLimitError
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+
+TOO_MANY = "Too many failed login attempts, try again later"
+
+# DECR only a live counter: after it expired, a bare DECR would leave -1 without a TTL.
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class LoginThrottle:
+    def __init__(self, redis: Redis, keys: RedisKeys, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.window = settings.login_lockout_seconds
+        self.account_max = settings.login_max_failures
+        self.client_max = settings.login_client_max_failures
+
+    def account_key(self, email: str) -> str:
+        return self.keys.login_failures(f"acct:{_digest(email.lower())}")
+
+    def client_key(self, client: str) -> str:
+        return self.keys.login_failures(f"client:{_digest(client)}")
+
+    async def attempt(self, email: str, client: str) -> None:
+        """Count an attempt; RateLimitError when the account or the client is over its limit."""
+        subjects = [
+            (self.account_key(email), self.account_max),
+            (self.client_key(client), self.client_max),
+        ]
+        async with redis_available(), self.redis.pipeline(transaction=True) as pipe:
+            for key, _ in subjects:
+                pipe.set(key, 0, ex=self.window, nx=True)
+                pipe.incr(key)
+                pipe.pttl(key)
+            results = await pipe.execute()
+        waits = [
+            max(1, math.ceil(int(results[i * 3 + 2]) / 1000))
+            for i, (_, limit) in enumerate(subjects)
+            if int(results[i * 3 + 1]) > limit
+        ]
+        if waits:
+            raise RateLimitError(TOO_MANY, retry_after=max(waits))
+
+    async def succeeded(self, email: str, client: str) -> None:
+        async with redis_available():
+            await self.redis.delete(self.account_key(email))
+            await self.redis.eval(_GIVE_BACK, 1, self.client_key(client))
