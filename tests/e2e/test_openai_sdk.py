@@ -182,14 +182,13 @@ async def test_tool_call_round_trip(client: openai.OpenAI) -> None:
     assert second.choices[0].message.content
 
 
-async def test_streaming_tool_call(async_client: openai.AsyncOpenAI) -> None:
+async def test_streaming_tool_round_trip_through_an_anthropic_model(
+    async_client: openai.AsyncOpenAI, simulator: httpx.AsyncClient
+) -> None:
+    model = "anthropic/claude-sonnet-4-20250514"
+    messages: list[dict[str, object]] = [{"role": "user", "content": WEATHER_QUESTION}]
     stream = await async_client.chat.completions.create(
-        model="anthropic/claude-sonnet-4-20250514",
-        messages=[
-            {"role": "user", "content": f"Weather? [[sim tool=get_weather tool_args={PARIS}]]"}
-        ],
-        tools=[WEATHER_TOOL],
-        stream=True,
+        model=model, messages=messages, tools=[WEATHER_TOOL], stream=True
     )
     names, arguments, ids, reasons = [], "", [], []
     async for chunk in stream:
@@ -205,6 +204,37 @@ async def test_streaming_tool_call(async_client: openai.AsyncOpenAI) -> None:
     assert len(ids) == 1
     assert json.loads(arguments) == {"city": "Paris"}
     assert [r for r in reasons if r] == ["tool_calls"]
+
+    call = {
+        "id": ids[0],
+        "type": "function",
+        "function": {"name": names[0], "arguments": arguments},
+    }
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": ids[0], "content": "Sunny, 21 C"},
+    ]
+    trace = new_trace()
+    follow_up = await async_client.chat.completions.create(
+        model=model,
+        messages=messages,
+        tools=[WEATHER_TOOL],
+        stream=True,
+        extra_headers={"X-Request-ID": trace},
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in follow_up if c.choices])
+    record = await upstream_record(simulator, trace)
+    assert text == record["reply"]
+    sent = record["body"]["messages"]
+    assert sent[1]["content"][0] == {
+        "type": "tool_use",
+        "id": ids[0],
+        "name": "get_weather",
+        "input": {"city": "Paris"},
+    }
+    assert sent[2]["role"] == "user"
+    assert sent[2]["content"][0]["type"] == "tool_result"
+    assert sent[2]["content"][0]["tool_use_id"] == ids[0]
 
 
 async def test_a_mid_stream_failure_raises_in_the_sdk(client: openai.OpenAI) -> None:
