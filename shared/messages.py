@@ -1,11 +1,12 @@
 """Versioned messages between the edge and the workers: the queue's contract.
 
 A job is one stream entry `{"job": <job JSON>}` on `jobs:{provider}`; its `kind` says what it
-asks for (`chat`, `embeddings`, `rerank`, `models`). The worker answers on the pub/sub channel
-`reply:{job id}`: a chat job with zero or more `DeltaEvent`s (streaming only) and exactly one
-terminal event, `DoneEvent` or `ErrorEvent`; every other job with exactly one terminal event,
-its result or an `ErrorEvent`. Adding an optional field is a compatible change; anything else
-needs a new version.
+asks for (`chat`, `embeddings`, `rerank`, `models`, `key_check`); `key_id`, when set, names
+the caller's own provider key, which the worker fetches from the keyvault. The worker answers
+on the pub/sub channel `reply:{job id}`: a chat job with zero or more `DeltaEvent`s (streaming
+only) and exactly one terminal event, `DoneEvent` or `ErrorEvent`; every other job with
+exactly one terminal event, its result or an `ErrorEvent`. Adding an optional field is a
+compatible change; anything else needs a new version.
 """
 
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ class _Job(_Message):
     ts: float
     deadline: float
     user_id: str
+    key_id: str | None = None  # the user's own provider key to use (never the key itself)
 
 
 class ChatJob(_Job):
@@ -57,7 +59,13 @@ class ModelsJob(_Job):
     kind: Literal["models"] = "models"
 
 
-Job = ChatJob | EmbeddingsJob | RerankJob | ModelsJob
+class KeyCheckJob(_Job):
+    """Asks whether the key named by `key_id` works with the provider, at its cheapest."""
+
+    kind: Literal["key_check"] = "key_check"
+
+
+Job = ChatJob | EmbeddingsJob | RerankJob | ModelsJob | KeyCheckJob
 JOBS: TypeAdapter[Job] = TypeAdapter(Annotated[Job, Field(discriminator="kind")])
 
 
@@ -106,6 +114,13 @@ class ModelsResult(_Message):
     models: list[str]
 
 
+class KeyCheckResult(_Message):
+    kind: Literal["key_check_result"] = "key_check_result"
+    valid: bool
+    models: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+
 class ErrorEvent(_Message):
     kind: Literal["error"] = "error"
     type: str
@@ -115,7 +130,15 @@ class ErrorEvent(_Message):
     retry_after: float | None = None
 
 
-Event = DeltaEvent | DoneEvent | EmbeddingsResult | RerankResultEvent | ModelsResult | ErrorEvent
+Event = (
+    DeltaEvent
+    | DoneEvent
+    | EmbeddingsResult
+    | RerankResultEvent
+    | ModelsResult
+    | KeyCheckResult
+    | ErrorEvent
+)
 EVENTS: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="kind")])
 
 

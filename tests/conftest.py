@@ -76,6 +76,7 @@ def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetCon
         data_dir=data_dir,
         edge_port=free_port(),
         auth_port=free_port(),
+        keyvault_port=free_port(),
         simulator_port=free_port(),
         redis_prefix=f"gw-test-{RUN_ID}",
         log_dir=data_dir / "logs",

@@ -1,21 +1,17 @@
 """Who is calling: bearer tokens verified locally with the auth service's public key."""
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
-import httpx
 from fastapi import Request
 
 from shared.errors import AuthenticationError
-from shared.settings import Settings
 from shared.tokens import Claims, TokenVerifier
 
 log = logging.getLogger(__name__)
 
 _CACHE_LIMIT = 10_000
-_JWKS_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,27 +43,6 @@ class Authenticator:
                 self.verified.clear()
             self.verified[token] = claims
         return Principal(user_id=claims.sub, tier=claims.tier)
-
-
-async def load_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
-    """From `JWT_PUBLIC_KEY` when configured, else from the auth service's JWKS."""
-    issuer, audience = settings.jwt_issuer, settings.jwt_audience
-    if settings.jwt_public_key:
-        return TokenVerifier.from_public_pem(
-            settings.jwt_public_key, issuer=issuer, audience=audience
-        )
-    url = f"{settings.auth_url}/.well-known/jwks.json"
-    deadline = time.monotonic() + _JWKS_WAIT
-    while True:
-        try:
-            response = await client.get(url)
-            response.raise_for_status()
-            return TokenVerifier.from_jwks(response.json(), issuer=issuer, audience=audience)
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            log.info("waiting for the auth service's JWKS at %s", url)
-            await asyncio.sleep(0.5)
 
 
 def principal(request: Request) -> Principal:

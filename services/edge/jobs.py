@@ -16,6 +16,9 @@ from shared.messages import ChatJob, ErrorEvent, Event, Job, decode_event
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest
 
+# Jobs that spend the caller's provider quota; model lists use the operator's key.
+_USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank"})
+
 
 @dataclass
 class PendingJob:
@@ -83,9 +86,25 @@ class JobQueue:
             raise_error(event)
         return event
 
+    async def own_key(self, job: Job, provider: str) -> str | None:
+        """The id of the caller's own key for `provider`, if the job should use one."""
+        if job.key_id is not None or job.kind not in _USES_OWN_KEY:
+            return job.key_id
+        key_id = await self.redis.hget(self.keys.own_keys(job.user_id), provider)
+        return key_id.decode() if isinstance(key_id, bytes) else key_id
+
     async def submit(self, job: Job, provider: str) -> PendingJob:
         channel = self.keys.reply(job.id)
-        events = await self.hub.subscribe(channel)
+        # The key lookup rides along with the subscription's round trip.
+        try:
+            events, key_id = await asyncio.gather(
+                self.hub.subscribe(channel), self.own_key(job, provider)
+            )
+        except RedisError as exc:
+            await self.hub.unsubscribe(channel)
+            raise ServiceUnavailable("The job queue is unavailable") from exc
+        if key_id != job.key_id:
+            job = job.model_copy(update={"key_id": key_id})
         try:
             await self.redis.xadd(
                 self.keys.jobs(provider),

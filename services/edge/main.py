@@ -9,20 +9,23 @@ from redis.asyncio import Redis
 
 from services.edge import (
     anthropic_compat,
-    auth_proxy,
     catalogue,
     chat,
     health,
+    keys,
     openai_compat,
+    proxy,
     retrieval,
 )
-from services.edge.auth import Authenticator, load_verifier
+from services.edge.auth import Authenticator
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.redis_keys import RedisKeys
+from shared.service_auth import service_token
 from shared.settings import Settings
+from shared.tokens import load_verifier
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -35,10 +38,14 @@ def create_app(settings: Settings) -> FastAPI:
         keys = RedisKeys(settings.redis_prefix)
         redis = Redis.from_url(redis_url, max_connections=64)
         hub = ReplyHub(redis, keys)
-        async with httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client:
+        async with (
+            httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,
+            httpx.AsyncClient(base_url=settings.keyvault_url, timeout=10.0) as keyvault_client,
+        ):
             app.state.settings = settings
             app.state.redis = redis
-            app.state.auth_client = auth_client
+            app.state.internal = {"auth": auth_client, "keyvault": keyvault_client}
+            app.state.service_token = service_token(settings)
             app.state.authenticator = Authenticator(await load_verifier(settings, auth_client))
             await hub.start()
             app.state.jobs = JobQueue(
@@ -63,7 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     http.install(app)
     app.include_router(health.router)
-    app.include_router(auth_proxy.router)
+    app.include_router(proxy.router)
+    app.include_router(keys.router)
     app.include_router(chat.router)
     app.include_router(retrieval.router)
     app.include_router(catalogue.router)

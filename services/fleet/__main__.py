@@ -71,6 +71,7 @@ def main() -> None:
             data_dir=data_dir,
             edge_port=settings.port,
             auth_port=settings.auth_port,
+            keyvault_port=settings.keyvault_port,
             simulator_port=settings.simulator_port if simulated else None,
             simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token
             providers=providers,

@@ -16,6 +16,7 @@ class FleetConfig:
     data_dir: Path
     edge_port: int
     auth_port: int
+    keyvault_port: int
     simulator_port: int | None  # None: the providers are the real ones
     simulator_args: tuple[str, ...] = ()
     providers: tuple[str, ...] = tuple(PROVIDERS)
@@ -30,6 +31,10 @@ class FleetConfig:
     @property
     def auth_url(self) -> str:
         return f"http://127.0.0.1:{self.auth_port}"
+
+    @property
+    def keyvault_url(self) -> str:
+        return f"http://127.0.0.1:{self.keyvault_port}"
 
     @property
     def simulator_url(self) -> str | None:
@@ -57,6 +62,8 @@ def plan(config: FleetConfig) -> list[Service]:
         "DATA_DIR": str(config.data_dir),
         "AUTH_URL": config.auth_url,
         "AUTH_PORT": str(config.auth_port),
+        "KEYVAULT_URL": config.keyvault_url,
+        "KEYVAULT_PORT": str(config.keyvault_port),
         "PORT": str(config.edge_port),
         "HOST": "127.0.0.1",
         **config.extra_env,
@@ -90,6 +97,15 @@ def plan(config: FleetConfig) -> list[Service]:
             env,
             health_url=f"{config.auth_url}/health/ready",
             log_path=log("auth"),
+        )
+    )
+    services.append(
+        Service(
+            "keyvault",
+            ["-m", "services.keyvault"],
+            env,
+            health_url=f"{config.keyvault_url}/health/live",
+            log_path=log("keyvault"),
         )
     )
     services += [

@@ -96,8 +96,12 @@ class MasterKeys:
 
 
 def mask(key: str) -> str:
-    """Enough of a key to recognise it, never enough to use it: `sk-ant-...xyz`."""
-    if len(key) <= 12:
-        return "..." + key[-2:]
-    prefix = key[: min(7, len(key) // 4)]
+    """Enough of a key to recognise it, never enough to use it: `sk-ant-...xyz`.
+
+    Keeps the vendor prefix (up to the last `-` or `_` in the first 8 characters) and the
+    last 3 characters.
+    """
+    head = key[:8]
+    cut = max(head.rfind("-"), head.rfind("_"))
+    prefix = head[: cut + 1] if cut > 0 else key[:3]
     return f"{prefix}...{key[-3:]}"

@@ -5,7 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.keyvault.repository import KeyRow
-from services.keyvault.schemas import (
+from services.keyvault.vault import Vault
+from shared.errors import AuthenticationError
+from shared.http import trace_id
+from shared.key_schemas import (
     AddKeyRequest,
     KeyList,
     KeyView,
@@ -13,9 +16,6 @@ from services.keyvault.schemas import (
     StashRequest,
     StashResponse,
 )
-from services.keyvault.vault import Vault
-from shared.errors import AuthenticationError
-from shared.http import trace_id
 from shared.service_auth import check_service_token
 from shared.tokens import TokenVerifier
 

@@ -67,6 +67,8 @@ def _auth_problem(request: Request) -> Response | None:
     key = request.headers.get("x-api-key") or wire.bearer_token(request)
     if not key:
         return error_response(401, "x-api-key header is required")
+    if "fail-401" in key:
+        return error_response(401)
     if not request.headers.get("anthropic-version"):
         return error_response(400, "anthropic-version: header is required")
     return None

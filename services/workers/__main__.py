@@ -12,10 +12,12 @@ import uvloop
 from redis.asyncio import Redis
 
 from services.workers.consumer import JobConsumer
+from services.workers.credentials import KeyClient
 from services.workers.providers.registry import ADAPTERS
 from shared.logs import configure_logging, provider_var
 from shared.providers import PROVIDERS
 from shared.redis_keys import RedisKeys
+from shared.service_auth import service_token
 from shared.settings import Settings, parse_duration
 
 log = logging.getLogger("services.workers")
@@ -42,10 +44,12 @@ def retrieval_url(settings: Settings, provider_id: str) -> str | None:
 async def serve(settings: Settings, provider_id: str) -> None:
     provider = PROVIDERS[provider_id]
     provider_var.set(provider_id)
-    api_key = settings.provider_key(provider_id)
+    api_key = settings.provider_key(provider_id) or ""
     if not api_key:
-        raise SystemExit(
-            f"no API key configured for {provider_id} ({provider.key_setting.upper()})"
+        log.warning(
+            "no operator key for %s (%s): only callers with their own key are served",
+            provider_id,
+            provider.key_setting.upper(),
         )
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is required")
@@ -62,10 +66,17 @@ async def serve(settings: Settings, provider_id: str) -> None:
             api_key,
             retrieval_url=retrieval_url(settings, provider_id),
         )
+        key_client = KeyClient(
+            client,
+            settings.keyvault_url,
+            service_token(settings),
+            ttl=parse_duration(settings.provider_key_cache_ttl),
+        )
         consumer = JobConsumer(
             redis,
             RedisKeys(settings.redis_prefix),
             adapter,
+            key_client,
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
             concurrency=settings.worker_concurrency,
         )

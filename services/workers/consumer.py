@@ -12,6 +12,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from services.workers.credentials import KeyClient
 from services.workers.jobs import run_job
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
@@ -30,6 +31,7 @@ class JobConsumer:
         redis: Redis,
         keys: RedisKeys,
         adapter: ProviderAdapter,
+        key_client: KeyClient,
         *,
         consumer_name: str,
         concurrency: int,
@@ -37,6 +39,7 @@ class JobConsumer:
         self.redis = redis
         self.keys = keys
         self.adapter = adapter
+        self.key_client = key_client
         self.stream = keys.jobs(adapter.provider.id)
         self.consumer_name = consumer_name
         self.concurrency = concurrency
@@ -93,7 +96,7 @@ class JobConsumer:
         user_id_var.set(job.user_id)
         publisher = ReplyPublisher(self.redis, self.keys.reply(job.id))
         try:
-            await publisher.finish(await run_job(self.adapter, job, publisher))
+            await publisher.finish(await run_job(self.adapter, job, publisher, self.key_client))
         except RedisError:
             log.warning("could not publish the reply; the job stays pending", exc_info=True)
             return

@@ -8,9 +8,10 @@ import logging
 import time
 from contextlib import aclosing
 
+from services.workers.credentials import KeyClient
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
-from shared.errors import GatewayError, ProviderError
+from shared.errors import GatewayError, ProviderError, ValidationError
 from shared.messages import (
     ChatJob,
     DoneEvent,
@@ -18,6 +19,7 @@ from shared.messages import (
     ErrorEvent,
     Event,
     Job,
+    KeyCheckJob,
     ModelsJob,
     RerankJob,
 )
@@ -38,7 +40,26 @@ async def run_chat(adapter: ProviderAdapter, job: ChatJob, publisher: ReplyPubli
     raise ProviderError("The client went away", status=499)
 
 
-async def dispatch(adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher) -> Event:
+async def with_credentials(adapter: ProviderAdapter, job: Job, keys: KeyClient) -> ProviderAdapter:
+    """The adapter calling with the key the job names (the caller's own), else the operator's."""
+    provider = adapter.provider
+    if job.key_id is not None:
+        secret = await keys.user_key(job.key_id, job.user_id, provider=provider.id, trace=job.trace)
+        return adapter.with_key(secret)
+    if isinstance(job, KeyCheckJob) or not adapter.api_key:
+        raise ValidationError(
+            f"No {provider.name} key is configured: add your own with POST /api/v1/keys",
+            details={"provider": provider.id},
+        )
+    return adapter
+
+
+async def dispatch(
+    adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher, keys: KeyClient
+) -> Event:
+    adapter = await with_credentials(adapter, job, keys)
+    if isinstance(job, KeyCheckJob):
+        return await adapter.check_key(job.trace)
     if isinstance(job, ChatJob):
         adapter.require("chat")
         return await run_chat(adapter, job, publisher)
@@ -53,14 +74,16 @@ async def dispatch(adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher
     raise GatewayError(f"Unknown job kind {job.kind}")
 
 
-async def run_job(adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher) -> Event:
+async def run_job(
+    adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher, keys: KeyClient
+) -> Event:
     """The terminal event of `job`: its result or an `ErrorEvent`."""
     if job.deadline < time.time():
         return ErrorEvent(
             type="provider_error", message="The request expired in the queue", status=504
         )
     try:
-        return await dispatch(adapter, job, publisher)
+        return await dispatch(adapter, job, publisher, keys)
     except GatewayError as exc:
         return ErrorEvent(
             type=exc.type,

@@ -6,6 +6,7 @@ yields `DeltaEvent`s and ends with a `DoneEvent`; `embeddings()`, `rerank()` and
 return the one result of the other job kinds. Upstream failures become `GatewayError`s.
 """
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,9 +15,16 @@ from typing import Any
 import httpx
 import orjson
 
-from services.workers.providers.upstream_errors import upstream_error
-from shared.errors import ProviderError, ValidationError
-from shared.messages import DeltaEvent, DoneEvent, EmbeddingsResult, ModelsResult, RerankResultEvent
+from services.workers.providers.upstream_errors import is_credentials_error, upstream_error
+from shared.errors import GatewayError, ProviderError, ValidationError
+from shared.messages import (
+    DeltaEvent,
+    DoneEvent,
+    EmbeddingsResult,
+    KeyCheckResult,
+    ModelsResult,
+    RerankResultEvent,
+)
 from shared.providers import Capability, Provider
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
 
@@ -39,6 +47,23 @@ class ProviderAdapter(ABC):
         self.api_key = api_key
         # Where reranking lives when it is not on the base URL (NIM hosted retrieval, HF TEI).
         self.retrieval_url = retrieval_url.rstrip("/") if retrieval_url else None
+
+    def with_key(self, api_key: str) -> "ProviderAdapter":
+        """The same adapter (and connection pool) calling with another key."""
+        clone = copy.copy(self)
+        clone.api_key = api_key
+        return clone
+
+    async def check_key(self, trace: str) -> KeyCheckResult:
+        """Whether this adapter's key works, by its cheapest authenticated call (by default
+        the model list, which also tells which models the key may use)."""
+        try:
+            listed = await self.models(trace)
+        except GatewayError as exc:
+            if is_credentials_error(exc):
+                return KeyCheckResult(valid=False, reason=exc.message)
+            raise
+        return KeyCheckResult(valid=True, models=listed.models)
 
     @abstractmethod
     async def complete(self, request: ChatRequest, trace: str) -> DoneEvent: ...

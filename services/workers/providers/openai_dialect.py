@@ -14,9 +14,18 @@ from services.workers.providers.openai_wire import (
     tool_calls_of,
     usage_from,
 )
+from services.workers.providers.upstream_errors import is_credentials_error
 from services.workers.sse import parse_sse
-from shared.messages import DeltaEvent, DoneEvent, EmbeddingsResult, ModelsResult, RerankResultEvent
-from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
+from shared.errors import GatewayError
+from shared.messages import (
+    DeltaEvent,
+    DoneEvent,
+    EmbeddingsResult,
+    KeyCheckResult,
+    ModelsResult,
+    RerankResultEvent,
+)
+from shared.schemas import ChatMessage, ChatRequest, EmbeddingsRequest, RerankRequest
 
 
 class OpenAIDialectAdapter(ProviderAdapter):
@@ -94,6 +103,31 @@ class OpenAIDialectAdapter(ProviderAdapter):
         data = body.get("data") or []
         return ModelsResult(
             models=[str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+        )
+
+    async def check_key(self, trace: str) -> KeyCheckResult:
+        if self.profile.key_check_path is None and self.profile.models_path is not None:
+            return await super().check_key(trace)
+        try:
+            if self.profile.key_check_path is not None:
+                await self.call(
+                    "GET", self.base_url + self.profile.key_check_path, self.headers(trace)
+                )
+            else:
+                await self.complete(self.ping(), trace)
+        except GatewayError as exc:
+            if is_credentials_error(exc):
+                return KeyCheckResult(valid=False, reason=exc.message)
+            raise
+        return KeyCheckResult(valid=True, models=(await self.models(trace)).models)
+
+    def ping(self) -> ChatRequest:
+        """The smallest chat there is, for providers whose only authenticated call is chat."""
+        return ChatRequest(
+            provider=self.provider.id,
+            model=self.profile.fixed_models[0],
+            messages=[ChatMessage(role="user", content="ping")],
+            max_tokens=1,
         )
 
     async def embeddings(self, request: EmbeddingsRequest, trace: str) -> EmbeddingsResult:

@@ -69,6 +69,8 @@ class OpenAIProfile:
     cumulative_chunks: chunks may carry the whole message so far (Perplexity).
     merge_same_role: the provider requires alternating roles (Perplexity).
     metadata_fields / choice_metadata / usage_metadata: extras moved to `provider_metadata`.
+    key_check_path: the cheapest call that proves a key, when the model list does not (it is
+    public on OpenRouter; Perplexity has none and is checked with a one-token chat).
     """
 
     chat_path: str = "/chat/completions"
@@ -83,6 +85,7 @@ class OpenAIProfile:
     metadata_fields: tuple[str, ...] = ()
     choice_metadata: tuple[str, ...] = ()
     usage_metadata: tuple[str, ...] = ()
+    key_check_path: str | None = None
 
 
 PROFILES: MappingProxyType[str, OpenAIProfile] = MappingProxyType(
@@ -95,6 +98,7 @@ PROFILES: MappingProxyType[str, OpenAIProfile] = MappingProxyType(
             metadata_fields=("provider",),
             choice_metadata=("native_finish_reason",),
             usage_metadata=("cost",),
+            key_check_path="/key",
         ),
         "litellm": OpenAIProfile(apply=_litellm, models_path="/v1/models"),
         # NIM: the plain baseline; its mid-stream `{"error": ...}` chunk is handled generically.

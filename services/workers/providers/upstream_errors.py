@@ -76,6 +76,7 @@ def upstream_error(
             f"{name} rate limit reached: {message}", details=details, retry_after=retry_after
         )
     if status in (401, 403) or (status == 400 and _BAD_KEY.search(message)):
+        details["credentials"] = "rejected"
         return ProviderError(f"{name} rejected the credentials: {message}", details=details)
     if status in (400, 404, 413, 415, 422):
         return ValidationError(
@@ -93,3 +94,8 @@ def upstream_error(
         status=503 if unavailable else 502,
         details=details,
     )
+
+
+def is_credentials_error(error: GatewayError) -> bool:
+    """The provider refused the key itself (not the request, not its own health)."""
+    return error.details.get("credentials") == "rejected"
