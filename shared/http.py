@@ -20,6 +20,7 @@ from shared.logs import trace_id_var
 
 log = logging.getLogger(__name__)
 
+_EXTRA = "response_headers"
 _HTTP_ERROR_TYPES = {
     401: "authentication_error",
     403: "authorization_error",
@@ -39,17 +40,25 @@ class TraceMiddleware:
         trace_id = accept_trace_id(incoming.decode("latin-1") if incoming else None)
         scope.setdefault("state", {})["trace_id"] = trace_id
         token = trace_id_var.set(trace_id)
+        state = scope.setdefault("state", {})
         header = (b"x-request-id", trace_id.encode())
 
         async def send_with_trace(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                extra = [(k.encode(), v.encode()) for k, v in state.get(_EXTRA, {}).items()]
+                message["headers"] = [*message.get("headers", []), header, *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
             trace_id_var.reset(token)
+
+
+def add_response_headers(request: Request, headers: dict[str, str]) -> None:
+    """Headers for this request's response, whatever produces it (route, stream or error)."""
+    extra: dict[str, str] = request.scope.setdefault("state", {}).setdefault(_EXTRA, {})
+    extra.update(headers)
 
 
 def trace_id(request: Request) -> str:

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     login_client_max_failures: int = Field(20, ge=1, alias="LOGIN_CLIENT_MAX_FAILURES")
     login_lockout: str = Field("15m", alias="LOGIN_LOCKOUT")
 
+    # Per client address on /api/v1/auth/* (registration, login, refresh).
+    auth_rate_limit_max: int = Field(10, ge=1, alias="AUTH_RATE_LIMIT_MAX")
+    auth_rate_limit_window: str = Field("1m", alias="AUTH_RATE_LIMIT_WINDOW")
+    max_body_bytes: int = Field(1_048_576, ge=1024, alias="MAX_BODY_BYTES")
+    cors_origins: str = Field("", alias="CORS_ORIGINS")  # comma-separated allow-list
+
     auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
     auth_port: int = Field(3002, alias="AUTH_PORT")
     keyvault_url: str = Field("http://127.0.0.1:3003", alias="KEYVAULT_URL")
@@ -132,6 +138,14 @@ class Settings(BaseSettings):
     @property
     def rate_limit_window_seconds(self) -> int:
         return max(1, int(parse_duration(self.rate_limit_window)))
+
+    @property
+    def auth_rate_limit_window_seconds(self) -> int:
+        return int(parse_duration(self.auth_rate_limit_window))
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def paid_rate_limit_window_seconds(self) -> int:

@@ -26,6 +26,7 @@ from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import stop_all
 
 RUN_ID = secrets.token_hex(4)
+ADMIN_EMAIL = f"admin-{RUN_ID}@example.com"
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +81,17 @@ def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetCon
         simulator_port=free_port(),
         redis_prefix=f"gw-test-{RUN_ID}",
         log_dir=data_dir / "logs",
-        extra_env={"BCRYPT_ROUNDS": "4", "REQUEST_TIMEOUT": "30s", "NODE_ENV": "test"},
+        extra_env={
+            "BCRYPT_ROUNDS": "4",
+            "REQUEST_TIMEOUT": "30s",
+            "NODE_ENV": "test",
+            "ADMIN_EMAILS": ADMIN_EMAIL,
+            # Every test comes from 127.0.0.1 and most register a user: the limits under test
+            # are set per test (see tests/e2e/test_admission.py).
+            "RATE_LIMIT_MAX": "100000",
+            "AUTH_RATE_LIMIT_MAX": "100000",
+            "LOGIN_CLIENT_MAX_FAILURES": "100000",
+        },
     )
     services = plan(config)
     try:

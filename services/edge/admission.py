@@ -80,6 +80,16 @@ class Decision:
         return headers
 
 
+class Limited(RateLimitError):
+    """Refused by a limit; carries the limit's state for the response headers."""
+
+    def __init__(
+        self, message: str, decision: Decision, retry_after: float, details: dict[str, int]
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, details=details)
+        self.decision = decision
+
+
 @dataclass(frozen=True)
 class Reservation:
     """Tokens reserved for one request, to settle against what it really used."""
@@ -122,14 +132,13 @@ class Admission:
         if verdict == -1:
             raise AuthenticationError("Token has been revoked")
         if verdict == 0:
-            raise RateLimitError(
-                "Too many requests", retry_after=retry_after, details={"limit": decision.limit}
-            )
+            raise Limited("Too many requests", decision, retry_after, {"limit": decision.limit})
         if verdict == -2:
-            raise RateLimitError(
+            raise Limited(
                 "Token budget for this minute is spent",
-                retry_after=retry_after,
-                details={"tokens_per_minute": decision.limit, "tokens_left": decision.remaining},
+                decision,
+                retry_after,
+                {"tokens_per_minute": decision.limit, "tokens_left": decision.remaining},
             )
         reservation = Reservation(budget_key, int(reserved)) if reserved else None
         return decision, reservation

@@ -23,7 +23,7 @@ from services.edge.anthropic_stream import (
     message_events,
     message_id,
 )
-from services.edge.auth import Principal, api_key_principal
+from services.edge.auth import Principal, authenticated_anthropic
 from services.edge.chat import SSE_HEADERS, finish_chat, start_chat
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
@@ -93,7 +93,7 @@ router = APIRouter(route_class=AnthropicRoute, tags=["anthropic-compatible"])
 async def create_message(
     body: MessagesRequest,
     request: Request,
-    caller: Annotated[Principal, Depends(api_key_principal)],
+    caller: Annotated[Principal, Depends(authenticated_anthropic)],
     anthropic_version: Annotated[str | None, Header()] = None,
 ) -> Response:
     try:

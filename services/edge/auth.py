@@ -1,60 +1,135 @@
-"""Who is calling: bearer tokens verified locally with the auth service's public key."""
+"""Who is calling: a JWT verified locally with the auth service's public key, or a gateway API
+key (`gw_…`) resolved through a short Redis cache in front of the auth service.
 
-import logging
+This only identifies the caller; `limits.py` decides whether the request gets in (and checks
+a JWT's revocation in the same Redis round trip).
+"""
+
+import hashlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
+import httpx
+import orjson
 from fastapi import Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from shared.errors import AuthenticationError
+from shared.errors import AuthenticationError, ServiceUnavailable
+from shared.redis_keys import RedisKeys
 from shared.tokens import Claims, TokenVerifier
 
-log = logging.getLogger(__name__)
-
 _CACHE_LIMIT = 10_000
+API_KEY_PREFIX = "gw_"
+# How long an edge trusts a resolved API key; revocation also deletes the entry at once.
+API_KEY_CACHE_SECONDS = 30
 
 
 @dataclass(frozen=True)
 class Principal:
     user_id: str
     tier: str
+    role: str = "user"
+    jti: str | None = None  # JWTs: checked against the deny-list on every request
+    key_id: str | None = None  # gateway API keys
+    allowed_providers: tuple[str, ...] | None = None
+    allowed_models: tuple[str, ...] | None = None
+
+
+class ApiKeys:
+    def __init__(
+        self, redis: Redis, keys: RedisKeys, auth: httpx.AsyncClient, service_token: str
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.auth = auth
+        self.headers = {"authorization": f"Bearer {service_token}", "x-service-name": "edge"}
+
+    async def resolve(self, key: str) -> Principal:
+        key_hash = hashlib.sha256(key.encode()).hexdigest()
+        cache_key = self.keys.api_key(key_hash)
+        try:
+            cached = await self.redis.get(cache_key)
+        except RedisError as exc:
+            raise ServiceUnavailable("The gateway's Redis is unavailable") from exc
+        if cached is None:
+            cached = await self._ask_auth(key_hash)
+            await self.redis.set(cache_key, cached, ex=API_KEY_CACHE_SECONDS)
+        found = orjson.loads(cached)
+        expires_at = found.get("expires_at_ts")
+        if expires_at is not None and expires_at <= time.time():
+            raise AuthenticationError("API key expired")
+        return Principal(
+            user_id=found["user_id"],
+            tier=found["tier"],
+            role=found["role"],
+            key_id=found["key_id"],
+            allowed_providers=_tuple(found.get("allowed_providers")),
+            allowed_models=_tuple(found.get("allowed_models")),
+        )
+
+    async def _ask_auth(self, key_hash: str) -> bytes:
+        try:
+            response = await self.auth.post(
+                "/internal/v1/api-keys/resolve", json={"key_hash": key_hash}, headers=self.headers
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("The auth service is unavailable") from exc
+        if response.status_code == 404:
+            raise AuthenticationError("Invalid API key")
+        if response.status_code != 200:
+            raise ServiceUnavailable("The auth service could not check the API key")
+        found = response.json()
+        expires_at = found.get("expires_at")
+        if expires_at:
+            found["expires_at_ts"] = datetime.fromisoformat(expires_at).timestamp()
+        return orjson.dumps(found)
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values else None
 
 
 class Authenticator:
-    """Verifies bearer tokens, remembering verified ones until they expire.
+    """Verifies bearer tokens, remembering verified JWTs until they expire.
 
     Signature checks are the edge's largest per-request CPU cost; a repeat caller's token is
-    checked once and then found in a bounded map.
+    checked once and then found in a bounded map. Revocation is not this map's business: the
+    admission script checks the deny-list on every request.
     """
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(self, verifier: TokenVerifier, api_keys: ApiKeys) -> None:
         self.verifier = verifier
+        self.api_keys = api_keys
         self.verified: dict[str, Claims] = {}
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError("Missing bearer token")
         token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("Missing bearer token")
+        if token.startswith(API_KEY_PREFIX):
+            return await self.api_keys.resolve(token)
         claims = self.verified.get(token)
         if claims is None or claims.exp <= time.time():
             claims = self.verifier.verify(token)
             if len(self.verified) >= _CACHE_LIMIT:
                 self.verified.clear()
             self.verified[token] = claims
-        return Principal(user_id=claims.sub, tier=claims.tier)
+        return Principal(user_id=claims.sub, tier=claims.tier, role=claims.role, jti=claims.jti)
 
 
-def principal(request: Request) -> Principal:
+async def authenticated(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer <JWT or gateway API key>`."""
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(request.headers.get("authorization"))
+    return await authenticator.authenticate(request.headers.get("authorization"))
 
 
-def api_key_principal(request: Request) -> Principal:
-    """Like `principal`, also accepting the token as `x-api-key` (as the Anthropic SDK sends it)."""
+async def authenticated_anthropic(request: Request) -> Principal:
+    """Like `authenticated`, also taking the token as `x-api-key` (as the Anthropic SDK does)."""
     authorization = request.headers.get("authorization")
-    api_key = request.headers.get("x-api-key")
-    if not authorization and api_key:
+    if not authorization and (api_key := request.headers.get("x-api-key")):
         authorization = f"Bearer {api_key}"
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(authorization)
+    return await authenticator.authenticate(authorization)

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.edge.auth import Principal, principal
+from services.edge.auth import Principal
 from services.edge.jobs import JobQueue
+from services.edge.limits import principal
 from shared.errors import GatewayError, ValidationError
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult

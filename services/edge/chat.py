@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.edge.auth import Principal, principal
+from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue, PendingJob, raise_error
+from services.edge.limits import check_access, estimate_chat_tokens, gate_of
 from services.edge.relay import ChatEvent, chat_response, sse_frames
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
@@ -37,10 +38,14 @@ async def start_chat(
     the returned job and must release it (`sse_frames` does so for streams).
     """
     check_provider(body.provider)
+    check_access(caller, body.provider, body.model)
     catalogue: Catalogue = request.app.state.catalogue
     await catalogue.check(body.provider, body.model)
+    held = await gate_of(request).admit(request, caller, estimate_chat_tokens(body))
     queue: JobQueue = request.app.state.jobs
-    pending = await queue.submit_chat(body, user_id=caller.user_id, trace=trace_id(request))
+    pending = await queue.submit_chat(
+        body, user_id=caller.user_id, trace=trace_id(request), reservations=held
+    )
     try:
         first = await pending.next_event()
         if isinstance(first, ErrorEvent):
@@ -67,7 +72,7 @@ async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat(
-    body: ChatRequest, request: Request, caller: Annotated[Principal, Depends(principal)]
+    body: ChatRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
 ) -> Response:
     pending, first = await start_chat(request, body, caller)
     if not body.stream:

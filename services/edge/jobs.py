@@ -1,20 +1,32 @@
 """The queue hop: put a job on its provider's stream and receive the worker's events."""
 
 import asyncio
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.edge.admission import Admission, Reservation
 from services.edge.replies import ReplyHub
 from shared.errors import ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
-from shared.messages import ChatJob, ErrorEvent, Event, Job, decode_event
+from shared.messages import (
+    ChatJob,
+    DoneEvent,
+    EmbeddingsResult,
+    ErrorEvent,
+    Event,
+    Job,
+    decode_event,
+)
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest
+
+log = logging.getLogger(__name__)
 
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank"})
@@ -26,6 +38,14 @@ class PendingJob:
     provider: str
     channel: str
     events: asyncio.Queue[bytes]
+    reservations: list[Reservation] = field(default_factory=list)
+    used_tokens: int = 0  # what the provider reported, settled against the reservations
+
+    def _decode(self, raw: bytes) -> Event:
+        event = decode_event(raw)
+        if isinstance(event, DoneEvent | EmbeddingsResult):
+            self.used_tokens = event.usage.total_tokens
+        return event
 
     def chat_request(self) -> ChatRequest:
         assert isinstance(self.job, ChatJob)
@@ -41,20 +61,28 @@ class PendingJob:
                 status=504,
                 details={"provider": self.provider},
             ) from None
-        return decode_event(raw)
+        return self._decode(raw)
 
     def ready_events(self) -> list[Event]:
         ready = []
         while not self.events.empty():
-            ready.append(decode_event(self.events.get_nowait()))
+            ready.append(self._decode(self.events.get_nowait()))
         return ready
 
 
 class JobQueue:
     def __init__(
-        self, redis: Redis, hub: ReplyHub, keys: RedisKeys, *, timeout: float, maxlen: int
+        self,
+        redis: Redis,
+        hub: ReplyHub,
+        keys: RedisKeys,
+        admission: Admission,
+        *,
+        timeout: float,
+        maxlen: int,
     ) -> None:
         self.redis = redis
+        self.admission = admission
         self.hub = hub
         self.keys = keys
         self.timeout = timeout
@@ -71,13 +99,22 @@ class JobQueue:
             "user_id": user_id,
         }
 
-    async def submit_chat(self, request: ChatRequest, *, user_id: str, trace: str) -> PendingJob:
+    async def submit_chat(
+        self,
+        request: ChatRequest,
+        *,
+        user_id: str,
+        trace: str,
+        reservations: list[Reservation] | None = None,
+    ) -> PendingJob:
         job = ChatJob(**self.job_fields(user_id=user_id, trace=trace), request=request)
-        return await self.submit(job, request.provider)
+        return await self.submit(job, request.provider, reservations)
 
-    async def call(self, job: Job, provider: str) -> Event:
+    async def call(
+        self, job: Job, provider: str, reservations: list[Reservation] | None = None
+    ) -> Event:
         """The one answer of a job that is not a chat; an error answer is raised."""
-        pending = await self.submit(job, provider)
+        pending = await self.submit(job, provider, reservations)
         try:
             event = await pending.next_event()
         finally:
@@ -93,8 +130,20 @@ class JobQueue:
         key_id = await self.redis.hget(self.keys.own_keys(job.user_id), provider)
         return key_id.decode() if isinstance(key_id, bytes) else key_id
 
-    async def submit(self, job: Job, provider: str) -> PendingJob:
-        channel = self.keys.reply(job.id)
+    async def submit(
+        self, job: Job, provider: str, reservations: list[Reservation] | None = None
+    ) -> PendingJob:
+        """Enqueues `job`; the tokens `reservations` hold are settled when it is released."""
+        pending = PendingJob(job, provider, self.keys.reply(job.id), asyncio.Queue())
+        pending.reservations = list(reservations or [])
+        try:
+            return await self._enqueue(pending)
+        except BaseException:
+            await self._settle(pending)
+            raise
+
+    async def _enqueue(self, pending: PendingJob) -> PendingJob:
+        job, provider, channel = pending.job, pending.provider, pending.channel
         # The key lookup rides along with the subscription's round trip.
         try:
             events, key_id = await asyncio.gather(
@@ -115,10 +164,21 @@ class JobQueue:
         except RedisError as exc:
             await self.hub.unsubscribe(channel)
             raise ServiceUnavailable("The job queue is unavailable") from exc
-        return PendingJob(job, provider, channel, events)
+        pending.job, pending.events = job, events
+        return pending
 
     async def release(self, pending: PendingJob) -> None:
         await self.hub.unsubscribe(pending.channel)
+        await self._settle(pending)
+
+    async def _settle(self, pending: PendingJob) -> None:
+        now = int(time.time() * 1000)
+        held, pending.reservations = pending.reservations, []
+        for reservation in held:
+            try:
+                await self.admission.settle(reservation, pending.used_tokens, now)
+            except RedisError:
+                log.warning("could not settle a token reservation", exc_info=True)
 
 
 def raise_error(event: ErrorEvent) -> None:

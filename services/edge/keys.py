@@ -9,8 +9,9 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, Request
 
-from services.edge.auth import Principal, principal
+from services.edge.auth import Principal
 from services.edge.jobs import JobQueue
+from services.edge.limits import principal
 from shared.errors import NotFoundError, ServiceUnavailable
 from shared.http import trace_id
 from shared.key_schemas import ValidateKeyRequest, ValidateKeyResponse, ValidationDetails

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from services.edge import (
@@ -17,9 +18,12 @@ from services.edge import (
     proxy,
     retrieval,
 )
-from services.edge.auth import Authenticator
+from services.edge.admission import Admission
+from services.edge.auth import ApiKeys, Authenticator
+from services.edge.body_limit import BodyLimit
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue
+from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.redis_keys import RedisKeys
@@ -46,12 +50,17 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.redis = redis
             app.state.internal = {"auth": auth_client, "keyvault": keyvault_client}
             app.state.service_token = service_token(settings)
-            app.state.authenticator = Authenticator(await load_verifier(settings, auth_client))
+            api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
+            verifier = await load_verifier(settings, auth_client)
+            app.state.authenticator = Authenticator(verifier, api_keys)
+            admission = Admission(redis, keys)
+            app.state.gate = Gate(admission, settings)
             await hub.start()
             app.state.jobs = JobQueue(
                 redis,
                 hub,
                 keys,
+                admission,
                 timeout=settings.request_timeout_seconds,
                 maxlen=settings.queue_maxlen,
             )
@@ -68,7 +77,22 @@ def create_app(settings: Settings) -> FastAPI:
         description="One HTTP API in front of many LLM providers.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     http.install(app)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "x-api-key"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+        )
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(keys.router)

@@ -14,9 +14,10 @@ import pydantic
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.edge.auth import Principal, principal
+from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
 from services.edge.chat import SSE_HEADERS, finish_chat, start_chat
+from services.edge.limits import principal
 from services.edge.openai_schemas import (
     ChatCompletion,
     EmbeddingItem,
@@ -36,6 +37,8 @@ from shared.schemas import ChatRequest, EmbeddingsRequest
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 CallerDep = Annotated[Principal, Depends(principal)]
+# Routes that run a job are admitted with their token estimate where the job is started.
+WorkerCallerDep = Annotated[Principal, Depends(authenticated)]
 
 # Fields OpenAI accepts that would change the answer in ways no provider here honours.
 _REJECTED_EXTRAS = ("functions", "function_call", "audio", "prediction", "logit_bias")
@@ -137,7 +140,7 @@ def chat_request(body: OpenAIChatRequest) -> ChatRequest:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
-    body: OpenAIChatRequest, request: Request, caller: CallerDep
+    body: OpenAIChatRequest, request: Request, caller: WorkerCallerDep
 ) -> Response:
     native = chat_request(body)
     pending, first = await start_chat(request, native, caller)
@@ -165,7 +168,7 @@ def _encoded(vector: list[float], encoding: str) -> list[float] | str:
 
 @router.post("/embeddings", response_model=EmbeddingList)
 async def embeddings(
-    body: OpenAIEmbeddingsRequest, request: Request, caller: CallerDep
+    body: OpenAIEmbeddingsRequest, request: Request, caller: WorkerCallerDep
 ) -> EmbeddingList:
     provider, model = split_model(body.model)
     if not isinstance(body.input, str) and any(not isinstance(i, str) for i in body.input):

@@ -4,12 +4,13 @@
 routes go to the keyvault once the caller is authenticated here.
 """
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from services.edge.auth import Principal, principal
+from services.edge.auth import Principal
+from services.edge.limits import gate_of, principal
 from shared.errors import ServiceUnavailable
 from shared.http import trace_id
 from shared.key_schemas import KEY_ID_PATTERN, AddKeyRequest, KeyList, KeyView
@@ -44,7 +45,32 @@ async def forward(request: Request, service: str, path: str) -> Response:
 
 @router.post("/api/v1/auth/{path:path}", include_in_schema=False)
 async def auth(path: str, request: Request) -> Response:
+    await gate_of(request).admit_client(request)
     return await forward(request, "auth", f"/api/v1/auth/{path}")
+
+
+@router.api_route("/api/v1/api-keys", methods=["GET", "POST"], tags=["api-keys"])
+async def api_keys(request: Request, caller: CallerDep) -> Response:
+    """Create (`POST`, the key is shown once) or list (`GET`) your gateway API keys."""
+    return await forward(request, "auth", "/api/v1/api-keys")
+
+
+@router.delete("/api/v1/api-keys/{key_id}", status_code=204, tags=["api-keys"])
+async def revoke_api_key(key_id: KeyId, request: Request, caller: CallerDep) -> Response:
+    return await forward(request, "auth", f"/api/v1/api-keys/{key_id}")
+
+
+@router.api_route("/api/v1/admin/users/{user_id}/{setting}", methods=["PUT"], tags=["admin"])
+async def admin_update(
+    user_id: KeyId, setting: Literal["tier", "limits"], request: Request, caller: CallerDep
+) -> Response:
+    """Admins only: a user's tier (`{"tier": "paid"}`) or custom limits."""
+    return await forward(request, "auth", f"/api/v1/admin/users/{user_id}/{setting}")
+
+
+@router.get("/api/v1/admin/users/{user_id}", tags=["admin"])
+async def admin_view(user_id: KeyId, request: Request, caller: CallerDep) -> Response:
+    return await forward(request, "auth", f"/api/v1/admin/users/{user_id}")
 
 
 @router.post("/api/v1/keys", status_code=201, response_model=KeyView, tags=["keys"])

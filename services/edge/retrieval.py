@@ -4,10 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.edge.auth import Principal, principal
+from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
 from services.edge.chat import check_provider
 from services.edge.jobs import JobQueue
+from services.edge.limits import check_access, estimate_text_tokens, gate_of
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 from shared.messages import EmbeddingsJob, EmbeddingsResult, RerankJob, RerankResultEvent
@@ -38,10 +39,12 @@ async def check_capable(
 
 async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) -> EmbeddingsResult:
     """One vector per input text, in input order (every embeddings surface goes through here)."""
+    check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "embeddings")
+    held = await gate_of(request).admit(request, caller, estimate_text_tokens(body.texts()))
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    event = await queue.call(EmbeddingsJob(**fields, request=body), body.provider)
+    event = await queue.call(EmbeddingsJob(**fields, request=body), body.provider, held)
     if not isinstance(event, EmbeddingsResult):
         raise GatewayError(f"Unexpected reply to an embeddings job: {event.kind}")
     if len(event.vectors) != len(body.texts()):
@@ -51,10 +54,13 @@ async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) ->
 
 async def rerank(request: Request, body: RerankRequest, caller: Principal) -> list[RerankResult]:
     """Results best first, at most `top_n`, each index checked and its document attached."""
+    check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "rerank")
+    estimate = estimate_text_tokens([body.query, *body.documents])
+    held = await gate_of(request).admit(request, caller, estimate)
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    event = await queue.call(RerankJob(**fields, request=body), body.provider)
+    event = await queue.call(RerankJob(**fields, request=body), body.provider, held)
     if not isinstance(event, RerankResultEvent):
         raise GatewayError(f"Unexpected reply to a rerank job: {event.kind}")
     if any(not 0 <= r.index < len(body.documents) for r in event.results):
@@ -74,7 +80,7 @@ async def rerank(request: Request, body: RerankRequest, caller: Principal) -> li
 
 @router.post("/api/v1/embeddings", response_model=EmbeddingsResponse)
 async def embeddings(
-    body: EmbeddingsRequest, request: Request, caller: Annotated[Principal, Depends(principal)]
+    body: EmbeddingsRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
 ) -> EmbeddingsResponse:
     result = await embed(request, body, caller)
     usage = result.usage
@@ -87,6 +93,6 @@ async def embeddings(
 
 @router.post("/api/v1/rerank", response_model=RerankResponse, response_model_exclude_none=True)
 async def rerank_route(
-    body: RerankRequest, request: Request, caller: Annotated[Principal, Depends(principal)]
+    body: RerankRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
 ) -> RerankResponse:
     return RerankResponse(results=await rerank(request, body, caller))

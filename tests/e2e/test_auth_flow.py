@@ -31,11 +31,14 @@ async def test_register_login_refresh_and_chat_with_each_token(edge: httpx.Async
     assert login.status_code == 200, login.text
     assert login.json()["expiresIn"] == "24h"
 
+    for token in (registered.json()["token"], login.json()["token"]):
+        assert await chat_status(edge, token) == 200
+
     refreshed = await edge.post("/api/v1/auth/refresh", headers=auth(login.json()["token"]))
     assert refreshed.status_code == 200, refreshed.text
-
-    for token in (registered.json()["token"], login.json()["token"], refreshed.json()["token"]):
-        assert await chat_status(edge, token) == 200
+    assert await chat_status(edge, refreshed.json()["token"]) == 200
+    # Refreshing rotates: the token it replaced is revoked everywhere.
+    assert await chat_status(edge, login.json()["token"]) == 401
 
 
 async def test_auth_errors_come_back_through_the_edge_in_the_envelope(

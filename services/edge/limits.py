@@ -1,0 +1,145 @@
+"""Whether a request gets in, and how much of its caller's budget it holds.
+
+Every authenticated request is admitted once: the user's request window (and the gateway API
+key's own, when the key has limits), the JWT's revocation, and for work that spends tokens a
+reservation of its estimated tokens, settled to the real usage when the job ends. Every
+response of a limited route carries the `RateLimit-*` headers of the tightest limit.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.edge.admission import Admission, Decision, Limited, Limits, Reservation
+from services.edge.auth import Principal, authenticated
+from shared.errors import AuthorizationError, RateLimitError
+from shared.http import add_response_headers
+from shared.schemas import ChatRequest
+from shared.settings import Settings
+
+# A key's own limits only exist when set; until then it shares its owner's.
+_UNLIMITED = Limits(requests=2**62, window_seconds=3600)
+# Tokens assumed for an answer whose `max_tokens` is not given.
+DEFAULT_ANSWER_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class Gate:
+    admission: Admission
+    settings: Settings
+
+    def user_limits(self, tier: str) -> Limits:
+        s = self.settings
+        if tier == "paid":
+            return Limits(
+                s.paid_rate_limit_max, s.paid_rate_limit_window_seconds, s.tokens_per_minute
+            )
+        return Limits(s.rate_limit_max, s.rate_limit_window_seconds, s.tokens_per_minute)
+
+    async def admit(
+        self, request: Request, caller: Principal, estimate_tokens: int = 0
+    ) -> list[Reservation]:
+        now = now_ms()
+        decision, reservation = await self._admit_scope(
+            request,
+            now,
+            "user",
+            caller.user_id,
+            self.user_limits(caller.tier),
+            jti=caller.jti,
+            estimate=estimate_tokens,
+        )
+        reservations = [reservation] if reservation else []
+        if caller.key_id is not None:
+            try:
+                key_decision, key_reservation = await self._admit_scope(
+                    request, now, "key", caller.key_id, _UNLIMITED, estimate=estimate_tokens
+                )
+            except RateLimitError:
+                for held in reservations:
+                    await self.admission.settle(held, 0, now)
+                raise
+            if key_decision.remaining < decision.remaining:
+                decision = key_decision
+            reservations += [key_reservation] if key_reservation else []
+        add_response_headers(request, decision.headers(now))
+        return reservations
+
+    async def _admit_scope(
+        self,
+        request: Request,
+        now: int,
+        scope: str,
+        owner_id: str,
+        limits: Limits,
+        *,
+        jti: str | None = None,
+        estimate: int = 0,
+    ) -> tuple[Decision, Reservation | None]:
+        try:
+            return await self.admission.admit(
+                scope=scope,
+                owner_id=owner_id,
+                limits=limits,
+                now_ms=now,
+                jti=jti,
+                estimate_tokens=estimate,
+            )
+        except Limited as exc:
+            add_response_headers(request, exc.decision.headers(now))
+            raise
+
+    async def admit_client(self, request: Request) -> None:
+        """Per client address, for the routes that hand out tokens."""
+        host = request.client.host if request.client else "unknown"
+        limits = Limits(
+            self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window_seconds
+        )
+        now = now_ms()
+        decision, _ = await self._admit_scope(request, now, "client", host, limits)
+        add_response_headers(request, decision.headers(now))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def gate_of(request: Request) -> Gate:
+    gate: Gate = request.app.state.gate
+    return gate
+
+
+async def principal(
+    request: Request, caller: Annotated[Principal, Depends(authenticated)]
+) -> Principal:
+    """The caller, admitted: for routes that spend no provider tokens."""
+    await gate_of(request).admit(request, caller)
+    return caller
+
+
+def check_access(caller: Principal, provider: str, model: str) -> None:
+    """A gateway API key may be limited to some providers and models."""
+    if caller.allowed_providers is not None and provider not in caller.allowed_providers:
+        raise AuthorizationError(
+            f"This API key may not use provider '{provider}'",
+            details={"allowed_providers": list(caller.allowed_providers)},
+        )
+    if caller.allowed_models is not None and model not in caller.allowed_models:
+        raise AuthorizationError(
+            f"This API key may not use model '{model}'",
+            details={"allowed_models": list(caller.allowed_models)},
+        )
+
+
+def estimate_chat_tokens(request: ChatRequest) -> int:
+    """Prompt (about four characters a token) plus the longest answer it may get."""
+    characters = sum(len(m.text()) for m in request.messages)
+    if request.tools:
+        characters += sum(len(t.model_dump_json()) for t in request.tools)
+    return characters // 4 + 1 + (request.max_tokens or DEFAULT_ANSWER_TOKENS)
+
+
+def estimate_text_tokens(texts: list[str]) -> int:
+    return sum(len(t) for t in texts) // 4 + len(texts)
