@@ -54,7 +54,8 @@ def simulator_env(simulator_url: str, providers: tuple[str, ...]) -> dict[str, s
     return env
 
 
-def plan(config: FleetConfig) -> list[Service]:
+def fleet_env(config: FleetConfig) -> dict[str, str]:
+    """The environment every process of the fleet shares."""
     env = {
         "REDIS_URL": config.redis_url,
         "DATABASE_URL": config.database_url,
@@ -68,13 +69,27 @@ def plan(config: FleetConfig) -> list[Service]:
         "HOST": "127.0.0.1",
         **config.extra_env,
     }
+    if config.simulator_url:
+        env.update(simulator_env(config.simulator_url, config.providers))
+    return env
+
+
+def edge_replica(config: FleetConfig, port: int, **overrides: str) -> Service:
+    """One more edge process for the same fleet (as a second replica behind a balancer)."""
+    env = {**fleet_env(config), "PORT": str(port), **overrides}
+    log = config.log_dir / f"edge-{port}.log" if config.log_dir else None
+    health = f"http://127.0.0.1:{port}/health/ready"
+    return Service(f"edge-{port}", ["-m", "services.edge"], env, health_url=health, log_path=log)
+
+
+def plan(config: FleetConfig) -> list[Service]:
+    env = fleet_env(config)
 
     def log(name: str) -> Path | None:
         return config.log_dir / f"{name}.log" if config.log_dir else None
 
     services = []
     if config.simulator_url:
-        env.update(simulator_env(config.simulator_url, config.providers))
         services.append(
             Service(
                 "simulator",
