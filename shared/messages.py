@@ -89,6 +89,7 @@ class DoneEvent(_Message):
     kind: Literal["done"] = "done"
     id: str
     model: str
+    provider: str | None = None  # who answered, when a fallback did
     finish_reason: str
     usage: Usage
     content: str | None = None  # the whole answer, for non-streaming jobs

@@ -52,3 +52,28 @@ class RedisKeys:
     def token_budget(self, scope: str, owner_id: str) -> str:
         """Tokens reserved and used in the current minute (token limits)."""
         return f"{self.prefix}:tpm:{scope}:{owner_id}"
+
+    def breaker(self, provider: str) -> str:
+        """Circuit-breaker state of a provider (hash), shared by every worker and edge."""
+        return f"{self.prefix}:cb:{provider}"
+
+    def heartbeat(self, provider: str) -> str:
+        """Sorted set: worker consumer name -> last heartbeat (ms), per provider pool."""
+        return f"{self.prefix}:hb:{provider}"
+
+    def dead_letters(self, provider: str) -> str:
+        """Stream of jobs that failed `MAX_DELIVERIES` times, with their last error."""
+        return f"{self.prefix}:dlq:{provider}"
+
+    def streamed(self, job_id: str) -> str:
+        """Set once a job's first delta reached its client (TTL): a reclaimed job that has
+        streamed cannot be run again, only ended with an error."""
+        return f"{self.prefix}:streamed:{job_id}"
+
+    def audit(self) -> str:
+        """Stream of audit records, written by the edge, consumed into PostgreSQL."""
+        return f"{self.prefix}:audit"
+
+    def response_cache(self, digest: str) -> str:
+        """A cached answer to a deterministic (temperature 0) request."""
+        return f"{self.prefix}:cache:{digest}"

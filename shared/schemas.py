@@ -90,6 +90,8 @@ class ChatRequest(BaseModel):
     app_name: str | None = Field(None, max_length=256)
     transforms: list[str] | None = None
     fallback_models: list[str] | None = None
+    # Gateway-level fallbacks, tried in order when the provider fails: "provider/model".
+    fallbacks: list[str] | None = Field(None, max_length=5)
     cache: bool | None = None
     use_cache: bool | None = None
 

@@ -82,6 +82,26 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(64, ge=1, alias="WORKER_CONCURRENCY")
     queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
 
+    # Reliability (worker retries, circuit breakers, crash recovery, shutdown).
+    retry_max_attempts: int = Field(3, ge=1, le=10, alias="RETRY_MAX_ATTEMPTS")
+    retry_base_delay: str = Field("250ms", alias="RETRY_BASE_DELAY")
+    retry_max_delay: str = Field("8s", alias="RETRY_MAX_DELAY")
+    breaker_window: str = Field("30s", alias="BREAKER_WINDOW")
+    breaker_min_requests: int = Field(10, ge=1, alias="BREAKER_MIN_REQUESTS")
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1, alias="BREAKER_FAILURE_RATE")
+    breaker_cooldown: str = Field("15s", alias="BREAKER_COOLDOWN")
+    breaker_probes: int = Field(2, ge=1, alias="BREAKER_PROBES")
+    reclaim_idle: str = Field("30s", alias="RECLAIM_IDLE")
+    max_deliveries: int = Field(3, ge=1, alias="MAX_DELIVERIES")
+    worker_shutdown_grace: str = Field("20s", alias="WORKER_SHUTDOWN_GRACE")
+    heartbeat_interval: str = Field("5s", alias="HEARTBEAT_INTERVAL")
+    # Backpressure: jobs waiting on one provider's stream before the edge answers 503.
+    queue_limit: int = Field(1000, ge=1, alias="QUEUE_LIMIT")
+    cache_ttl: str = Field("1h", alias="CACHE_TTL")
+    audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
+    audit_port: int = Field(3004, alias="AUDIT_PORT")
+    metrics_port: int = Field(9100, alias="METRICS_PORT")
+
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
     deepseek_api_key: SecretStr | None = Field(None, alias="DEEPSEEK_API_KEY")
     xai_api_key: SecretStr | None = Field(None, alias="XAI_API_KEY")
@@ -142,6 +162,10 @@ class Settings(BaseSettings):
     @property
     def auth_rate_limit_window_seconds(self) -> int:
         return int(parse_duration(self.auth_rate_limit_window))
+
+    def seconds(self, name: str) -> float:
+        """A duration setting (by attribute name) in seconds."""
+        return parse_duration(getattr(self, name))
 
     @property
     def cors_origin_list(self) -> list[str]:
