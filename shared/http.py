@@ -11,10 +11,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import GatewayError, error_body, error_envelope
+from shared.errors import GatewayError, ServiceUnavailable, error_body, error_envelope
 from shared.ids import accept_trace_id
 from shared.logs import trace_id_var
 
@@ -115,6 +117,13 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return _json(body, exc.status_code)
 
 
+async def _on_redis_down(request: Request, exc: Exception) -> Response:
+    log.warning("redis unavailable: %s", type(exc).__name__)
+    error = ServiceUnavailable("A dependency of the gateway is unavailable (Redis); retry shortly")
+    error.retry_after = 1
+    return error_response(error, trace_id(request))
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error")
     body = error_envelope("internal_error", "Internal error", trace_id(request))
@@ -130,4 +139,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _on_gateway_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_exception_handler(RedisConnectionError, _on_redis_down)
+    app.add_exception_handler(RedisTimeoutError, _on_redis_down)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from services.auth import routes, routes_admin, routes_api_keys
 from services.auth.api_keys import ApiKeyRepository
@@ -18,6 +17,7 @@ from services.auth.throttle import LoginThrottle
 from services.auth.users import UserRepository
 from shared import http
 from shared.db import apply_migrations, create_pool
+from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import service_token
 from shared.settings import Settings
@@ -55,7 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     passwords = await PasswordHasher.create(settings.bcrypt_rounds)
     internal_token = service_token(settings)
     pool = await create_pool(database_url(settings))
-    redis = Redis.from_url(redis_url(settings))
+    redis = connect(redis_url(settings))
     keys = RedisKeys(settings.redis_prefix)
     app.state.signer = signer
     app.state.users = UserRepository(pool)

@@ -1,5 +1,6 @@
 """`POST /api/v1/chat`: plain and streaming chat through the provider's worker pool."""
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,7 +13,7 @@ from services.edge.limits import check_access, estimate_chat_tokens, gate_of
 from services.edge.relay import ChatEvent, chat_response, sse_frames
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
-from shared.messages import DeltaEvent, DoneEvent, ErrorEvent
+from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest, ChatResponse
 
@@ -27,6 +28,31 @@ def check_provider(provider: str) -> None:
             f"Unknown provider '{provider}'",
             details={"provider": provider, "available_providers": sorted(PROVIDERS)},
         )
+
+
+class ClientGone(GatewayError):
+    """The client closed the connection before its answer was ready (nginx's 499)."""
+
+    status = 499
+
+
+async def client_gone(request: Request) -> None:
+    """Returns when the client disconnects (its body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def answer_or_disconnect(request: Request, pending: PendingJob) -> Event:
+    """The job's answer, unless the client leaves first: then the job is released, so the
+    worker sees nobody listening and cancels the upstream call."""
+    answer = asyncio.ensure_future(pending.next_event())
+    gone = asyncio.ensure_future(client_gone(request))
+    done, _ = await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (answer, gone):
+        task.cancel()
+    if answer in done:
+        return answer.result()
+    raise ClientGone("The client closed the connection")
 
 
 async def start_chat(
@@ -47,7 +73,9 @@ async def start_chat(
         body, user_id=caller.user_id, trace=trace_id(request), reservations=held
     )
     try:
-        first = await pending.next_event()
+        first = await (
+            pending.next_event() if body.stream else answer_or_disconnect(request, pending)
+        )
         if isinstance(first, ErrorEvent):
             raise_error(first)
         if not isinstance(first, DeltaEvent | DoneEvent):

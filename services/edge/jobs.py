@@ -24,7 +24,7 @@ from shared.messages import (
     decode_event,
 )
 from shared.redis_keys import RedisKeys
-from shared.schemas import ChatRequest
+from shared.schemas import ChatRequest, Usage
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,15 @@ class PendingJob:
     events: asyncio.Queue[bytes]
     reservations: list[Reservation] = field(default_factory=list)
     used_tokens: int = 0  # what the provider reported, settled against the reservations
+    usage: Usage | None = None  # the audit record reads these two when the request ends
+    error_type: str | None = None
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
         if isinstance(event, DoneEvent | EmbeddingsResult):
-            self.used_tokens = event.usage.total_tokens
+            self.used_tokens, self.usage = event.usage.total_tokens, event.usage
+        elif isinstance(event, ErrorEvent):
+            self.error_type = event.type
         return event
 
     def chat_request(self) -> ChatRequest:
@@ -56,6 +60,7 @@ class PendingJob:
         try:
             raw = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
         except TimeoutError:
+            self.error_type = ProviderError.type
             raise ProviderError(
                 "The provider did not answer in time",
                 status=504,
@@ -80,6 +85,7 @@ class JobQueue:
         *,
         timeout: float,
         maxlen: int,
+        queue_limit: int,
     ) -> None:
         self.redis = redis
         self.admission = admission
@@ -87,6 +93,7 @@ class JobQueue:
         self.keys = keys
         self.timeout = timeout
         self.maxlen = maxlen
+        self.queue_limit = queue_limit
 
     def job_fields(self, *, user_id: str, trace: str) -> dict[str, Any]:
         """What every job carries: a fresh id, the trace, and its deadline."""
@@ -144,14 +151,24 @@ class JobQueue:
 
     async def _enqueue(self, pending: PendingJob) -> PendingJob:
         job, provider, channel = pending.job, pending.provider, pending.channel
-        # The key lookup rides along with the subscription's round trip.
+        # The key lookup and the queue length ride along with the subscription's round trip.
         try:
-            events, key_id = await asyncio.gather(
-                self.hub.subscribe(channel), self.own_key(job, provider)
+            events, key_id, waiting = await asyncio.gather(
+                self.hub.subscribe(channel),
+                self.own_key(job, provider),
+                self.redis.xlen(self.keys.jobs(provider)),
             )
         except RedisError as exc:
             await self.hub.unsubscribe(channel)
             raise ServiceUnavailable("The job queue is unavailable") from exc
+        if waiting >= self.queue_limit:
+            await self.hub.unsubscribe(channel)
+            raise ProviderError(
+                f"Too many requests are waiting for {provider}; retry shortly",
+                status=503,
+                retry_after=1,
+                details={"provider": provider, "waiting": waiting},
+            )
         if key_id != job.key_id:
             job = job.model_copy(update={"key_id": key_id})
         try:

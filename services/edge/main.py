@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 
 from services.edge import (
     anthropic_compat,
@@ -26,6 +25,7 @@ from services.edge.jobs import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from shared import http
+from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import service_token
 from shared.settings import Settings
@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         keys = RedisKeys(settings.redis_prefix)
-        redis = Redis.from_url(redis_url, max_connections=64)
+        redis = connect(redis_url)
         hub = ReplyHub(redis, keys)
         async with (
             httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,
@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
                 admission,
                 timeout=settings.request_timeout_seconds,
                 maxlen=settings.queue_maxlen,
+                queue_limit=settings.queue_limit,
             )
             app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
             try:

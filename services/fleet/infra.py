@@ -38,27 +38,50 @@ def wait_for_port(port: int, timeout: float = _START_TIMEOUT) -> None:
         time.sleep(0.05)
 
 
+class RedisServer:
+    """A redis-server process on 127.0.0.1 that can be stopped and started again on the
+    same port (as an outage and recovery would), always stopped by its own PID."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(_REDIS_SERVER),
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            *("--dir", str(self.data_dir.resolve()), "--logfile", "redis.log"),
+            *("--save", "", "--appendonly", "no"),
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @contextlib.contextmanager
 def embedded_redis(data_dir: Path, port: int | None = None) -> Iterator[str]:
     """A redis-server process on 127.0.0.1, stopped by its PID on exit."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    args = [
-        str(_REDIS_SERVER),
-        *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve())),
-        *("--save", "", "--appendonly", "no", "--logfile", "redis.log"),
-    ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(data_dir, port)
     try:
-        wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from services.keyvault.crypto import MasterKeys
 from services.keyvault.repository import KeyRepository
@@ -15,6 +14,7 @@ from services.keyvault.routes import internal, public
 from services.keyvault.vault import Vault
 from shared import http
 from shared.db import apply_migrations, create_pool
+from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import service_token
 from shared.settings import Settings
@@ -44,7 +44,7 @@ async def open_vault(settings: Settings) -> AsyncIterator[Vault]:
     """A vault on its own pool and Redis connection (the app's lifespan and the CLI use it)."""
     master = MasterKeys.from_settings(settings)
     pool = await create_pool(required(settings.database_url, "DATABASE_URL"))
-    redis = Redis.from_url(required(settings.redis_url, "REDIS_URL"))
+    redis = connect(required(settings.redis_url, "REDIS_URL"))
     try:
         yield Vault(KeyRepository(pool), master, redis, RedisKeys(settings.redis_prefix))
     finally:

@@ -1,0 +1,248 @@
+"""One audit record per API request, sent to Redis after the response has ended.
+
+`AuditMiddleware` puts an `AuditContext` in the request's state; the routes fill it (`note`,
+`track`) with the caller, provider, model, job and usage. When the last byte has been sent (or
+the client left), the record is handed to `AuditEmitter`, which XADDs it from a background
+task: the request never waits for, or fails because of, the audit stream.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from fastapi import Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import audit
+from shared.audit import AuditRecord, CacheResult, Outcome
+from shared.redis_keys import RedisKeys
+from shared.schemas import Usage
+
+log = logging.getLogger(__name__)
+
+_STATE = "audit"
+_AUDITED_PREFIXES = ("/api/", "/v1/")
+_NOT_AUDITED = ("/api/v1/health",)
+_MAX_ERROR_BODY = 16_384
+_MAX_PATH = 256
+_ATTEMPTS = 3
+
+
+class TrackedJob(Protocol):
+    """What the audit needs of a job (`jobs.PendingJob`)."""
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    @property
+    def error_type(self) -> str | None: ...
+
+
+@dataclass
+class AuditContext:
+    user_id: str | None = None
+    api_key_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    job_id: str | None = None
+    usage: Usage | None = None
+    error_type: str | None = None
+    cache: CacheResult | None = None
+    job: TrackedJob | None = None
+
+    def settled_usage(self) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        if self.job is not None and self.job.usage is not None:
+            return self.job.usage
+        return Usage()
+
+
+def context_of(request: Request) -> AuditContext:
+    """This request's audit context (a detached one where the middleware is not installed)."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    context = state.get(_STATE)
+    if not isinstance(context, AuditContext):
+        context = state[_STATE] = AuditContext()
+    return context
+
+
+def note(request: Request, **fields: Any) -> None:
+    """Record what is known so far (`user_id`, `provider`, `model`, `usage`, `cache`...)."""
+    context = context_of(request)
+    for name, value in fields.items():
+        setattr(context, name, value)
+
+
+def track(request: Request, job_id: str, job: TrackedJob) -> None:
+    """The job running this request: its usage and error are read when the request ends."""
+    context = context_of(request)
+    context.job, context.job_id = job, job_id
+
+
+@dataclass
+class AuditEmitter:
+    """XADDs records in background tasks, at most `concurrency` at once and `backlog` queued."""
+
+    redis: Redis
+    keys: RedisKeys
+    concurrency: int = 32
+    backlog: int = 10_000
+    emitted: int = 0
+    failed: int = 0
+    dropped: int = 0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    def submit(self, record: AuditRecord) -> None:
+        if len(self._tasks) >= self.backlog:
+            self.dropped += 1
+            log.error("audit backlog full: record of %s dropped", record.trace_id)
+            return
+        task = asyncio.get_running_loop().create_task(self._send(record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, record: AuditRecord) -> None:
+        async with self._slots:
+            for attempt in range(_ATTEMPTS):
+                try:
+                    await audit.emit(self.redis, self.keys, record)
+                    self.emitted += 1
+                    return
+                except RedisError:
+                    if attempt + 1 == _ATTEMPTS:
+                        self.failed += 1
+                        log.exception("audit record of %s not written", record.trace_id)
+                        return
+                    await asyncio.sleep(0.1 * 2**attempt)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Waits for records still being written (at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+def audited(path: str) -> bool:
+    return path.startswith(_AUDITED_PREFIXES) and not path.startswith(_NOT_AUDITED)
+
+
+def _error_type(body: bytes) -> str | None:
+    try:
+        found = orjson.loads(body)["error"]["type"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+@dataclass
+class _Exchange:
+    """What the middleware saw of one request/response."""
+
+    started: float = field(default_factory=time.time)
+    clock: float = field(default_factory=time.perf_counter)
+    status: int = 500
+    ended: float | None = None
+    disconnected: bool = False
+    failed: bool = False  # the app raised
+    error_body: bytearray = field(default_factory=bytearray)
+
+    def outcome(self, context: AuditContext) -> Outcome:
+        if self.disconnected and self.ended is None:
+            return "cancelled"
+        if self.failed or self.status >= 400 or context.error_type or self._job_error(context):
+            return "error"
+        return "success"
+
+    @staticmethod
+    def _job_error(context: AuditContext) -> str | None:
+        return context.job.error_type if context.job is not None else None
+
+    def record(self, scope: Scope, context: AuditContext) -> AuditRecord:
+        usage = context.settled_usage()
+        ended = self.ended if self.ended is not None else time.perf_counter()
+        outcome = self.outcome(context)
+        error_type = context.error_type or self._job_error(context)
+        if error_type is None and (self.status >= 400 or self.failed):
+            error_type = _error_type(bytes(self.error_body)) or "internal_error"
+        return AuditRecord(
+            trace_id=scope.get("state", {}).get("trace_id") or "unknown",
+            ts=self.started,
+            method=scope["method"],
+            path=scope["path"][:_MAX_PATH],
+            status=self.status,
+            outcome=outcome,
+            duration_ms=round((ended - self.clock) * 1000, 3),
+            user_id=context.user_id,
+            api_key_id=context.api_key_id,
+            provider=context.provider,
+            model=context.model,
+            job_id=context.job_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            error_type=error_type if outcome != "success" else None,
+            cache=context.cache,
+        )
+
+
+class AuditMiddleware:
+    """Sits inside the trace middleware (it needs the trace id) and outside everything else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not audited(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        context = AuditContext()
+        scope.setdefault("state", {})[_STATE] = context
+        seen = _Exchange()
+        responded = False
+
+        async def watch_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen.disconnected = True
+            return message
+
+        async def watch_send(message: Message) -> None:
+            nonlocal responded
+            if message["type"] == "http.response.start":
+                seen.status, responded = message["status"], True
+            elif message["type"] == "http.response.body":
+                if seen.status >= 400 and len(seen.error_body) < _MAX_ERROR_BODY:
+                    seen.error_body += message.get("body", b"")[:_MAX_ERROR_BODY]
+                if not message.get("more_body", False) and not seen.disconnected:
+                    seen.ended = time.perf_counter()
+            await send(message)
+
+        try:
+            await self.app(scope, watch_receive, watch_send)
+        except BaseException:
+            seen.failed = not seen.disconnected
+            if not responded:
+                seen.status = 500
+            raise
+        finally:
+            self._submit(scope, seen, context)
+
+    @staticmethod
+    def _submit(scope: Scope, seen: _Exchange, context: AuditContext) -> None:
+        emitter: AuditEmitter | None = getattr(scope["app"].state, "audit", None)
+        if emitter is None:
+            log.error("no audit emitter: record of a %s request lost", scope["path"])
+            return
+        try:
+            emitter.submit(seen.record(scope, context))
+        except Exception:
+            log.exception("audit record not built")

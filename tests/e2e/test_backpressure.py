@@ -1,0 +1,59 @@
+"""Deadlines and backpressure: a queue that is too long answers 503 at once, and a job no
+worker answers in time ends in 504, never a hang."""
+
+import secrets
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from services.fleet.infra import free_port
+from services.fleet.plan import FleetConfig, edge_replica
+from shared.redis_keys import RedisKeys
+from tests.conftest import RUN_ID
+from tests.e2e.helpers import assert_envelope, auth, chat_body
+
+QUEUE_LIMIT = 3
+PREFIX = f"gw-bp-{RUN_ID}"
+
+
+@pytest.fixture(scope="module")
+def lonely_edge(fleet: FleetConfig) -> Iterator[str]:
+    """An edge whose provider streams no worker reads (its own Redis namespace)."""
+    service = edge_replica(
+        fleet, free_port(), REDIS_PREFIX=PREFIX, QUEUE_LIMIT=str(QUEUE_LIMIT), REQUEST_TIMEOUT="2s"
+    )
+    try:
+        service.start()
+        service.wait_healthy()
+        yield str(service.health_url).removesuffix("/health/ready")
+    finally:
+        service.stop()
+
+
+async def test_a_job_nobody_answers_ends_in_504(lonely_edge: str, user_token: str) -> None:
+    async with httpx.AsyncClient(base_url=lonely_edge, timeout=30) as client:
+        body = chat_body("xai", "grok-3", f"hi {secrets.token_hex(3)}")
+        response = await client.post("/api/v1/chat", json=body, headers=auth(user_token))
+    error = assert_envelope(response, 504, "provider_error")
+    assert error["details"]["provider"] == "xai"
+
+
+async def test_a_full_queue_answers_503_with_retry_after(
+    lonely_edge: str, user_token: str, redis_url: str
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        stream = RedisKeys(PREFIX).jobs("perplexity")
+        for _ in range(QUEUE_LIMIT):
+            await redis.xadd(stream, {"job": b"{}"})
+        async with httpx.AsyncClient(base_url=lonely_edge, timeout=30) as client:
+            body = chat_body("perplexity", "sonar", "hi")
+            response = await client.post("/api/v1/chat", json=body, headers=auth(user_token))
+        assert await redis.xlen(stream) == QUEUE_LIMIT  # nothing more was queued
+    finally:
+        await redis.aclose()
+    error = assert_envelope(response, 503, "provider_error")
+    assert response.headers["retry-after"] == "1"
+    assert error["details"] == {"provider": "perplexity", "waiting": QUEUE_LIMIT}
