@@ -1,6 +1,7 @@
 """Structured JSON logs on stdout, with the trace id, user id and provider of the current job."""
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -10,6 +11,19 @@ import orjson
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 provider_var: ContextVar[str | None] = ContextVar("provider", default=None)
+
+
+# What a secret looks like here: provider and gateway keys, bearer tokens, JWTs.
+_SECRET = re.compile(
+    r"(?:sk|xai|nvapi|pplx|gw)[-_][A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}|eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"
+)
+
+
+def redact(text: str) -> str:
+    """The text with anything shaped like a secret replaced: a last line of defence, since
+    nothing should log secrets in the first place."""
+    return _SECRET.sub("[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,7 +37,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         for key, var in (
             ("trace_id", trace_id_var),
@@ -34,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             if value:
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry).decode()
 
 

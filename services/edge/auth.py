@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import AuthenticationError, ServiceUnavailable
+from shared.logs import user_id_var
 from shared.redis_keys import RedisKeys
 from shared.tokens import Claims, TokenVerifier
 
@@ -122,8 +123,14 @@ class Authenticator:
 
 async def authenticated(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <JWT or gateway API key>`."""
+    return await _identify(request, request.headers.get("authorization"))
+
+
+async def _identify(request: Request, authorization: str | None) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.authenticate(request.headers.get("authorization"))
+    caller = await authenticator.authenticate(authorization)
+    user_id_var.set(caller.user_id)
+    return caller
 
 
 async def authenticated_anthropic(request: Request) -> Principal:
@@ -131,5 +138,4 @@ async def authenticated_anthropic(request: Request) -> Principal:
     authorization = request.headers.get("authorization")
     if not authorization and (api_key := request.headers.get("x-api-key")):
         authorization = f"Bearer {api_key}"
-    authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.authenticate(authorization)
+    return await _identify(request, authorization)
