@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint lock clean
+.PHONY: install run test lint lock clean up down
 
 install: $(STAMP)
 
@@ -30,6 +30,13 @@ lock: $(STAMP)
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 -q -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 -q -o requirements-dev.lock
+
+# The whole fleet in containers (docker-compose.yml; secrets from the shell or .env).
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

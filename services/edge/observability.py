@@ -1,0 +1,47 @@
+"""`GET /metrics` of the edge: request families plus queue depth per provider, read at scrape."""
+
+from fastapi import APIRouter, Request, Response
+from redis.exceptions import RedisError
+
+from shared.metrics import Snapshot, exposition
+from shared.providers import PROVIDERS
+from shared.redis_keys import WORKER_GROUP, RedisKeys
+
+router = APIRouter()
+
+
+async def queue_snapshot(request: Request) -> Snapshot:
+    """Jobs waiting and in flight per provider, in one pipelined round trip."""
+    keys: RedisKeys = request.app.state.keys
+    snapshot = Snapshot()
+    providers = list(PROVIDERS)
+    try:
+        async with request.app.state.redis.pipeline(transaction=False) as pipe:
+            for provider in providers:
+                pipe.xlen(keys.jobs(provider))
+                pipe.xpending(keys.jobs(provider), WORKER_GROUP)
+            answers = await pipe.execute(raise_on_error=False)
+    except RedisError:
+        return snapshot
+    depth: dict[tuple[str, ...], float] = {}
+    pending: dict[tuple[str, ...], float] = {}
+    for index, provider in enumerate(providers):
+        length, summary = answers[2 * index], answers[2 * index + 1]
+        depth[(provider,)] = float(length) if isinstance(length, int) else 0.0
+        pending[(provider,)] = float(summary["pending"]) if isinstance(summary, dict) else 0.0
+    snapshot.set("gateway_queue_depth", "Jobs on a provider's stream", ["provider"], depth)
+    snapshot.set(
+        "gateway_queue_pending",
+        "Jobs taken by a worker and not yet finished",
+        ["provider"],
+        pending,
+    )
+    return snapshot
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    if not request.app.state.settings.enable_metrics:
+        return Response(status_code=404)
+    body, content_type = exposition(request.app.state.registry, await queue_snapshot(request))
+    return Response(body, media_type=content_type)

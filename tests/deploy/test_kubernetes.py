@@ -1,0 +1,232 @@
+"""The Kubernetes manifests, rendered by kustomize, against the official schemas and each other."""
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+
+from shared.redis_keys import WORKER_GROUP, RedisKeys
+from tests.deploy.manifests import (
+    KUSTOMIZATIONS,
+    SCHEMAS,
+    Manifest,
+    containers,
+    of_kind,
+    render,
+    worker_provider,
+)
+
+# The oldest Kubernetes the manifests target, and the newest whose schemas the package ships.
+K8S_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
+CRD_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication.json",
+}
+HTTP_SERVICES = {"edge": 3001, "auth": 3002, "keyvault": 3003, "audit": 3004}
+OVERLAY_NAMESPACE = "ai-gateway-example"
+OVERLAY_IMAGE = "registry.example.com/ai-gateway:0.1.0"
+
+
+@cache
+def crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((SCHEMAS / CRD_SCHEMAS[(api_version, kind)]).read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def validate(obj: Manifest, version: str) -> None:
+    """Raises unless `obj` is valid for its kind: official schemas, or a pinned CRD schema."""
+    key = (obj["apiVersion"], obj["kind"])
+    if key in CRD_SCHEMAS:
+        crd_validator(*key).validate(obj)
+    else:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def errors(obj: Manifest, version: str = K8S_VERSIONS[-1]) -> str | None:
+    try:
+        validate(obj, version)
+    except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
+        return str(exc.message)
+    return None
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_rendered_object_validates(kustomization: str, version: str) -> None:
+    objects = render(kustomization)
+    assert objects
+    problems = {
+        f"{o['kind']}/{o['metadata']['name']}": err
+        for o in objects
+        if (err := errors(o, version)) is not None
+    }
+    assert problems == {}
+
+
+def test_the_validators_reject_what_the_api_server_would() -> None:
+    objects = render("base")
+    deployment = copy.deepcopy(of_kind(objects, "Deployment")["edge"])
+    deployment["spec"]["replicas"] = "two"
+    assert errors(deployment) is not None
+    typo = copy.deepcopy(of_kind(objects, "Deployment")["edge"])
+    typo["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+    assert errors(typo) is not None
+    scaled = copy.deepcopy(of_kind(objects, "ScaledObject")["worker-anthropic"])
+    scaled["spec"]["triggers"][0]["metadata"]["pendingEntriesCount"] = 48
+    assert errors(scaled) is not None
+    del scaled["spec"]["scaleTargetRef"]
+    assert errors(scaled) is not None
+
+
+def test_unknown_kinds_are_not_skipped() -> None:
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        validate({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {}}, "1.29")
+
+
+def test_every_pod_is_locked_down_and_sized() -> None:
+    for obj in [
+        *of_kind(render("base"), "Deployment").values(),
+        *of_kind(render("base"), "Job").values(),
+    ]:
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["enableServiceLinks"] is False
+        for container in containers(obj):
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            assert set(container["resources"]) == {"requests", "limits"}
+
+
+def test_each_http_service_has_probes_a_service_and_a_disruption_budget() -> None:
+    objects = render("base")
+    deployments = of_kind(objects, "Deployment")
+    services, budgets = of_kind(objects, "Service"), of_kind(objects, "PodDisruptionBudget")
+    config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
+    for name, port in HTTP_SERVICES.items():
+        pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        (container,) = containers(deployments[name])
+        assert container["ports"] == [{"name": "http", "containerPort": port}]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] in ("/health/ready", "/health/live")
+        assert services[name]["spec"]["ports"][0]["port"] == port
+        for selector in (services[name]["spec"]["selector"], budgets[name]["spec"]["selector"]):
+            labels = selector.get("matchLabels", selector)
+            assert labels.items() <= pod_labels.items()
+        if name != "edge":
+            assert config[f"{name.upper()}_URL"] == f"http://{name}:{port}"
+            assert config[f"{name.upper()}_PORT"] == str(port)
+        # Tokens are verified with the public key: without it a pod would fetch the auth
+        # service's JWKS, which the NetworkPolicies allow only from the edge and workers.
+        assert "JWT_PUBLIC_KEY" in {e["name"] for e in container.get("env", [])}, name
+    assert config["PORT"] == "3001"
+    hpa = of_kind(objects, "HorizontalPodAutoscaler")["edge"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "edge"
+
+
+def worker_deployments() -> dict[str, Manifest]:
+    """Provider -> its worker Deployment, in the rendered base."""
+    found = {}
+    for obj in of_kind(render("base"), "Deployment").values():
+        (container,) = containers(obj)
+        provider = worker_provider(" ".join(container["command"]))
+        if provider:
+            found[provider] = obj
+    return found
+
+
+def test_each_worker_pool_scales_on_its_own_stream() -> None:
+    scaled_objects = of_kind(render("base"), "ScaledObject")
+    keys = RedisKeys()
+    for provider, deployment in worker_deployments().items():
+        name = deployment["metadata"]["name"]
+        scaled = scaled_objects[name]
+        assert scaled["spec"]["scaleTargetRef"]["name"] == name
+        assert scaled["spec"]["minReplicaCount"] >= 1
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["type"] == "redis-streams"
+        assert trigger["metadata"]["stream"] == keys.jobs(provider)
+        assert trigger["metadata"]["consumerGroup"] == WORKER_GROUP
+        assert int(trigger["metadata"]["pendingEntriesCount"]) > 0
+        assert trigger["authenticationRef"]["name"] in of_kind(
+            render("base"), "TriggerAuthentication"
+        )
+    assert len(scaled_objects) == len(worker_deployments())
+
+
+def secret_references(obj: Any) -> set[tuple[str, str | None]]:
+    """(secret, key) pairs an object reads; key None for a whole-Secret envFrom."""
+    found: set[tuple[str, str | None]] = set()
+    if isinstance(obj, dict):
+        if "secretKeyRef" in obj and not obj["secretKeyRef"].get("optional"):
+            found.add((obj["secretKeyRef"]["name"], obj["secretKeyRef"]["key"]))
+        if "secretRef" in obj:
+            found.add((obj["secretRef"]["name"], None))
+        if {"parameter", "name", "key"} <= obj.keys():
+            found.add((obj["name"], obj["key"]))
+        for value in obj.values():
+            found |= secret_references(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            found |= secret_references(item)
+    return found
+
+
+def test_the_secret_template_holds_every_secret_the_base_reads() -> None:
+    template = {
+        name: set(obj["stringData"])
+        for name, obj in of_kind(render("secrets-template"), "Secret").items()
+    }
+    for secret, key in secret_references(list(render("base"))):
+        assert secret in template
+        assert key is None or key in template[secret]
+    assert of_kind(render("base"), "Secret") == {}
+
+
+def test_only_the_edge_is_reachable_from_outside() -> None:
+    policies = of_kind(render("base"), "NetworkPolicy")
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    from_outside = [
+        p
+        for p in policies.values()
+        for rule in p["spec"].get("ingress", [])
+        for peer in rule["from"]
+        if "ingress-nginx" in json.dumps(peer)
+    ]
+    assert [p["spec"]["podSelector"] for p in from_outside] == [
+        {"matchLabels": {"app.kubernetes.io/name": "edge"}}
+    ]
+    (ingress,) = of_kind(render("base"), "Ingress").values()
+    backends = [
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == ["edge"]
+
+
+def test_the_example_overlay_sets_namespace_image_replicas_and_host() -> None:
+    objects = render("overlays/example")
+    assert len(objects) == len(render("base"))
+    for obj in objects:
+        if obj["kind"] == "Namespace":
+            assert obj["metadata"]["name"] == OVERLAY_NAMESPACE
+        else:
+            assert obj["metadata"]["namespace"] == OVERLAY_NAMESPACE
+        if obj["kind"] in ("Deployment", "Job"):
+            assert {c["image"] for c in containers(obj)} == {OVERLAY_IMAGE}
+    deployments = of_kind(objects, "Deployment")
+    assert deployments["auth"]["spec"]["replicas"] == 3
+    assert deployments["keyvault"]["spec"]["replicas"] == 3
+    assert of_kind(objects, "Ingress")["edge"]["spec"]["rules"][0]["host"] == "gateway.example.org"
+    assert {s["spec"]["maxReplicaCount"] for s in of_kind(objects, "ScaledObject").values()} == {50}
