@@ -89,7 +89,7 @@ class DoneEvent(_Message):
     kind: Literal["done"] = "done"
     id: str
     model: str
-    provider: str | None = None  # who answered, when a fallback did
+    provider: str | None = None  # who answered (workers set it; a fallback may differ)
     finish_reason: str
     usage: Usage
     content: str | None = None  # the whole answer, for non-streaming jobs

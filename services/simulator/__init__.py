@@ -12,7 +12,9 @@ Routes (every OpenAI-dialect route also answers under `/P/v1/...`):
     /huggingface/hf-inference/models/<org>/<model>/pipeline/feature-extraction (a single string
         input gets one flat vector), /huggingface/embed (TEI: always a list of vectors)
 Control: `GET /health`, `GET /_sim/requests?trace_id=X` (records whose `x-request-id` is X, newest
-last; every request is recorded with its headers and body), `DELETE /_sim/requests`.
+last; every request is recorded with its headers and body; streamed answers also record
+`chunks`, the frames sent, and `finished`, false when the client cut the stream),
+`DELETE /_sim/requests`.
 
 Replies are deterministic: the words come from a hash of the messages (and Anthropic `system`),
 one word = one token = one stream chunk; prompt tokens = whitespace-separated words of all
@@ -29,6 +31,9 @@ text): `[[sim key=value ...]]`
                         that status with the provider's own error body (xAI reports a bad key as
                         400, Perplexity's 401 is an HTML page); 429 (and Anthropic 529) carry
                         `retry-after: 1`
+    fail_times=N        with `fail=` (chat): only the first N attempts fail; attempts are the POSTs
+                        with the same `x-request-id` on any provider, so a retried (or fallen
+                        back) request succeeds on attempt N+1
     fail=disconnect     send a few chunks (or half the JSON body), then drop the connection
     fail=midstream      streams: a few chunks, then the provider's mid-stream error (Anthropic
                         `event: error` overloaded_error; OpenAI dialect a chunk with a top-level

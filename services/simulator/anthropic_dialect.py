@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from services.simulator import tools, wire
 from services.simulator.config import SimulatorConfig
-from services.simulator.recorder import record_request
+from services.simulator.recorder import attempt_of, counted, record_request
 from services.simulator.replies import (
     FAIL_AFTER_CHUNKS,
     Directives,
@@ -212,6 +212,7 @@ async def create_message(request: Request) -> Response:
     key = request.headers.get("x-api-key") or wire.bearer_token(request)
     system, messages, prompt_tokens = _prompt(body)
     directives = parse_directives(_last_user_text(messages), config, key)
+    directives = directives.for_attempt(attempt_of(request, record))
     if isinstance(directives.fail, int) or (
         directives.fail == "midstream" and not body.get("stream")
     ):
@@ -230,7 +231,9 @@ async def create_message(request: Request) -> Response:
     record.outcome = str(directives.fail or "ok")
     headers = {"request-id": _request_id()}
     if body.get("stream"):
-        return wire.event_stream(_stream_body(body["model"], reply, directives, calls), headers)
+        return wire.event_stream(
+            counted(_stream_body(body["model"], reply, directives, calls), record), headers
+        )
     content = tools.anthropic_blocks(calls) if calls else [{"type": "text", "text": reply.text}]
     message = _message(body["model"], reply, content, _stop_reason(reply, calls), output)
     if directives.fail == "disconnect":

@@ -9,7 +9,7 @@ from services.simulator.config import SimulatorConfig
 from services.simulator.openai_errors import error_response
 from services.simulator.openai_profile import OpenAIProfile
 from services.simulator.openai_usage import usage
-from services.simulator.recorder import record_request
+from services.simulator.recorder import attempt_of, counted, record_request
 from services.simulator.replies import (
     build_reply,
     count_words,
@@ -63,6 +63,7 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
         return error_response(profile, record.status, key, problem or "", missing_key=not key)
     messages: list[dict[str, Any]] = body["messages"]
     directives = parse_directives(_last_user_text(messages), config, key)
+    directives = directives.for_attempt(attempt_of(request, record))
     if isinstance(directives.fail, int):
         async for _ in wire.pause(directives.latency_s, None, 0):
             pass
@@ -93,7 +94,7 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     record.reasoning, record.usage = reply.reasoning, call.usage
     record.outcome = str(directives.fail or "ok")
     if body.get("stream"):
-        return wire.event_stream(openai_bodies.stream_body(call))
+        return wire.event_stream(counted(openai_bodies.stream_body(call), record))
     if directives.fail == "midstream":
         record.status = 503
         return error_response(profile, 503, key)

@@ -22,6 +22,8 @@ class Record:
     reply: str = ""
     reasoning: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
+    chunks: int = 0  # frames of a streamed body that were sent
+    finished: bool = False  # a streamed body was sent to its end (not cut by the client)
     ts: float = field(default_factory=time.time)
 
     def as_json(self) -> dict[str, Any]:
@@ -40,8 +42,30 @@ class Recorder:
             return list(self._records)
         return [r for r in self._records if r.headers.get("x-request-id") == trace_id]
 
+    def attempt(self, record: Record) -> int:
+        """How many POSTs with `record`'s `x-request-id` (it included) reached the simulator,
+        on any provider: the attempt number of a retried (or fallen back) request."""
+        trace = record.headers.get("x-request-id")
+        if trace is None:
+            return 1
+        return sum(1 for r in self.find(trace) if r.method == "POST")
+
     def clear(self) -> None:
         self._records.clear()
+
+
+async def counted(body: wire.Body, record: Record) -> wire.Body:
+    """`body`, counting the frames sent into `record`."""
+    async for chunk in body:
+        if not isinstance(chunk, wire.Drop):
+            record.chunks += 1
+        yield chunk
+    record.finished = True
+
+
+def attempt_of(request: Request, record: Record) -> int:
+    recorder: Recorder = request.app.state.recorder
+    return recorder.attempt(record)
 
 
 def record_request(request: Request, provider: str, body: Any) -> Record:

@@ -5,7 +5,7 @@ import logging
 import random
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ FAIL_AFTER_CHUNKS = 3
 
 _DIRECTIVE = re.compile(r"\[\[sim\b([^\]]*)\]\]")
 _KEY_FAILURE = re.compile(r"fail-(401|429|500)")
-_INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms")
+_INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms", "fail_times")
 _VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
     "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
@@ -41,6 +41,13 @@ class Directives:
     fail: int | str | None = None
     tool: str | None = None
     tool_args: str | None = None
+    fail_times: int | None = None  # fail only the first N attempts of a request
+
+    def for_attempt(self, attempt: int) -> "Directives":
+        """These directives for the `attempt`-th call (1-based) of the same request."""
+        if self.fail_times is not None and attempt > self.fail_times:
+            return replace(self, fail=None)
+        return self
 
     @property
     def latency_s(self) -> float:
@@ -103,6 +110,7 @@ def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> D
         fail=fail,
         tool=values.get("tool") or None,
         tool_args=values.get("tool_args") or None,
+        fail_times=ints.get("fail_times"),
     )
 
 

@@ -13,9 +13,15 @@ from redis.asyncio import Redis
 
 from services.workers.consumer import JobConsumer
 from services.workers.credentials import KeyClient
+from services.workers.heartbeat import Heartbeat
+from services.workers.jobs import JobRunner
 from services.workers.providers.registry import ADAPTERS
+from services.workers.recovery import Recovery
+from services.workers.retry import RetryPolicy, UpstreamGuard
+from shared.breaker import Breaker
 from shared.logs import configure_logging, provider_var
 from shared.providers import PROVIDERS
+from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import service_token
 from shared.settings import Settings, parse_duration
@@ -57,7 +63,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    redis = Redis.from_url(settings.redis_url, max_connections=settings.worker_concurrency + 4)
+    redis = connect(settings.redis_url, max_connections=settings.worker_concurrency + 4)
     async with http_client(settings) as client:
         adapter = ADAPTERS[provider.dialect](
             provider,
@@ -72,20 +78,51 @@ async def serve(settings: Settings, provider_id: str) -> None:
             service_token(settings),
             ttl=parse_duration(settings.provider_key_cache_ttl),
         )
+        keys = RedisKeys(settings.redis_prefix)
+        guard = UpstreamGuard(
+            Breaker(redis, keys, settings),
+            RetryPolicy.from_settings(settings),
+            provider_id,
+            provider.name,
+        )
         consumer = JobConsumer(
             redis,
-            RedisKeys(settings.redis_prefix),
-            adapter,
-            key_client,
+            keys,
+            JobRunner(adapter, key_client, guard, redis),
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
             concurrency=settings.worker_concurrency,
+            maxlen=settings.queue_maxlen,
         )
-        log.info("worker pool for %s consuming %s", provider_id, consumer.stream)
         try:
-            await consumer.run(stop)
+            await run_pool(settings, redis, keys, consumer, stop)
         finally:
             await redis.aclose()
     log.info("worker pool for %s stopped", provider_id)
+
+
+async def run_pool(
+    settings: Settings, redis: Redis, keys: RedisKeys, consumer: JobConsumer, stop: asyncio.Event
+) -> None:
+    """The consumer, its heartbeat and its crash recovery, until `stop` and the drain end."""
+    finished = asyncio.Event()
+    heartbeat = Heartbeat(redis, keys, consumer, settings.seconds("heartbeat_interval"))
+    recovery = Recovery(
+        redis,
+        keys,
+        consumer,
+        idle=settings.seconds("reclaim_idle"),
+        max_deliveries=settings.max_deliveries,
+    )
+    await consumer.ensure_group()
+    beating = asyncio.create_task(heartbeat.run(stop, finished))
+    reclaiming = asyncio.create_task(recovery.run(stop))
+    log.info("worker pool for %s consuming %s", consumer.provider, consumer.stream)
+    try:
+        await consumer.run(stop, settings.seconds("worker_shutdown_grace"))
+    finally:
+        finished.set()
+        stop.set()
+        await asyncio.gather(beating, reclaiming, return_exceptions=True)
 
 
 def main() -> None:

@@ -1,28 +1,33 @@
 """A provider's worker pool: reads its job stream in the `workers` group and runs jobs
-(`jobs.run_job` dispatches them on their kind).
+(`jobs.JobRunner` dispatches them on their kind).
 
 Jobs run concurrently (bounded by `WORKER_CONCURRENCY`). Each job ends with exactly one
-terminal event on its reply channel, and the stream entry is acknowledged only after that
-event was published.
+terminal event on its reply channel, or is moved to a fallback provider's stream, and only
+then is its entry acknowledged and deleted (one MULTI), so `XLEN jobs(provider)` counts the
+jobs waiting or in flight. On shutdown the pool stops reading, gives in-flight jobs the grace
+period to finish, and cancels the rest without acknowledging them: they stay pending for
+another worker to reclaim (`recovery.py`).
 """
 
 import asyncio
 import logging
+import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from services.workers.credentials import KeyClient
-from services.workers.jobs import run_job
-from services.workers.providers.base import ProviderAdapter
+from services.workers.fallback import forward, should_fall_back
+from services.workers.jobs import JobRunner
 from services.workers.publisher import ReplyPublisher
 from shared.logs import trace_id_var, user_id_var
-from shared.messages import decode_job
+from shared.messages import ChatJob, ErrorEvent, Job, decode_job
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 log = logging.getLogger(__name__)
 
 _BLOCK_MS = 1000
+
+Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 class JobConsumer:
@@ -30,20 +35,25 @@ class JobConsumer:
         self,
         redis: Redis,
         keys: RedisKeys,
-        adapter: ProviderAdapter,
-        key_client: KeyClient,
+        runner: JobRunner,
         *,
         consumer_name: str,
         concurrency: int,
+        maxlen: int,
     ) -> None:
         self.redis = redis
         self.keys = keys
-        self.adapter = adapter
-        self.key_client = key_client
-        self.stream = keys.jobs(adapter.provider.id)
+        self.runner = runner
+        self.provider = runner.adapter.provider.id
+        self.stream = keys.jobs(self.provider)
         self.consumer_name = consumer_name
         self.concurrency = concurrency
-        self.running: set[asyncio.Task[None]] = set()
+        self.maxlen = maxlen
+        self.running: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its job
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - len(self.running)
 
     async def ensure_group(self) -> None:
         try:
@@ -52,22 +62,26 @@ class JobConsumer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def start(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        task = asyncio.create_task(self.handle(entry_id, fields))
+        self.running[entry_id] = task
+        task.add_done_callback(lambda _: self.running.pop(entry_id, None))
+
+    async def read(self) -> list[Entry]:
+        batches: list[tuple[bytes, list[Entry]]]
+        batches = await self.redis.xreadgroup(  # type: ignore[assignment]
+            WORKER_GROUP, self.consumer_name, {self.stream: ">"}, count=self.free, block=_BLOCK_MS
+        )
+        return [entry for _stream, entries in batches or [] for entry in entries]
+
+    async def run(self, stop: asyncio.Event, grace: float) -> None:
         await self.ensure_group()
         while not stop.is_set():
-            free = self.concurrency - len(self.running)
-            if free <= 0:
-                await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+            if self.free <= 0:
+                await asyncio.wait(self.running.values(), return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                batches: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
-                batches = await self.redis.xreadgroup(  # type: ignore[assignment]
-                    WORKER_GROUP,
-                    self.consumer_name,
-                    {self.stream: ">"},
-                    count=free,
-                    block=_BLOCK_MS,
-                )
+                entries = await self.read()
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -77,27 +91,55 @@ class JobConsumer:
                 log.warning("redis unavailable; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            for _stream, entries in batches or []:
-                for entry_id, fields in entries:
-                    task = asyncio.create_task(self.handle(entry_id, fields))
-                    self.running.add(task)
-                    task.add_done_callback(self.running.discard)
-        if self.running:
-            await asyncio.wait(self.running)
+            for entry_id, fields in entries:
+                self.start(entry_id, fields)
+        await self.drain(grace)
+
+    async def drain(self, grace: float) -> None:
+        """Lets in-flight jobs finish within `grace`; the others stay pending, un-acked."""
+        tasks = list(self.running.values())
+        if not tasks:
+            return
+        log.info("waiting up to %.1fs for %d in-flight jobs", grace, len(tasks))
+        _, unfinished = await asyncio.wait(tasks, timeout=grace)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("left %d unfinished jobs pending for another worker", len(unfinished))
+            await asyncio.wait(unfinished)
+
+    async def acknowledge(self, entry_id: bytes) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, WORKER_GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)
+            await pipe.execute()
+
+    def publisher(self, job: Job) -> ReplyPublisher:
+        ttl = max(job.deadline - time.time(), 1.0)
+        return ReplyPublisher(
+            self.redis, self.keys.reply(job.id), self.keys.streamed(job.id), streamed_ttl=ttl
+        )
 
     async def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:
             job = decode_job(fields[b"job"])
         except (KeyError, ValueError):
             log.error("dropping malformed job entry %s", entry_id)
-            await self.redis.xack(self.stream, WORKER_GROUP, entry_id)
+            await self.acknowledge(entry_id)
             return
         trace_id_var.set(job.trace)
         user_id_var.set(job.user_id)
-        publisher = ReplyPublisher(self.redis, self.keys.reply(job.id))
+        publisher = self.publisher(job)
         try:
-            await publisher.finish(await run_job(self.adapter, job, publisher, self.key_client))
+            event = await self.runner.run(job, publisher)
+            if (
+                isinstance(job, ChatJob)
+                and isinstance(event, ErrorEvent)
+                and should_fall_back(job, event, publisher.started)
+                and await forward(self.redis, self.keys, job, self.stream, entry_id, self.maxlen)
+            ):
+                return
+            await publisher.finish(event)
+            await self.acknowledge(entry_id)
         except RedisError:
             log.warning("could not publish the reply; the job stays pending", exc_info=True)
-            return
-        await self.redis.xack(self.stream, WORKER_GROUP, entry_id)

@@ -1,17 +1,29 @@
 """Runs one job of any kind against the provider: the one place jobs are dispatched on `kind`.
 
-A chat job streams its deltas through the publisher and ends with a `DoneEvent`; every other
-kind answers with its one result. Failures come back as the `ErrorEvent` to send.
+A chat job streams its deltas through the publisher and ends with a `DoneEvent` naming the
+provider that answered; every other kind answers with its one result. Upstream calls go
+through the provider's circuit breaker and are retried (`retry.py`), a chat only until its
+first delta was handed to the publisher. Upstream calls are cancelled when the client leaves
+(`cancel.py`); a cut stream's `ClientGone` error carries the usage of what was delivered, for
+whoever reads the job's outcome (it is logged at DEBUG). Failures come back as the
+`ErrorEvent` to send.
 """
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
+from typing import TypeVar
 
+from redis.asyncio import Redis
+
+from services.workers.cancel import ClientGone, delivered_usage, unless_client_leaves
 from services.workers.credentials import KeyClient
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
-from shared.errors import GatewayError, ProviderError, ValidationError
+from services.workers.retry import UpstreamGuard
+from shared.errors import GatewayError, ValidationError
 from shared.messages import (
     ChatJob,
     DoneEvent,
@@ -26,72 +38,104 @@ from shared.messages import (
 
 log = logging.getLogger(__name__)
 
-
-async def run_chat(adapter: ProviderAdapter, job: ChatJob, publisher: ReplyPublisher) -> Event:
-    if not job.request.stream:
-        return await adapter.complete(job.request, job.trace)
-    async with aclosing(adapter.stream(job.request, job.trace)) as events:
-        async for event in events:
-            if isinstance(event, DoneEvent):
-                return event
-            publisher.delta(event)
-            if publisher.client_gone:
-                break
-    raise ProviderError("The client went away", status=499)
+T = TypeVar("T")
 
 
-async def with_credentials(adapter: ProviderAdapter, job: Job, keys: KeyClient) -> ProviderAdapter:
-    """The adapter calling with the key the job names (the caller's own), else the operator's."""
-    provider = adapter.provider
-    if job.key_id is not None:
-        secret = await keys.user_key(job.key_id, job.user_id, provider=provider.id, trace=job.trace)
-        return adapter.with_key(secret)
-    if isinstance(job, KeyCheckJob) or not adapter.api_key:
-        raise ValidationError(
-            f"No {provider.name} key is configured: add your own with POST /api/v1/keys",
-            details={"provider": provider.id},
-        )
-    return adapter
+@dataclass(frozen=True)
+class JobRunner:
+    adapter: ProviderAdapter
+    key_client: KeyClient
+    guard: UpstreamGuard
+    redis: Redis
 
+    async def run(self, job: Job, publisher: ReplyPublisher) -> Event:
+        """The terminal event of `job`: its result or an `ErrorEvent`."""
+        if job.deadline < time.time():
+            return ErrorEvent(
+                type="provider_error", message="The request expired in the queue", status=504
+            )
+        try:
+            return await self.dispatch(job, publisher)
+        except GatewayError as exc:
+            return ErrorEvent(
+                type=exc.type,
+                message=exc.message,
+                status=exc.status,
+                details=exc.details,
+                retry_after=exc.retry_after,
+            )
+        except Exception:
+            log.exception("job failed unexpectedly")
+            return ErrorEvent(type="internal_error", message="Internal error", status=500)
 
-async def dispatch(
-    adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher, keys: KeyClient
-) -> Event:
-    adapter = await with_credentials(adapter, job, keys)
-    if isinstance(job, KeyCheckJob):
-        return await adapter.check_key(job.trace)
-    if isinstance(job, ChatJob):
-        adapter.require("chat")
-        return await run_chat(adapter, job, publisher)
-    if isinstance(job, EmbeddingsJob):
-        adapter.require("embeddings")
-        return await adapter.embeddings(job.request, job.trace)
-    if isinstance(job, RerankJob):
-        adapter.require("rerank")
-        return await adapter.rerank(job.request, job.trace)
-    if isinstance(job, ModelsJob):
-        return await adapter.models(job.trace)
-    raise GatewayError(f"Unknown job kind {job.kind}")
+    async def dispatch(self, job: Job, publisher: ReplyPublisher) -> Event:
+        adapter = await self.with_credentials(job)
+        if isinstance(job, KeyCheckJob):
+            return await adapter.check_key(job.trace)
+        if isinstance(job, ChatJob):
+            adapter.require("chat")
+            return await self.chat(adapter, job, publisher)
+        if isinstance(job, EmbeddingsJob):
+            adapter.require("embeddings")
+            request = job.request
+            return await self.answer(job, publisher, lambda: adapter.embeddings(request, job.trace))
+        if isinstance(job, RerankJob):
+            adapter.require("rerank")
+            rerank = job.request
+            return await self.answer(job, publisher, lambda: adapter.rerank(rerank, job.trace))
+        if isinstance(job, ModelsJob):
+            return await self.answer(job, publisher, lambda: adapter.models(job.trace))
+        raise GatewayError(f"Unknown job kind {job.kind}")
 
+    async def with_credentials(self, job: Job) -> ProviderAdapter:
+        """The adapter calling with the key the job names (the caller's own), else the
+        operator's."""
+        adapter, provider = self.adapter, self.adapter.provider
+        if job.key_id is not None:
+            secret = await self.key_client.user_key(
+                job.key_id, job.user_id, provider=provider.id, trace=job.trace
+            )
+            return adapter.with_key(secret)
+        if isinstance(job, KeyCheckJob) or not adapter.api_key:
+            raise ValidationError(
+                f"No {provider.name} key is configured: add your own with POST /api/v1/keys",
+                details={"provider": provider.id},
+            )
+        return adapter
 
-async def run_job(
-    adapter: ProviderAdapter, job: Job, publisher: ReplyPublisher, keys: KeyClient
-) -> Event:
-    """The terminal event of `job`: its result or an `ErrorEvent`."""
-    if job.deadline < time.time():
-        return ErrorEvent(
-            type="provider_error", message="The request expired in the queue", status=504
-        )
-    try:
-        return await dispatch(adapter, job, publisher, keys)
-    except GatewayError as exc:
-        return ErrorEvent(
-            type=exc.type,
-            message=exc.message,
-            status=exc.status,
-            details=exc.details,
-            retry_after=exc.retry_after,
-        )
-    except Exception:
-        log.exception("job failed unexpectedly")
-        return ErrorEvent(type="internal_error", message="Internal error", status=500)
+    async def answer(
+        self, job: Job, publisher: ReplyPublisher, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """One guarded upstream call whose answer is all the job publishes: cancelled, with
+        its retries, when the client leaves."""
+        guarded = self.guard.call(call, deadline=job.deadline)
+        return await unless_client_leaves(self.redis, publisher.channel, guarded)
+
+    async def chat(
+        self, adapter: ProviderAdapter, job: ChatJob, publisher: ReplyPublisher
+    ) -> DoneEvent:
+        request = job.request
+        if not request.stream:
+            done = await self.answer(job, publisher, lambda: adapter.complete(request, job.trace))
+        else:
+
+            async def attempt() -> DoneEvent:
+                async with aclosing(adapter.stream(request, job.trace)) as events:
+                    async for event in events:
+                        if isinstance(event, DoneEvent):
+                            return event
+                        publisher.delta(event)
+                        if publisher.client_gone:
+                            break
+                raise ClientGone()
+
+            can_retry = lambda: not publisher.started  # noqa: E731
+            guarded = self.guard.call(attempt, deadline=job.deadline, can_retry=can_retry)
+            try:
+                # Also watched while no delta flows, e.g. before a slow first token.
+                done = await unless_client_leaves(self.redis, publisher.channel, guarded)
+            except ClientGone:
+                usage = delivered_usage(request, publisher.delivered_chars)
+                log.debug("stream cut by the client; delivered usage %s", usage.model_dump())
+                raise ClientGone(usage) from None
+        return done.model_copy(update={"provider": adapter.provider.id})

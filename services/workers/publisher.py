@@ -3,6 +3,10 @@
 A delta is published at once when no publish is in flight; deltas that arrive while one is in
 flight are merged and sent as one message when it returns. So a burst costs a few PUBLISHes
 and a slow stream still gets every token out immediately.
+
+The first delta is published in one MULTI with setting the job's `streamed` marker (TTL: the
+job's remaining deadline), so a worker reclaiming the job after a crash knows the client has
+seen part of an answer and must not run it again.
 """
 
 import asyncio
@@ -25,10 +29,20 @@ def merge_tool_calls(pieces: list[ToolCallDelta], new: tuple[ToolCallDelta, ...]
 
 
 class ReplyPublisher:
-    def __init__(self, redis: Redis, channel: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        channel: str,
+        streamed_key: str | None = None,
+        streamed_ttl: float = 60.0,
+    ) -> None:
         self.redis = redis
         self.channel = channel
+        self.streamed_key = streamed_key
+        self.streamed_ttl_ms = max(1000, int(streamed_ttl * 1000))
         self.delivered = 0  # delta messages that reached a subscriber
+        self.delivered_chars = 0  # text (content, reasoning, tool arguments) they carried
+        self.started = False  # a delta was handed over: the job can no longer be run again
         self.client_gone = False
         self._waiting = False
         self._content: list[str] = []
@@ -37,6 +51,7 @@ class ReplyPublisher:
         self._flushing: asyncio.Task[None] | None = None
 
     def delta(self, event: DeltaEvent) -> None:
+        self.started = True
         self._content.append(event.content)
         self._reasoning.append(event.reasoning_content)
         merge_tool_calls(self._tool_calls, event.tool_calls)
@@ -56,13 +71,28 @@ class ReplyPublisher:
         self._waiting = False
         return event
 
+    async def _publish_delta(self, event: DeltaEvent) -> int:
+        if self.delivered or self.streamed_key is None:
+            receivers: int = await self.redis.publish(self.channel, encode(event))
+            return receivers
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.streamed_key, b"1", px=self.streamed_ttl_ms)
+            pipe.publish(self.channel, encode(event))
+            _, receivers = await pipe.execute()
+        return int(receivers)
+
     async def _flush(self) -> None:
         while self._waiting:
-            receivers = await self.redis.publish(self.channel, encode(self._take()))
-            if receivers == 0:
+            event = self._take()
+            if await self._publish_delta(event) == 0:
                 self.client_gone = True
             else:
                 self.delivered += 1
+                self.delivered_chars += (
+                    len(event.content)
+                    + len(event.reasoning_content)
+                    + sum(len(c.arguments) + len(c.name or "") for c in event.tool_calls)
+                )
 
     async def finish(self, event: Event) -> None:
         if self._flushing is not None:

@@ -1,5 +1,6 @@
 """Users' own provider keys through the edge: stored sealed, used for their requests only."""
 
+import asyncio
 import secrets
 from pathlib import Path
 
@@ -78,11 +79,15 @@ async def test_jobs_name_the_key_but_never_carry_it(
     key = own_key()
     added = await add_key(edge, user_token, "anthropic", key)
     body = chat_body("anthropic", "claude-3-5-sonnet-20241022", "hi [[sim tokens=2]]")
-    assert (await edge.post("/api/v1/chat", json=body, headers=auth(user_token))).status_code == 200
-
     redis = Redis.from_url(redis_url)
     try:
-        entries = await redis.xrange(RedisKeys(fleet.redis_prefix).jobs("anthropic"))
+        # Workers delete a job's entry once it is answered: watch the stream as it is added.
+        stream = RedisKeys(fleet.redis_prefix).jobs("anthropic")
+        watching = asyncio.create_task(redis.xread({stream: "$"}, count=100, block=10_000))
+        await asyncio.sleep(0.3)
+        response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
+        assert response.status_code == 200
+        [[_, entries]] = await watching
     finally:
         await redis.aclose()
     jobs = [fields[b"job"] for _, fields in entries]

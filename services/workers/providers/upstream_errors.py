@@ -69,6 +69,8 @@ def upstream_error(
 ) -> GatewayError:
     message = upstream_message(text)
     details: dict[str, Any] = {"provider": provider.id, "upstream_status": status}
+    if headers.get("x-should-retry", "").lower() == "false":
+        details["retryable"] = False
     name = provider.name
     if status == 429:
         retry_after = retry_after_seconds(headers)

@@ -1,0 +1,136 @@
+"""Upstream calls guarded by the provider's circuit breaker and retried with backoff.
+
+What counts (providers.md §10.4):
+- retryable: 429, 408, 5xx and 529 answers, timeouts, connection errors, broken streams, bad
+  answers; never a 4xx client error, a rejected key, an account without credit, or an answer
+  with `x-should-retry: false`.
+- a breaker failure: the retryable ones except 429 (the provider is alive, only throttling).
+  A 4xx answer is a breaker success; an error raised before anything reached upstream is
+  not recorded.
+
+Delays: the provider's Retry-After when it sent one (plus a little jitter); given up at once
+when it is longer than `RETRY_MAX_DELAY` or than what is left of the job's deadline; else full
+jitter, uniform(0, min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2^(attempt-1))). At most
+`RETRY_MAX_ATTEMPTS` attempts, and only while `can_retry()` says so (for chat: nothing was
+streamed to the client yet).
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shared.breaker import Breaker
+from shared.errors import GatewayError, ProviderError
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_RETRYABLE_UPSTREAM = frozenset({408, 429, 500, 502, 503, 504, 529})
+_RETRYABLE_OWN = frozenset({502, 503, 504})  # transport and stream failures, no upstream status
+
+
+def is_retryable(type_: str, status: int, details: dict[str, Any]) -> bool:
+    if details.get("retryable") is False or details.get("credentials") == "rejected":
+        return False
+    upstream = details.get("upstream_status")
+    if isinstance(upstream, int):
+        return upstream in _RETRYABLE_UPSTREAM or upstream >= 500
+    return type_ == "provider_error" and status in _RETRYABLE_OWN and "provider" in details
+
+
+def error_is_retryable(error: GatewayError) -> bool:
+    return is_retryable(error.type, error.status, error.details)
+
+
+def breaker_outcome(error: GatewayError) -> bool | None:
+    """The breaker outcome of a failed call: False (failure), True (the provider answered),
+    None (not to be recorded: throttling, or nothing reached upstream)."""
+    if error.details.get("circuit") == "open":
+        return None
+    upstream = error.details.get("upstream_status")
+    if upstream == 429:
+        return None
+    if error_is_retryable(error):
+        return False
+    return True if isinstance(upstream, int) else None
+
+
+def circuit_open(provider: str, name: str, retry_after: float) -> ProviderError:
+    return ProviderError(
+        f"{name} is unavailable: circuit open",
+        status=503,
+        retry_after=max(1.0, round(retry_after, 3)),
+        details={"provider": provider, "circuit": "open"},
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetryPolicy":
+        return cls(
+            max_attempts=settings.retry_max_attempts,
+            base_delay=settings.seconds("retry_base_delay"),
+            max_delay=settings.seconds("retry_max_delay"),
+        )
+
+    def delay(self, error: GatewayError, attempt: int, deadline: float) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None to give up."""
+        if attempt >= self.max_attempts or not error_is_retryable(error):
+            return None
+        remaining = deadline - time.time()
+        if error.retry_after is not None:
+            if error.retry_after > self.max_delay:
+                return None
+            wait = error.retry_after + random.uniform(0, self.base_delay)
+        else:
+            wait = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return wait if wait < remaining else None
+
+
+class UpstreamGuard:
+    """Runs one upstream call for a provider through its breaker, retrying what may be."""
+
+    def __init__(self, breaker: Breaker, policy: RetryPolicy, provider: str, name: str) -> None:
+        self.breaker = breaker
+        self.policy = policy
+        self.provider = provider
+        self.name = name
+
+    async def call(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        deadline: float,
+        can_retry: Callable[[], bool] = lambda: True,
+    ) -> T:
+        tries = 0
+        while True:
+            tries += 1
+            verdict = await self.breaker.check(self.provider)
+            if not verdict.allowed:
+                raise circuit_open(self.provider, self.name, verdict.retry_after)
+            try:
+                result = await attempt()
+            except GatewayError as exc:
+                outcome = breaker_outcome(exc)
+                if outcome is not None:
+                    await self.breaker.record(self.provider, outcome)
+                wait = self.policy.delay(exc, tries, deadline) if can_retry() else None
+                if wait is None:
+                    raise
+                log.info("attempt %d failed (%s); retrying in %.2fs", tries, exc.status, wait)
+                await asyncio.sleep(wait)
+                continue
+            await self.breaker.record(self.provider, True)
+            return result
