@@ -23,7 +23,7 @@ from services.fleet.infra import (
     free_port,
 )
 from services.fleet.plan import FleetConfig, plan
-from services.fleet.processes import stop_all
+from services.fleet.processes import Service, stop_all
 
 RUN_ID = secrets.token_hex(4)
 ADMIN_EMAIL = f"admin-{RUN_ID}@example.com"
@@ -68,8 +68,11 @@ def database_url(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetConfig]:
-    """The whole fleet (simulator, auth, a worker pool per provider, edge) as real processes."""
+def fleet_services(
+    redis_url: str, database_url: str, run_dir: Path
+) -> Iterator[tuple[FleetConfig, list[Service]]]:
+    """The whole fleet (simulator, auth, keyvault, audit, a worker pool per provider, edge) as
+    real processes, with their `Service` objects for the tests that stop and restart one."""
     data_dir = run_dir / "fleet"
     config = FleetConfig(
         redis_url=redis_url,
@@ -79,6 +82,7 @@ def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetCon
         auth_port=free_port(),
         keyvault_port=free_port(),
         simulator_port=free_port(),
+        audit_port=free_port(),
         redis_prefix=f"gw-test-{RUN_ID}",
         log_dir=data_dir / "logs",
         extra_env={
@@ -91,6 +95,12 @@ def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetCon
             "RATE_LIMIT_MAX": "100000",
             "AUTH_RATE_LIMIT_MAX": "100000",
             "LOGIN_CLIENT_MAX_FAILURES": "100000",
+            # Many tests make providers fail on purpose: the shared fleet's breakers never
+            # open, and a Retry-After (the simulator's 1 s) is not waited for. The tests of
+            # breakers and retries run their own workers (tests/e2e/test_reliability_workers.py).
+            "BREAKER_MIN_REQUESTS": "1000000",
+            "RETRY_BASE_DELAY": "20ms",
+            "RETRY_MAX_DELAY": "500ms",
         },
     )
     services = plan(config)
@@ -98,9 +108,14 @@ def fleet(redis_url: str, database_url: str, run_dir: Path) -> Iterator[FleetCon
         for service in services:
             service.start()
             service.wait_healthy()
-        yield config
+        yield config, services
     finally:
         stop_all(services)
+
+
+@pytest.fixture(scope="session")
+def fleet(fleet_services: tuple[FleetConfig, list[Service]]) -> FleetConfig:
+    return fleet_services[0]
 
 
 @pytest.fixture

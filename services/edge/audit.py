@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import audit
 from shared.audit import AuditRecord, CacheResult, Outcome
+from shared.metrics import EdgeMetrics
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
 
@@ -125,10 +126,10 @@ class AuditEmitter:
                         return
                     await asyncio.sleep(0.1 * 2**attempt)
 
-    async def drain(self, timeout: float = 5.0) -> None:
+    async def drain(self, grace: float = 5.0) -> None:
         """Waits for records still being written (at shutdown)."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks), timeout=grace)
 
 
 def audited(path: str) -> bool:
@@ -170,9 +171,10 @@ class _Exchange:
         usage = context.settled_usage()
         ended = self.ended if self.ended is not None else time.perf_counter()
         outcome = self.outcome(context)
-        error_type = context.error_type or self._job_error(context)
-        if error_type is None and (self.status >= 400 or self.failed):
-            error_type = _error_type(bytes(self.error_body)) or "internal_error"
+        error_type = None
+        if outcome == "error":
+            error_type = context.error_type or self._job_error(context)
+            error_type = error_type or _error_type(bytes(self.error_body)) or "internal_error"
         return AuditRecord(
             trace_id=scope.get("state", {}).get("trace_id") or "unknown",
             ts=self.started,
@@ -189,7 +191,7 @@ class _Exchange:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             total_tokens=usage.total_tokens,
-            error_type=error_type if outcome != "success" else None,
+            error_type=error_type,
             cache=context.cache,
         )
 
@@ -243,6 +245,18 @@ class AuditMiddleware:
             log.error("no audit emitter: record of a %s request lost", scope["path"])
             return
         try:
-            emitter.submit(seen.record(scope, context))
+            record = seen.record(scope, context)
         except Exception:
             log.exception("audit record not built")
+            return
+        emitter.submit(record)
+        metrics: EdgeMetrics | None = getattr(scope["app"].state, "metrics", None)
+        if metrics is not None:
+            metrics.observe(
+                provider=record.provider or "none",
+                status=record.status,
+                seconds=record.duration_ms / 1000,
+                error_type=record.error_type,
+                prompt_tokens=record.prompt_tokens,
+                completion_tokens=record.completion_tokens,
+            )

@@ -16,6 +16,7 @@ from fastapi import Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.edge.audit import note
 from shared.errors import AuthenticationError, ServiceUnavailable
 from shared.logs import user_id_var
 from shared.redis_keys import RedisKeys
@@ -130,6 +131,7 @@ async def _identify(request: Request, authorization: str | None) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
     caller = await authenticator.authenticate(authorization)
     user_id_var.set(caller.user_id)
+    note(request, user_id=caller.user_id, api_key_id=caller.key_id)
     return caller
 
 

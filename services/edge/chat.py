@@ -6,6 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from services.edge import cache
+from services.edge.audit import note, track
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue, PendingJob, raise_error
@@ -63,6 +65,7 @@ async def start_chat(
     Every chat surface (native, OpenAI- and Anthropic-compatible) starts here. The caller owns
     the returned job and must release it (`sse_frames` does so for streams).
     """
+    note(request, provider=body.provider, model=body.model)
     check_provider(body.provider)
     check_access(caller, body.provider, body.model)
     catalogue: Catalogue = request.app.state.catalogue
@@ -72,6 +75,7 @@ async def start_chat(
     pending = await queue.submit_chat(
         body, user_id=caller.user_id, trace=trace_id(request), reservations=held
     )
+    track(request, pending.job.id, pending)
     try:
         first = await (
             pending.next_event() if body.stream else answer_or_disconnect(request, pending)
@@ -94,6 +98,25 @@ async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -
     return first
 
 
+async def complete_chat(
+    request: Request, body: ChatRequest, caller: Principal
+) -> tuple[str, DoneEvent]:
+    """A non-streaming chat's job id and answer, from the response cache when it may be
+    (`cache.py`). Every non-streaming chat surface comes here."""
+    found = await cache.lookup(request, body, caller.user_id)
+    if found.hit is not None:
+        # Admitted like any request, but without a token reservation: nothing is spent.
+        note(request, provider=body.provider, model=body.model)
+        check_provider(body.provider)
+        check_access(caller, body.provider, body.model)
+        await gate_of(request).admit(request, caller)
+        return found.hit.job_id, found.hit.done
+    pending, first = await start_chat(request, body, caller)
+    done = await finish_chat(request, pending, first)
+    await found.store(pending.job.id, done)
+    return pending.job.id, done
+
+
 @router.post(
     "/api/v1/chat",
     response_model=ChatResponse,
@@ -102,13 +125,13 @@ async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -
 async def chat(
     body: ChatRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
 ) -> Response:
-    pending, first = await start_chat(request, body, caller)
     if not body.stream:
-        done = await finish_chat(request, pending, first)
+        _, done = await complete_chat(request, body, caller)
         return Response(
             chat_response(body, done).model_dump_json(exclude_none=True),
             media_type="application/json",
         )
+    pending, first = await start_chat(request, body, caller)
     return StreamingResponse(
         sse_frames(request.app.state.jobs, pending, first),
         media_type="text/event-stream",

@@ -13,18 +13,22 @@ from services.edge import (
     chat,
     health,
     keys,
+    observability,
     openai_compat,
     proxy,
     retrieval,
 )
 from services.edge.admission import Admission
+from services.edge.audit import AuditEmitter, AuditMiddleware
 from services.edge.auth import ApiKeys, Authenticator
 from services.edge.body_limit import BodyLimit
+from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from shared import http
+from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import service_token
@@ -45,10 +49,20 @@ def create_app(settings: Settings) -> FastAPI:
         async with (
             httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,
             httpx.AsyncClient(base_url=settings.keyvault_url, timeout=10.0) as keyvault_client,
+            httpx.AsyncClient(base_url=settings.audit_url, timeout=10.0) as audit_client,
         ):
             app.state.settings = settings
             app.state.redis = redis
-            app.state.internal = {"auth": auth_client, "keyvault": keyvault_client}
+            app.state.keys = keys
+            app.state.registry = new_registry()
+            app.state.metrics = EdgeMetrics(app.state.registry)
+            app.state.internal = {
+                "auth": auth_client,
+                "keyvault": keyvault_client,
+                "audit": audit_client,
+            }
+            app.state.audit = AuditEmitter(redis, keys)
+            app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
             app.state.service_token = service_token(settings)
             api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
             verifier = await load_verifier(settings, auth_client)
@@ -69,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
             try:
                 yield
             finally:
+                await app.state.audit.drain()
                 await hub.close()
                 await redis.aclose()
 
@@ -79,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware)  # inside the trace middleware: it needs the trace id
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -95,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
             ],
         )
     app.include_router(health.router)
+    app.include_router(observability.router)
     app.include_router(proxy.router)
     app.include_router(keys.router)
     app.include_router(chat.router)

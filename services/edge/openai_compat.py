@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
-from services.edge.chat import SSE_HEADERS, finish_chat, start_chat
+from services.edge.chat import SSE_HEADERS, complete_chat, start_chat
 from services.edge.limits import principal
 from services.edge.openai_schemas import (
     ChatCompletion,
@@ -143,13 +143,14 @@ async def chat_completions(
     body: OpenAIChatRequest, request: Request, caller: WorkerCallerDep
 ) -> Response:
     native = chat_request(body)
+    if not native.stream:
+        job_id, done = await complete_chat(request, native, caller)
+        completion = Completion(id=f"chatcmpl-{job_id}", created=int(time.time()), model=body.model)
+        return Response(completion.body_json(done), media_type="application/json")
     pending, first = await start_chat(request, native, caller)
     completion = Completion(
         id=f"chatcmpl-{pending.job.id}", created=int(time.time()), model=body.model
     )
-    if not native.stream:
-        done = await finish_chat(request, pending, first)
-        return Response(completion.body_json(done), media_type="application/json")
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
         completion_chunks(

@@ -88,3 +88,10 @@ async def list_keys(request: Request, caller: CallerDep) -> Response:
 @router.delete("/api/v1/keys/{key_id}", status_code=204, tags=["keys"])
 async def delete_key(key_id: KeyId, request: Request, caller: CallerDep) -> Response:
     return await forward(request, "keyvault", f"/api/v1/keys/{key_id}")
+
+
+@router.get("/api/v1/usage", tags=["usage"])
+async def usage(request: Request, caller: CallerDep) -> Response:
+    """Your requests and tokens by provider and model (optional `from`, `to`: ISO dates)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return await forward(request, "audit", f"/api/v1/usage{query}")

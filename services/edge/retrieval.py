@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from services.edge.audit import note
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
 from services.edge.chat import check_provider
@@ -39,14 +40,17 @@ async def check_capable(
 
 async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) -> EmbeddingsResult:
     """One vector per input text, in input order (every embeddings surface goes through here)."""
+    note(request, provider=body.provider, model=body.model)
     check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "embeddings")
     held = await gate_of(request).admit(request, caller, estimate_text_tokens(body.texts()))
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
+    note(request, job_id=fields["id"])
     event = await queue.call(EmbeddingsJob(**fields, request=body), body.provider, held)
     if not isinstance(event, EmbeddingsResult):
         raise GatewayError(f"Unexpected reply to an embeddings job: {event.kind}")
+    note(request, usage=event.usage)
     if len(event.vectors) != len(body.texts()):
         raise GatewayError("The provider returned a different number of vectors than inputs")
     return event
@@ -54,12 +58,14 @@ async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) ->
 
 async def rerank(request: Request, body: RerankRequest, caller: Principal) -> list[RerankResult]:
     """Results best first, at most `top_n`, each index checked and its document attached."""
+    note(request, provider=body.provider, model=body.model)
     check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "rerank")
     estimate = estimate_text_tokens([body.query, *body.documents])
     held = await gate_of(request).admit(request, caller, estimate)
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
+    note(request, job_id=fields["id"])
     event = await queue.call(RerankJob(**fields, request=body), body.provider, held)
     if not isinstance(event, RerankResultEvent):
         raise GatewayError(f"Unexpected reply to a rerank job: {event.kind}")

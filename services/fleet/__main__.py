@@ -72,6 +72,7 @@ def main() -> None:
             edge_port=settings.port,
             auth_port=settings.auth_port,
             keyvault_port=settings.keyvault_port,
+            audit_port=settings.audit_port,
             simulator_port=settings.simulator_port if simulated else None,
             simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token
             providers=providers,

@@ -19,6 +19,7 @@ class FleetConfig:
     keyvault_port: int
     simulator_port: int | None  # None: the providers are the real ones
     simulator_args: tuple[str, ...] = ()
+    audit_port: int | None = None  # None: no audit service (records wait in the stream)
     providers: tuple[str, ...] = tuple(PROVIDERS)
     redis_prefix: str = "gw"
     log_dir: Path | None = None
@@ -35,6 +36,10 @@ class FleetConfig:
     @property
     def keyvault_url(self) -> str:
         return f"http://127.0.0.1:{self.keyvault_port}"
+
+    @property
+    def audit_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.audit_port}" if self.audit_port else None
 
     @property
     def simulator_url(self) -> str | None:
@@ -69,6 +74,8 @@ def fleet_env(config: FleetConfig) -> dict[str, str]:
         "HOST": "127.0.0.1",
         **config.extra_env,
     }
+    if config.audit_url:
+        env.update(AUDIT_URL=config.audit_url, AUDIT_PORT=str(config.audit_port))
     if config.simulator_url:
         env.update(simulator_env(config.simulator_url, config.providers))
     return env
@@ -80,6 +87,12 @@ def edge_replica(config: FleetConfig, port: int, **overrides: str) -> Service:
     log = config.log_dir / f"edge-{port}.log" if config.log_dir else None
     health = f"http://127.0.0.1:{port}/health/ready"
     return Service(f"edge-{port}", ["-m", "services.edge"], env, health_url=health, log_path=log)
+
+
+def audit_service(config: FleetConfig, env: dict[str, str]) -> Service:
+    log = config.log_dir / "audit.log" if config.log_dir else None
+    health = f"{config.audit_url}/health/ready"
+    return Service("audit", ["-m", "services.audit"], env, health_url=health, log_path=log)
 
 
 def plan(config: FleetConfig) -> list[Service]:
@@ -123,6 +136,8 @@ def plan(config: FleetConfig) -> list[Service]:
             log_path=log("keyvault"),
         )
     )
+    if config.audit_url:
+        services.append(audit_service(config, env))
     services += [
         Service(
             f"worker-{provider}",

@@ -1,0 +1,89 @@
+"""`create_app(settings)`: the audit service; its lifespan runs the stream consumer."""
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from services.audit.chain import Verdict, verify
+from services.audit.consumer import AuditConsumer
+from services.audit.repository import AuditRepository
+from services.audit.routes import router
+from shared import http
+from shared.db import apply_migrations, create_pool
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+from shared.tokens import load_verifier
+
+log = logging.getLogger(__name__)
+
+SERVICE = "audit"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def required(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(f"{name} is not set: the audit service needs it")
+    return value
+
+
+async def migrate(settings: Settings) -> list[str]:
+    applied = await apply_migrations(
+        required(settings.database_url, "DATABASE_URL"), SERVICE, MIGRATIONS
+    )
+    log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
+    return applied
+
+
+async def verify_chain(settings: Settings) -> Verdict:
+    pool = await create_pool(required(settings.database_url, "DATABASE_URL"), max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await verify(conn)
+    finally:
+        await pool.close()
+
+
+def consumer_name() -> str:
+    """Stable across restarts on one host (or pod), so a restart re-reads its own pending."""
+    return f"audit-{socket.gethostname()}"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(settings)
+        pool = await create_pool(required(settings.database_url, "DATABASE_URL"), max_size=5)
+        redis = Redis.from_url(required(settings.redis_url, "REDIS_URL"))
+        app.state.repo = repo = AuditRepository(pool)
+        consumer = AuditConsumer(
+            redis,
+            RedisKeys(settings.redis_prefix),
+            repo,
+            consumer=consumer_name(),
+            reclaim_idle_ms=int(settings.seconds("reclaim_idle") * 1000),
+        )
+        task = asyncio.create_task(consumer.run())
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                app.state.verifier = await load_verifier(settings, client)
+            log.info("audit service ready (consumer %s)", consumer.consumer)
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await redis.aclose()
+            await pool.close()
+
+    app = FastAPI(title="ai-gateway audit", lifespan=lifespan, docs_url=None, redoc_url=None)
+    http.install(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,90 @@
+"""Audit rows in PostgreSQL: the idempotent, hash-chained batch insert and the usage query."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.audit.chain import CHAINED, GENESIS, row_fields, row_hash
+from shared.audit import AuditRecord
+
+# One writer extends the chain at a time, whichever audit process holds this lock.
+_CHAIN_LOCK = 0x61756469  # "audi"
+_COLUMNS = [*CHAINED, "prev_hash", "row_hash"]
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    provider: str
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AuditRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def insert_batch(self, entries: list[tuple[str, AuditRecord]]) -> int:
+        """Appends the entries not stored yet to the chain, in one transaction; returns how
+        many were new. Entries are keyed by their stream entry id, so a re-delivered batch
+        inserts nothing twice."""
+        if not entries:
+            return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _CHAIN_LOCK)
+            stored = {
+                r["entry_id"]
+                for r in await conn.fetch(
+                    "SELECT entry_id FROM audit_log WHERE entry_id = ANY($1::text[])",
+                    [entry_id for entry_id, _ in entries],
+                )
+            }
+            last = await conn.fetchrow(
+                "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+            )
+            seq, prev = (last["seq"], last["row_hash"]) if last else (0, GENESIS)
+            rows = []
+            for entry_id, record in entries:
+                if entry_id in stored:
+                    continue
+                stored.add(entry_id)
+                seq += 1
+                fields = row_fields(seq, entry_id, record)
+                digest = row_hash(prev, fields)
+                rows.append((*fields.values(), prev, digest))
+                prev = digest
+            if rows:
+                await conn.copy_records_to_table("audit_log", records=rows, columns=_COLUMNS)
+        return len(rows)
+
+    async def usage(
+        self, user_id: str, since: datetime | None, until: datetime | None
+    ) -> list[UsageLine]:
+        records = await self.pool.fetch(
+            "SELECT provider, model, count(*) AS requests,"
+            " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
+            " sum(total_tokens) AS total_tokens FROM audit_log"
+            " WHERE user_id = $1 AND provider IS NOT NULL AND model IS NOT NULL"
+            " AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)"
+            " GROUP BY provider, model ORDER BY provider, model",
+            user_id,
+            since,
+            until,
+        )
+        return [
+            UsageLine(
+                provider=r["provider"],
+                model=r["model"],
+                requests=r["requests"],
+                prompt_tokens=r["prompt_tokens"],
+                completion_tokens=r["completion_tokens"],
+                total_tokens=r["total_tokens"],
+            )
+            for r in records
+        ]
+
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")

@@ -1,0 +1,57 @@
+"""The audit record: one per API request, written by the edge to the `audit` stream and
+consumed into PostgreSQL by the audit service.
+
+A stream entry is `{"kind": "audit", "v": "1", "data": <record JSON>}`. A record never holds a
+prompt, an answer or a secret: only who called, what ran, how much it cost and how it ended.
+"""
+
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
+
+from shared.redis_keys import RedisKeys
+
+Outcome = Literal["success", "error", "cancelled"]
+CacheResult = Literal["hit", "miss", "bypass"]
+KIND = "audit"
+AUDIT_GROUP = "audit"
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Literal[1] = 1
+    trace_id: str
+    ts: float  # when the request arrived (Unix seconds)
+    method: str
+    path: str  # without the query string
+    status: int
+    outcome: Outcome
+    duration_ms: float  # until the last byte was sent (for streams: when the stream ended)
+    user_id: str | None = None
+    api_key_id: str | None = None  # the gateway API key used, if any
+    provider: str | None = None
+    model: str | None = None
+    job_id: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    error_type: str | None = None
+    cache: CacheResult | None = None
+
+
+def encode(record: AuditRecord) -> dict[str, bytes]:
+    """The stream entry's fields."""
+    return {"kind": KIND.encode(), "v": b"1", "data": orjson.dumps(record.model_dump())}
+
+
+def decode(fields: dict[bytes, bytes]) -> AuditRecord:
+    return AuditRecord.model_validate_json(fields[b"data"])
+
+
+async def emit(redis: Redis, keys: RedisKeys, record: AuditRecord) -> str:
+    """XADD the record; the stream is not trimmed, the audit service deletes what it stored."""
+    entry_id = await redis.xadd(keys.audit(), encode(record))  # type: ignore[arg-type]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -1,0 +1,73 @@
+"""Records and table reads for the audit service's tests."""
+
+import asyncio
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from shared.audit import AuditRecord
+
+
+def record(trace: str | None = None, **fields: Any) -> AuditRecord:
+    values: dict[str, Any] = {
+        "trace_id": trace or f"req_audit_{secrets.token_hex(6)}",
+        "ts": time.time(),
+        "method": "POST",
+        "path": "/api/v1/chat",
+        "status": 200,
+        "outcome": "success",
+        "duration_ms": 12.5,
+        "user_id": "usr_audit",
+        "provider": "deepseek",
+        "model": "deepseek-chat",
+        "job_id": f"job_{secrets.token_hex(6)}",
+        "prompt_tokens": 10,
+        "completion_tokens": 20,
+        "total_tokens": 30,
+    }
+    return AuditRecord(**(values | fields))
+
+
+async def rows_per_trace(db: asyncpg.Connection, traces: list[str]) -> dict[str, int]:
+    found = await db.fetch(
+        "SELECT trace_id, count(*) AS n FROM audit_log WHERE trace_id = ANY($1::text[])"
+        " GROUP BY trace_id",
+        traces,
+    )
+    return {r["trace_id"]: r["n"] for r in found}
+
+
+async def wait_for_rows(db: asyncpg.Connection, traces: list[str], within: float = 60) -> None:
+    """Until every trace has a row (bounded), then each must have exactly one."""
+    deadline = time.monotonic() + within
+    while True:
+        counts = await rows_per_trace(db, traces)
+        if len(counts) == len(traces) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    missing = [t for t in traces if t not in counts]
+    assert not missing, f"{len(missing)} records never stored, e.g. {missing[:3]}"
+    assert all(n == 1 for n in counts.values()), {t: n for t, n in counts.items() if n != 1}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.2)
+
+
+def verify(database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.audit", "verify"],
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "warning"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,0 +1,58 @@
+"""After a few requests, `/metrics` shows the spec's families with real values."""
+
+import asyncio
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.helpers import auth, chat_body
+
+
+async def samples(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+    return float(found.get((name, frozenset(labels.items())), 0.0))
+
+
+async def test_edge_metrics_count_requests_tokens_errors_and_queues(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    before = await samples(edge)
+    ok = chat_body("litellm", "gpt-4o", "hi [[sim tokens=3]]")
+    limited = chat_body("litellm", "gpt-4o", "hi [[sim fail=429]]")
+    assert (await edge.post("/api/v1/chat", json=ok, headers=auth(user_token))).status_code == 200
+    assert (
+        await edge.post("/api/v1/chat", json=limited, headers=auth(user_token))
+    ).status_code == 429
+
+    for _ in range(40):  # the edge records a request right after its last byte
+        after = await samples(edge)
+        errors = value(after, "gateway_errors_total", provider="litellm", error_type="rate_limit")
+        if errors > value(
+            before, "gateway_errors_total", provider="litellm", error_type="rate_limit"
+        ):
+            break
+        await asyncio.sleep(0.05)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("gateway_requests_total", provider="litellm", status="success") >= 1
+    assert grew("gateway_requests_total", provider="litellm", status="error") >= 1
+    assert grew("gateway_errors_total", provider="litellm", error_type="rate_limit") >= 1
+    assert grew("gateway_tokens_total", provider="litellm", type="completion") >= 3
+    assert grew("gateway_tokens_total", provider="litellm", type="prompt") >= 1
+    assert grew("gateway_request_duration_seconds_count", provider="litellm") >= 2
+    assert ("gateway_queue_depth", frozenset({("provider", "litellm")})) in after
+    assert ("gateway_queue_pending", frozenset({("provider", "litellm")})) in after
+    labels = {dict(k[1]).get("user_id") or dict(k[1]).get("trace_id") for k in after}
+    assert labels == {None}  # bounded labels: no user or request ids
