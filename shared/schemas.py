@@ -2,11 +2,36 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_TOOLS = 128
+_MAX_DEPTH = 64
+_INT_RANGE = range(-(2**63), 2**64)
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+def _fits_json(value: Any, depth: int = 0) -> None:
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and value not in _INT_RANGE:
+        raise ValueError("numbers must fit in 64 bits")
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, dict | list):
+        for child in children:
+            _fits_json(child, depth + 1)
+
+
+def _portable(value: Any) -> Any:
+    """Free-form JSON must survive every hop (queue, providers): bounded numbers and depth."""
+    _fits_json(value)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_portable)]
+JsonParts = Annotated[list[dict[str, Any]], AfterValidator(_portable)]
 
 
 class ToolFunction(BaseModel):
@@ -14,7 +39,7 @@ class ToolFunction(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JsonObject | None = None
 
 
 class Tool(BaseModel):
@@ -39,7 +64,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | JsonParts | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
@@ -82,7 +107,7 @@ class ChatRequest(BaseModel):
     stop: str | list[str] | None = None
     stream: bool = False
     tools: list[Tool] | None = Field(None, max_length=MAX_TOOLS)
-    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    tool_choice: Literal["auto", "none", "required"] | JsonObject | None = None
     parallel_tool_calls: bool | None = None
     anthropic_version: str | None = Field(None, min_length=1, max_length=32)
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "max"] | None = None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.schemas import (
     ChatMessage,
     ChatRequest,
+    JsonObject,
     Tool,
     ToolCall,
     ToolCallFunction,
@@ -63,7 +64,7 @@ class ToolUseBlock(_Block):
     type: Literal["tool_use"]
     id: str
     name: str
-    input: dict[str, Any]
+    input: JsonObject
 
 
 class ToolResultBlock(_Block):
@@ -105,7 +106,7 @@ class AnthropicTool(BaseModel):
     type: Literal["custom"] | None = None
     name: str
     description: str | None = None
-    input_schema: dict[str, Any]
+    input_schema: JsonObject
     cache_control: dict[str, Any] | None = None
 
 

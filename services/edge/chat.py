@@ -57,6 +57,20 @@ async def answer_or_disconnect(request: Request, pending: PendingJob) -> Event:
     raise ClientGone("The client closed the connection")
 
 
+def fallback_targets(body: ChatRequest) -> list[tuple[str, str]]:
+    """The (provider, model) pairs of `fallbacks`, each written `provider/model`."""
+    targets = []
+    for target in body.fallbacks or []:
+        provider, _, model = target.partition("/")
+        if not model:
+            raise ValidationError(
+                f"Fallback '{target}' must be written provider/model",
+                details={"field": "fallbacks"},
+            )
+        targets.append((provider, model))
+    return targets
+
+
 async def start_chat(
     request: Request, body: ChatRequest, caller: Principal
 ) -> tuple[PendingJob, ChatEvent]:
@@ -66,10 +80,11 @@ async def start_chat(
     the returned job and must release it (`sse_frames` does so for streams).
     """
     note(request, provider=body.provider, model=body.model)
-    check_provider(body.provider)
-    check_access(caller, body.provider, body.model)
     catalogue: Catalogue = request.app.state.catalogue
-    await catalogue.check(body.provider, body.model)
+    for provider, model in [(body.provider, body.model), *fallback_targets(body)]:
+        check_provider(provider)
+        check_access(caller, provider, model)
+        await catalogue.check(provider, model)
     held = await gate_of(request).admit(request, caller, estimate_chat_tokens(body))
     queue: JobQueue = request.app.state.jobs
     pending = await queue.submit_chat(

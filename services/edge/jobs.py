@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from services.edge.admission import Admission, Reservation
 from services.edge.replies import ReplyHub
+from shared.breaker import Breaker
 from shared.errors import ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
 from shared.messages import (
@@ -82,6 +83,7 @@ class JobQueue:
         hub: ReplyHub,
         keys: RedisKeys,
         admission: Admission,
+        breaker: Breaker,
         *,
         timeout: float,
         maxlen: int,
@@ -89,6 +91,7 @@ class JobQueue:
     ) -> None:
         self.redis = redis
         self.admission = admission
+        self.breaker = breaker
         self.hub = hub
         self.keys = keys
         self.timeout = timeout
@@ -151,16 +154,25 @@ class JobQueue:
 
     async def _enqueue(self, pending: PendingJob) -> PendingJob:
         job, provider, channel = pending.job, pending.provider, pending.channel
-        # The key lookup and the queue length ride along with the subscription's round trip.
+        # The key lookup, queue length and breaker state ride along with the subscription.
         try:
-            events, key_id, waiting = await asyncio.gather(
+            events, key_id, waiting, (circuit, wait) = await asyncio.gather(
                 self.hub.subscribe(channel),
                 self.own_key(job, provider),
                 self.redis.xlen(self.keys.jobs(provider)),
+                self.breaker.status(provider),
             )
         except RedisError as exc:
             await self.hub.unsubscribe(channel)
             raise ServiceUnavailable("The job queue is unavailable") from exc
+        if circuit == "open" and not (isinstance(job, ChatJob) and job.request.fallbacks):
+            await self.hub.unsubscribe(channel)
+            raise ProviderError(
+                f"{provider} is failing; its circuit is open",
+                status=503,
+                retry_after=max(1.0, wait),
+                details={"provider": provider, "circuit": "open"},
+            )
         if waiting >= self.queue_limit:
             await self.hub.unsubscribe(channel)
             raise ProviderError(

@@ -28,6 +28,7 @@ from services.edge.jobs import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from shared import http
+from shared.breaker import Breaker
 from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             verifier = await load_verifier(settings, auth_client)
             app.state.authenticator = Authenticator(verifier, api_keys)
             admission = Admission(redis, keys)
+            app.state.breaker = Breaker(redis, keys, settings)
             app.state.gate = Gate(admission, settings)
             await hub.start()
             app.state.jobs = JobQueue(
@@ -75,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
                 hub,
                 keys,
                 admission,
+                app.state.breaker,
                 timeout=settings.request_timeout_seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,

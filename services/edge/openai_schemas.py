@@ -4,11 +4,11 @@ Requests ignore fields we do not know, as OpenAI's SDKs add new ones over time; 
 change the answer in ways we cannot honour are rejected in `openai_compat`, not here.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.schemas import ToolCall, Usage
+from shared.schemas import JsonObject, JsonParts, ToolCall, Usage
 
 
 class _Lenient(BaseModel):
@@ -17,7 +17,7 @@ class _Lenient(BaseModel):
 
 class OpenAIMessage(_Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | JsonParts | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
@@ -41,14 +41,14 @@ class OpenAIChatRequest(_Lenient):
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: JsonParts | None = None
+    tool_choice: str | JsonObject | None = None
     parallel_tool_calls: bool | None = None
     reasoning_effort: str | None = None
     n: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: JsonObject | None = None
     user: str | None = None
 
 

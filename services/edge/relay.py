@@ -23,7 +23,7 @@ def chat_response(request: ChatRequest, done: DoneEvent) -> ChatResponse:
     )
     return ChatResponse(
         id=done.id,
-        provider=request.provider,
+        provider=done.provider or request.provider,
         model=done.model,
         choices=[Choice(message=message, finish_reason=done.finish_reason)],
         usage=done.usage,
@@ -66,7 +66,7 @@ def done_frame(request: ChatRequest, done: DoneEvent) -> bytes:
         "delta": {},
         "finish_reason": done.finish_reason,
         "id": done.id,
-        "provider": request.provider,
+        "provider": done.provider or request.provider,
         "model": done.model,
         "usage": done.usage.model_dump(exclude_none=True),
     }

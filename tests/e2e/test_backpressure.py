@@ -1,5 +1,6 @@
-"""Deadlines and backpressure: a queue that is too long answers 503 at once, and a job no
-worker answers in time ends in 504, never a hang."""
+"""Deadlines, backpressure and open circuits: a queue that is too long or a provider whose
+breaker is open answers 503 at once, and a job no worker answers in time ends in 504, never a
+hang. The edge here serves a Redis namespace no worker reads."""
 
 import secrets
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from redis.asyncio import Redis
 
 from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
+from shared.breaker import Breaker, BreakerConfig
+from shared.providers import PROVIDERS
 from shared.redis_keys import RedisKeys
 from tests.conftest import RUN_ID
 from tests.e2e.helpers import assert_envelope, auth, chat_body
@@ -57,3 +60,42 @@ async def test_a_full_queue_answers_503_with_retry_after(
     error = assert_envelope(response, 503, "provider_error")
     assert response.headers["retry-after"] == "1"
     assert error["details"] == {"provider": "perplexity", "waiting": QUEUE_LIMIT}
+
+
+async def test_an_open_circuit_answers_503_before_queueing(
+    lonely_edge: str, user_token: str, redis_url: str, fleet: FleetConfig
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = RedisKeys(PREFIX)
+        breaker = Breaker(redis, keys, BreakerConfig(30, 2, 0.5, 60, 1))
+        for _ in range(2):
+            await breaker.record("openrouter", ok=False)
+        assert await breaker.state("openrouter") == "open"
+        async with httpx.AsyncClient(base_url=lonely_edge, timeout=30) as client:
+            body = chat_body("openrouter", "openai/gpt-4o-mini", "hi")
+            response = await client.post("/api/v1/chat", json=body, headers=auth(user_token))
+            health = await client.get("/api/v1/health", headers=auth(user_token))
+        assert await redis.xlen(keys.jobs("openrouter")) <= 1  # at most the model-list job
+    finally:
+        await redis.aclose()
+    error = assert_envelope(response, 503, "provider_error")
+    assert error["details"] == {"provider": "openrouter", "circuit": "open"}
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    # No worker beats in this namespace: every provider is offline here.
+    assert health.json()["providers"]["openrouter"] == "offline"
+    assert health.json()["status"] == "degraded"
+
+
+async def test_health_reports_every_provider_database_and_redis(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    response = await edge.get("/api/v1/health", headers=auth(user_token))
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "healthy",
+        "providers": dict.fromkeys(PROVIDERS, "online"),
+        "database": "connected",
+        "redis": "connected",
+    }
+    assert (await edge.get("/api/v1/health")).status_code == 401

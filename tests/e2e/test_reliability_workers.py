@@ -182,7 +182,6 @@ async def test_fallback_through_the_edge(
     await fallback_via_edge(edge, user_token, simulator)
 
 
-@pytest.mark.xfail(strict=True, reason="the edge answers with request.provider, not done.provider")
 async def test_the_edge_says_which_provider_answered(
     edge: httpx.AsyncClient, user_token: str, simulator: httpx.AsyncClient
 ) -> None:
