@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from services.fleet.plan import FleetConfig
 from shared.health import live_workers
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, decode_job
-from shared.redis_keys import WORKER_GROUP
+from shared.redis_keys import WORKER_GROUP, RedisKeys
 from tests.e2e.helpers import auth, chat_body
 from tests.e2e.reliability import (
     Pool,
@@ -179,3 +180,22 @@ async def assert_upstream_stream_stopped(simulator: httpx.AsyncClient, trace: st
     [after] = await upstream_calls(simulator, trace)
     assert not after["finished"]
     assert after["chunks"] == before["chunks"] < 30
+
+
+async def test_a_client_leaving_a_plain_edge_request_cancels_the_upstream_call(
+    fleet: FleetConfig, user_token: str, simulator: httpx.AsyncClient, redis_url: str
+) -> None:
+    trace = f"req_test_{secrets.token_hex(6)}"
+    body = chat_body("xai", "grok-3", "hi [[sim latency_ms=8000]]")
+    async with httpx.AsyncClient(base_url=fleet.edge_url, timeout=1.5) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
+
+    redis = Redis.from_url(redis_url)
+    try:
+        stream, started = RedisKeys(fleet.redis_prefix).jobs("xai"), time.monotonic()
+        while await redis.xlen(stream):  # the job ends long before the provider's 8 s
+            assert time.monotonic() - started < 4, "the upstream call was not cancelled"
+            await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
