@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     cache_ttl: str = Field("1h", alias="CACHE_TTL")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")
-    metrics_port: int = Field(9100, alias="METRICS_PORT")
+    # Where a worker process serves /metrics (0: nowhere); containers use 9100.
+    metrics_port: int = Field(0, ge=0, alias="METRICS_PORT")
 
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
     deepseek_api_key: SecretStr | None = Field(None, alias="DEEPSEEK_API_KEY")

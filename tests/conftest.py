@@ -24,6 +24,7 @@ from services.fleet.infra import (
 )
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
+from shared.providers import PROVIDERS
 
 RUN_ID = secrets.token_hex(4)
 ADMIN_EMAIL = f"admin-{RUN_ID}@example.com"
@@ -81,6 +82,7 @@ def fleet_services(
         edge_port=free_port(),
         auth_port=free_port(),
         keyvault_port=free_port(),
+        worker_metrics_ports=tuple(free_port() for _ in PROVIDERS),
         simulator_port=free_port(),
         audit_port=free_port(),
         redis_prefix=f"gw-test-{RUN_ID}",

@@ -18,6 +18,10 @@ from shared.providers import PROVIDERS
 from shared.settings import Settings
 
 
+# `make run` puts every worker pool on one host: each gets its own metrics port from here.
+WORKER_METRICS_BASE = 9100
+
+
 def say(line: str = "") -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -72,6 +76,10 @@ def main() -> None:
             edge_port=settings.port,
             auth_port=settings.auth_port,
             keyvault_port=settings.keyvault_port,
+            worker_metrics_ports=tuple(
+                (settings.metrics_port or WORKER_METRICS_BASE) + index
+                for index in range(len(providers))
+            ),
             audit_port=settings.audit_port,
             simulator_port=settings.simulator_port if simulated else None,
             simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token

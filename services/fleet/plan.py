@@ -19,6 +19,7 @@ class FleetConfig:
     keyvault_port: int
     simulator_port: int | None  # None: the providers are the real ones
     simulator_args: tuple[str, ...] = ()
+    worker_metrics_ports: tuple[int, ...] = ()  # one per provider, in order; none: not served
     audit_port: int | None = None  # None: no audit service (records wait in the stream)
     providers: tuple[str, ...] = tuple(PROVIDERS)
     redis_prefix: str = "gw"
@@ -138,14 +139,16 @@ def plan(config: FleetConfig) -> list[Service]:
     )
     if config.audit_url:
         services.append(audit_service(config, env))
+    ports = config.worker_metrics_ports or (0,) * len(config.providers)
     services += [
         Service(
             f"worker-{provider}",
             ["-m", "services.workers", "--provider", provider],
-            env,
+            {**env, "METRICS_PORT": str(port)},
+            health_url=f"http://127.0.0.1:{port}/metrics" if port else None,
             log_path=log(f"worker-{provider}"),
         )
-        for provider in config.providers
+        for provider, port in zip(config.providers, ports, strict=True)
     ]
     services.append(
         Service(

@@ -9,6 +9,7 @@ import socket
 
 import httpx
 import uvloop
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from services.workers.consumer import JobConsumer
@@ -20,6 +21,7 @@ from services.workers.recovery import Recovery
 from services.workers.retry import RetryPolicy, UpstreamGuard
 from shared.breaker import Breaker
 from shared.logs import configure_logging, provider_var
+from shared.metrics import WorkerMetrics, new_registry
 from shared.providers import PROVIDERS
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
@@ -45,6 +47,15 @@ def retrieval_url(settings: Settings, provider_id: str) -> str | None:
         "nvidia_nim": settings.nvidia_nim_retrieval_url,
         "huggingface": settings.huggingface_tei_url,
     }.get(provider_id)
+
+
+def serve_metrics(settings: Settings) -> WorkerMetrics:
+    """This process's metrics, served on `METRICS_PORT` (0: not served)."""
+    registry = new_registry()
+    if settings.enable_metrics and settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    return WorkerMetrics(registry)
 
 
 async def serve(settings: Settings, provider_id: str) -> None:
@@ -79,6 +90,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
             ttl=parse_duration(settings.provider_key_cache_ttl),
         )
         keys = RedisKeys(settings.redis_prefix)
+        metrics = serve_metrics(settings)
         guard = UpstreamGuard(
             Breaker(redis, keys, settings),
             RetryPolicy.from_settings(settings),
@@ -88,7 +100,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
         consumer = JobConsumer(
             redis,
             keys,
-            JobRunner(adapter, key_client, guard, redis),
+            JobRunner(adapter, key_client, guard, redis, metrics),
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
             concurrency=settings.worker_concurrency,
             maxlen=settings.queue_maxlen,

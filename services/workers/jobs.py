@@ -35,6 +35,7 @@ from shared.messages import (
     ModelsJob,
     RerankJob,
 )
+from shared.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,21 @@ class JobRunner:
     key_client: KeyClient
     guard: UpstreamGuard
     redis: Redis
+    metrics: WorkerMetrics
 
     async def run(self, job: Job, publisher: ReplyPublisher) -> Event:
         """The terminal event of `job`: its result or an `ErrorEvent`."""
+        provider, metrics = self.adapter.provider.id, self.metrics
+        metrics.queue_wait.labels(provider).observe(max(0.0, time.time() - job.ts))
+        started = time.perf_counter()
+        with metrics.in_flight.labels(provider).track_inprogress():
+            event = await self._run(job, publisher)
+        metrics.upstream_latency.labels(provider, job.kind).observe(time.perf_counter() - started)
+        outcome = "error" if isinstance(event, ErrorEvent) else "success"
+        metrics.jobs.labels(provider, job.kind, outcome).inc()
+        return event
+
+    async def _run(self, job: Job, publisher: ReplyPublisher) -> Event:
         if job.deadline < time.time():
             return ErrorEvent(
                 type="provider_error", message="The request expired in the queue", status=504

@@ -5,6 +5,7 @@ import asyncio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.fleet.plan import FleetConfig
 from tests.e2e.helpers import auth, chat_body
 
 
@@ -56,3 +57,21 @@ async def test_edge_metrics_count_requests_tokens_errors_and_queues(
     assert ("gateway_queue_pending", frozenset({("provider", "litellm")})) in after
     labels = {dict(k[1]).get("user_id") or dict(k[1]).get("trace_id") for k in after}
     assert labels == {None}  # bounded labels: no user or request ids
+
+
+async def test_worker_pools_serve_their_own_metrics(
+    edge: httpx.AsyncClient, user_token: str, fleet: FleetConfig
+) -> None:
+    port = fleet.worker_metrics_ports[fleet.providers.index("litellm")]
+    body = chat_body("litellm", "gpt-4o", "hi [[sim tokens=2]]")
+    assert (await edge.post("/api/v1/chat", json=body, headers=auth(user_token))).status_code == 200
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as worker:
+        found = await samples(worker)
+    assert (
+        value(found, "gateway_jobs_total", provider="litellm", kind="chat", outcome="success") >= 1
+    )
+    assert value(found, "gateway_queue_wait_seconds_count", provider="litellm") >= 1
+    assert (
+        value(found, "gateway_upstream_latency_seconds_count", provider="litellm", kind="chat") >= 1
+    )
+    assert ("gateway_jobs_in_flight", frozenset({("provider", "litellm")})) in found
