@@ -11,6 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
@@ -142,3 +143,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RedisConnectionError, _on_redis_down)
     app.add_exception_handler(RedisTimeoutError, _on_redis_down)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+def serve_process_metrics(app: FastAPI) -> None:
+    """`GET /metrics` with the process's own metrics (CPU, memory, file descriptors, GC), for
+    the internal services; the edge and the workers serve richer ones."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

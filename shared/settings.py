@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     node_env: Literal["development", "test", "production"] = Field("development", alias="NODE_ENV")
     port: int = Field(3001, alias="PORT")
+    # uvicorn worker processes of the edge on PORT (uvicorn's own variable name).
+    edge_processes: int = Field(1, ge=1, le=64, alias="WEB_CONCURRENCY")
     host: str = Field("127.0.0.1", alias="HOST")
     api_base_url: str = Field("http://localhost:3001", alias="API_BASE_URL")
     log_level: str = Field("info", alias="LOG_LEVEL")

@@ -85,5 +85,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="ai-gateway audit", lifespan=lifespan, docs_url=None, redoc_url=None)
     http.install(app)
+    http.serve_process_metrics(app)
     app.include_router(router)
     return app

@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     http.install(app)
+    http.serve_process_metrics(app)
     app.include_router(routes.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_api_keys.router)

@@ -1,14 +1,38 @@
 """`python -m services.edge`: serve the edge on `HOST:PORT`."""
 
+import os
+import shutil
+import tempfile
+
 import uvicorn
 
 from shared.logs import configure_logging
 from shared.settings import Settings
 
 
+def share_metrics_between_processes(processes: int) -> str | None:
+    """Several processes on one port: each writes its metrics to files in one folder and a
+    scrape of any of them sums all (prometheus-client's multiprocess mode). Returns the
+    folder this call made."""
+    if processes == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    folder = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
+
+
 def main() -> None:
     settings = Settings()
     configure_logging("edge", settings.log_level)
+    folder = share_metrics_between_processes(settings.edge_processes)
+    try:
+        serve(settings)
+    finally:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def serve(settings: Settings) -> None:
     uvicorn.run(
         "services.edge.main:app_from_env",
         factory=True,
@@ -19,6 +43,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        workers=settings.edge_processes,
     )
 
 

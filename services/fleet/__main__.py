@@ -17,7 +17,6 @@ from services.fleet.processes import Service, stop_all
 from shared.providers import PROVIDERS
 from shared.settings import Settings
 
-
 # `make run` puts every worker pool on one host: each gets its own metrics port from here.
 WORKER_METRICS_BASE = 9100
 

@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="ai-gateway keyvault", lifespan=lifespan, docs_url=None, redoc_url=None)
     http.install(app)
+    http.serve_process_metrics(app)
     app.include_router(public)
     app.include_router(internal)
 

@@ -5,7 +5,8 @@ import asyncio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.fleet.plan import FleetConfig
+from services.fleet.infra import free_port
+from services.fleet.plan import FleetConfig, edge_replica
 from tests.e2e.helpers import auth, chat_body
 
 
@@ -75,3 +76,36 @@ async def test_worker_pools_serve_their_own_metrics(
         value(found, "gateway_upstream_latency_seconds_count", provider="litellm", kind="chat") >= 1
     )
     assert ("gateway_jobs_in_flight", frozenset({("provider", "litellm")})) in found
+
+
+async def test_counts_are_right_when_the_edge_runs_several_processes(
+    fleet: FleetConfig, user_token: str
+) -> None:
+    replica = edge_replica(fleet, free_port(), WEB_CONCURRENCY="2")
+    try:
+        replica.start()
+        replica.wait_healthy()
+        base = str(replica.health_url).removesuffix("/health/ready")
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            body = chat_body("openrouter", "openai/gpt-4o-mini", "hi [[sim tokens=1]]")
+            calls = [
+                client.post("/api/v1/chat", json=body, headers=auth(user_token)) for _ in range(20)
+            ]
+            assert {r.status_code for r in await asyncio.gather(*calls)} == {200}
+            await asyncio.sleep(0.3)
+            for _ in range(3):  # whichever process answers the scrape, it sums them all
+                found = await samples(client)
+                assert (
+                    value(found, "gateway_requests_total", provider="openrouter", status="success")
+                    == 20
+                )
+    finally:
+        replica.stop()
+
+
+async def test_internal_services_serve_process_metrics(fleet: FleetConfig) -> None:
+    assert fleet.audit_port is not None
+    for port in (fleet.auth_port, fleet.keyvault_port, fleet.audit_port):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            found = await samples(client)
+        assert any(name == "process_resident_memory_bytes" for name, _ in found)
