@@ -1,0 +1,37 @@
+"""On SIGTERM the edge stops accepting new requests and finishes the streams it has open."""
+
+import asyncio
+import signal
+
+import httpx
+
+from services.fleet.infra import free_port
+from services.fleet.plan import FleetConfig, edge_replica
+from tests.e2e.helpers import auth, chat_body
+
+
+async def test_sigterm_lets_open_streams_finish(fleet: FleetConfig, user_token: str) -> None:
+    replica = edge_replica(fleet, free_port())
+    try:
+        replica.start()
+        replica.wait_healthy()
+        assert replica.process is not None
+        base = str(replica.health_url).removesuffix("/health/ready")
+        body = chat_body("deepseek", "deepseek-chat", "hi [[sim tokens=20 chunk_delay_ms=100]]")
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+            client.stream(
+                "POST", "/api/v1/chat", json={**body, "stream": True}, headers=auth(user_token)
+            ) as response,
+        ):
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith("data: ")
+            replica.process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            rest = [line async for line in lines if line]
+            assert rest[-1] == "data: [DONE]"
+            assert sum(line.startswith('data: {"delta":{"content"') for line in rest) >= 10
+        # uvicorn re-raises the signal once it has shut down gracefully.
+        assert await asyncio.to_thread(replica.process.wait, 15) in (0, -signal.SIGTERM)
+    finally:
+        replica.stop()
