@@ -8,10 +8,9 @@ import argparse
 import asyncio
 import sys
 
-import uvicorn
-
 from services.audit.main import create_app, migrate, verify_chain
 from shared.logs import configure_logging
+from shared.serving import serve
 from shared.settings import Settings
 
 
@@ -32,16 +31,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
         sys.stdout.write(f"audit chain intact: {verdict.rows} rows\n")
     else:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.audit_port,
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
+        serve(create_app(settings), host=settings.host, port=settings.audit_port)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,10 @@ import argparse
 import asyncio
 import sys
 
-import uvicorn
-
 from services.auth.admin_command import make_admin
 from services.auth.main import create_app, migrate
 from shared.logs import configure_logging
+from shared.serving import serve
 from shared.settings import Settings
 
 
@@ -30,16 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "make-admin":
         sys.exit(0 if asyncio.run(make_admin(settings, args.email)) else 1)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.auth_port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    serve(create_app(settings), host=settings.host, port=settings.auth_port)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,8 @@ import os
 import shutil
 import tempfile
 
-import uvicorn
-
 from shared.logs import configure_logging
+from shared.serving import serve
 from shared.settings import Settings
 
 
@@ -26,22 +25,18 @@ def main() -> None:
     configure_logging("edge", settings.log_level)
     folder = share_metrics_between_processes(settings.edge_processes)
     try:
-        serve(settings)
+        serve_edge(settings)
     finally:
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def serve(settings: Settings) -> None:
-    uvicorn.run(
+def serve_edge(settings: Settings) -> None:
+    serve(
         "services.edge.main:app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
         timeout_graceful_shutdown=10,
         workers=settings.edge_processes,
     )

@@ -7,10 +7,9 @@ serving; list the new key last in KEYVAULT_MASTER_KEYS, run it, then drop the ol
 import argparse
 import asyncio
 
-import uvicorn
-
 from services.keyvault.main import create_app, migrate, open_vault
 from shared.logs import configure_logging
+from shared.serving import serve
 from shared.settings import Settings
 
 
@@ -33,16 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "rotate":
         asyncio.run(rotate(settings))
     else:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.keyvault_port,
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
+        serve(create_app(settings), host=settings.host, port=settings.keyvault_port)
 
 
 if __name__ == "__main__":
