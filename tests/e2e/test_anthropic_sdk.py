@@ -1,59 +1,20 @@
 """The official `anthropic` SDK as a client of the running edge (`POST /v1/messages`)."""
 
-import secrets
-from typing import Any
-
 import anthropic
 import httpx
-import orjson
 import pytest
 
 from services.fleet.plan import FleetConfig
+from tests.e2e.anthropic_support import (
+    ANTHROPIC_MODEL,
+    TARGETS,
+    assert_error_body,
+    client,
+    sse_events,
+    traced,
+    user,
+)
 from tests.e2e.helpers import upstream_record, upstream_usage
-
-ANTHROPIC_MODEL = "claude-3-5-sonnet-20241022"
-TARGETS = [f"anthropic/{ANTHROPIC_MODEL}", "deepseek/deepseek-chat"]
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "The current weather in a city",
-    "input_schema": {
-        "type": "object",
-        "properties": {"location": {"type": "string"}, "unit": {"type": "string"}},
-        "required": ["location"],
-    },
-}
-
-
-def client(fleet: FleetConfig, token: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=fleet.edge_url, api_key=token, max_retries=0)
-
-
-def traced() -> tuple[str, dict[str, str]]:
-    trace = f"req_test_{secrets.token_hex(6)}"
-    return trace, {"X-Request-ID": trace}
-
-
-def user(text: str) -> list[Any]:
-    return [{"role": "user", "content": text}]
-
-
-def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for frame in filter(None, text.split("\n\n")):
-        name_line, data_line = frame.split("\n")
-        assert name_line.startswith("event: ") and data_line.startswith("data: "), frame
-        data = orjson.loads(data_line[6:])
-        assert data["type"] == name_line[7:]
-        events.append((name_line[7:], data))
-    return events
-
-
-def assert_error_body(body: object, error_type: str) -> None:
-    assert isinstance(body, dict)
-    assert body["type"] == "error"
-    assert body["error"]["type"] == error_type
-    assert body["error"]["message"]
-    assert body["error"]["trace_id"].startswith("req_")
 
 
 @pytest.mark.parametrize("model", TARGETS)
@@ -283,155 +244,3 @@ async def test_route_is_in_the_openapi_schema(edge: httpx.AsyncClient) -> None:
     schema = (await edge.get("/openapi.json")).json()
 
     assert "post" in schema["paths"]["/v1/messages"]
-
-
-def tool_use_blocks(message: anthropic.types.Message) -> list[anthropic.types.ToolUseBlock]:
-    return [b for b in message.content if isinstance(b, anthropic.types.ToolUseBlock)]
-
-
-@pytest.mark.parametrize("model", TARGETS)
-async def test_tool_use_round_trip(
-    fleet: FleetConfig, simulator: httpx.AsyncClient, user_token: str, model: str
-) -> None:
-    sdk = client(fleet, user_token)
-    question = user("What is the weather in Paris? [[sim tool=get_weather]]")
-    first = sdk.messages.create(
-        model=model, max_tokens=100, messages=question, tools=[WEATHER_TOOL]
-    )
-
-    assert first.stop_reason == "tool_use"
-    (call,) = tool_use_blocks(first)
-    assert call.name == "get_weather"
-    assert call.input == {"location": "location-value"}
-
-    trace, headers = traced()
-    follow_up = [
-        *question,
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 21C"}],
-        },
-    ]
-    second = sdk.messages.create(
-        model=model, max_tokens=100, messages=follow_up, tools=[WEATHER_TOOL], extra_headers=headers
-    )
-
-    record = await upstream_record(simulator, trace)
-    assert second.stop_reason == "end_turn"
-    assert [(b.type, getattr(b, "text", None)) for b in second.content] == [
-        ("text", record["reply"])
-    ]
-    upstream = record["body"]
-    assert isinstance(upstream, dict)
-    last = upstream["messages"][-1]
-    if model.startswith("anthropic/"):
-        (result,) = [b for b in last["content"] if b["type"] == "tool_result"]
-        assert result["tool_use_id"] == call.id
-    else:
-        assert last["role"] == "tool"
-        assert last["tool_call_id"] == call.id
-        assert last["content"] == "Sunny, 21C"
-
-
-@pytest.mark.parametrize("model", TARGETS)
-async def test_streamed_tool_use_reassembles_the_input(
-    fleet: FleetConfig, simulator: httpx.AsyncClient, user_token: str, model: str
-) -> None:
-    trace, headers = traced()
-    with client(fleet, user_token).messages.stream(
-        extra_headers=headers,
-        model=model,
-        max_tokens=100,
-        messages=user("Weather in Rome? [[sim tool=get_weather]]"),
-        tools=[WEATHER_TOOL],
-        tool_choice={"type": "tool", "name": "get_weather"},
-    ) as stream:
-        events = list(stream)
-        final = stream.get_final_message()
-
-    assert any(
-        e.type == "content_block_delta" and e.delta.type == "input_json_delta" for e in events
-    )
-    assert final.stop_reason == "tool_use"
-    (call,) = tool_use_blocks(final)
-    assert call.name == "get_weather"
-    assert call.input == {"location": "location-value"}
-
-    upstream = (await upstream_record(simulator, trace))["body"]
-    if model.startswith("anthropic/"):
-        assert upstream["tool_choice"]["type"] == "tool"
-        assert upstream["tool_choice"]["name"] == "get_weather"
-        assert upstream["tools"][0]["input_schema"] == WEATHER_TOOL["input_schema"]
-    else:
-        assert upstream["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
-        assert upstream["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
-
-
-async def test_images_and_tool_errors_reach_an_openai_dialect_provider(
-    fleet: FleetConfig, simulator: httpx.AsyncClient, user_token: str
-) -> None:
-    trace, headers = traced()
-    image = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
-    messages: list[Any] = [
-        {"role": "user", "content": "Weather?"},
-        {
-            "role": "assistant",
-            "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}],
-        },
-        {
-            "role": "user",
-            "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "no such city"},
-                {"type": "text", "text": "What is in this picture?"},
-                {"type": "image", "source": image},
-            ],
-        },
-    ]
-    messages[2]["content"][0]["is_error"] = True
-    client(fleet, user_token).messages.create(
-        model="deepseek/deepseek-chat",
-        max_tokens=20,
-        messages=messages,
-        tools=[WEATHER_TOOL],
-        extra_headers=headers,
-    )
-
-    upstream = (await upstream_record(simulator, trace))["body"]
-    assert upstream["messages"][1]["tool_calls"] == [
-        {
-            "id": "toolu_1",
-            "type": "function",
-            "function": {"name": "get_weather", "arguments": "{}"},
-        }
-    ]
-    assert upstream["messages"][2]["role"] == "tool"
-    assert upstream["messages"][2]["tool_call_id"] == "toolu_1"
-    assert "no such city" in upstream["messages"][2]["content"]
-    assert "error" in upstream["messages"][2]["content"].lower()
-    assert upstream["messages"][3] == {
-        "role": "user",
-        "content": [
-            {"type": "text", "text": "What is in this picture?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-        ],
-    }
-
-
-async def test_reasoning_streams_as_a_thinking_block(
-    fleet: FleetConfig, simulator: httpx.AsyncClient, user_token: str
-) -> None:
-    trace, headers = traced()
-    with client(fleet, user_token).messages.stream(
-        model="deepseek/deepseek-reasoner",
-        max_tokens=100,
-        messages=user("Think first [[sim tokens=6 reasoning_tokens=4]]"),
-        extra_headers=headers,
-    ) as stream:
-        text = "".join(stream.text_stream)
-        final = stream.get_final_message()
-
-    record = await upstream_record(simulator, trace)
-    assert [b.type for b in final.content] == ["thinking", "text"]
-    assert final.content[0].thinking == record["reasoning"]
-    assert text == final.content[1].text == record["reply"]
