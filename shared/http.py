@@ -1,7 +1,14 @@
-"""What every HTTP service of the fleet does alike: trace ids and the standard error envelope.
+"""What every HTTP service of the fleet does alike: trace ids, security headers and the
+standard error envelope.
 
 `install(app)` adds a trace-id middleware (the incoming `X-Request-ID` or a new `req_…`, echoed
-on every response) and the one place where exceptions become envelope responses.
+on every response, together with the security headers of `security_headers`) and the one place
+where exceptions become envelope responses.
+
+The interactive docs (`/docs`, `/redoc`) and `/openapi.json` stay on in production: they are
+the public API's inventory and reveal nothing the routes themselves do not. They are the only
+pages served without the restrictive Content-Security-Policy (their HTML loads scripts). No
+service has a debug route, and FastAPI's `debug` mode (tracebacks in 500 bodies) is never on.
 """
 
 import logging
@@ -31,6 +38,29 @@ _HTTP_ERROR_TYPES = {
 }
 
 
+# Sent on every response of every service (also errors, 413s and streams).
+_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    # Harmless on plain HTTP (browsers only honour it over TLS), right behind TLS termination.
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+)
+_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_NO_STORE = (b"cache-control", b"no-store")
+# HTML pages that need scripts and styles: everything else is JSON, SSE or plain text.
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def security_headers(path: str, present: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The security headers a response to `path` still lacks, given the headers it has."""
+    names = {name.lower() for name, _ in present}
+    wanted = [*_SECURITY_HEADERS, _NO_STORE]
+    if path not in DOCS_PATHS:
+        wanted.append(_CSP)
+    return [(name, value) for name, value in wanted if name not in names]
+
+
 class TraceMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,11 +75,13 @@ class TraceMiddleware:
         token = trace_id_var.set(trace_id)
         state = scope.setdefault("state", {})
         header = (b"x-request-id", trace_id.encode())
+        path: str = scope.get("path", "")
 
         async def send_with_trace(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = [(k.encode(), v.encode()) for k, v in state.get(_EXTRA, {}).items()]
-                message["headers"] = [*message.get("headers", []), header, *extra]
+                headers = [*message.get("headers", []), header, *extra]
+                message["headers"] = [*headers, *security_headers(path, headers)]
             await send(message)
 
         try:
@@ -126,9 +158,15 @@ async def _on_redis_down(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    """A generic body (never the exception or a traceback). Starlette sends this response
+    outside every middleware, so it carries the trace id and security headers itself."""
     log.exception("unhandled error")
-    body = error_envelope("internal_error", "Internal error", trace_id(request))
-    return _json(body, 500)
+    trace = trace_id(request)
+    body = error_envelope("internal_error", "Internal error", trace)
+    response = _json(body, 500)
+    response.raw_headers.append((b"x-request-id", trace.encode()))
+    response.raw_headers.extend(security_headers(request.url.path, response.raw_headers))
+    return response
 
 
 def _json(body: dict[str, Any], status: int) -> Response:

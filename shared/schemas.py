@@ -7,6 +7,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 MAX_TOOLS = 128
 _MAX_DEPTH = 64
 _INT_RANGE = range(-(2**63), 2**64)
+# Not a product limit: the largest count the queue's JSON (orjson, 64-bit) can carry. Beyond
+# it a request would fail at the queue hop with a 500 instead of a 400.
+MAX_COUNT = 2**63 - 1
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -100,7 +103,7 @@ class ChatRequest(BaseModel):
     model: str = Field(min_length=1, max_length=256)
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, gt=0, le=MAX_COUNT)
     top_p: float | None = Field(None, ge=0, le=1)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
@@ -165,7 +168,7 @@ class EmbeddingsRequest(BaseModel):
     model: str = Field(min_length=1, max_length=256)
     input: NonEmptyStr | Annotated[list[NonEmptyStr], Field(min_length=1, max_length=2048)]
     input_type: Literal["query", "passage"] | None = None
-    dimensions: int | None = Field(None, gt=0)
+    dimensions: int | None = Field(None, gt=0, le=MAX_COUNT)
     truncate: Literal["NONE", "START", "END"] | None = None
 
     def texts(self) -> list[str]:
@@ -187,7 +190,7 @@ class RerankRequest(BaseModel):
     model: str = Field(min_length=1, max_length=256)
     query: NonEmptyStr
     documents: list[NonEmptyStr] = Field(min_length=1, max_length=1000)
-    top_n: int | None = Field(None, gt=0)
+    top_n: int | None = Field(None, gt=0, le=MAX_COUNT)
     return_documents: bool = True
 
 

@@ -84,13 +84,17 @@ class LimitsPublisher:
         return effective
 
     async def publish_key(self, key_id: str, custom: Limits) -> None:
+        """Only the limits the key has: a field left out falls back to the edge's default
+        (unlimited for keys). A 0 written for an unset request limit would read as "no
+        request allowed" and lock out a key that has only a token budget."""
         name = self.keys.limits("key", key_id)
         effective = key_limits(self.settings, custom)
-        async with redis_available():
-            if effective is None:
-                await self.redis.delete(name)
-            else:
-                await self.redis.hset(name, mapping=effective.mapping())  # type: ignore[arg-type]
+        fields = {k: v for k, v in effective.mapping().items() if v} if effective else {}
+        async with redis_available(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(name)
+            if fields:
+                pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+            await pipe.execute()
 
     async def forget_key(self, key_id: str) -> None:
         async with redis_available():

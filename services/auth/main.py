@@ -50,10 +50,11 @@ async def migrate(settings: Settings) -> list[str]:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    await migrate(settings)
+    # Secrets first: a misconfigured service stops before it touches the database.
     signer = TokenSigner.from_settings(settings)
-    passwords = await PasswordHasher.create(settings.bcrypt_rounds)
     internal_token = service_token(settings)
+    await migrate(settings)
+    passwords = await PasswordHasher.create(settings.bcrypt_rounds)
     pool = await create_pool(database_url(settings))
     redis = connect(redis_url(settings))
     keys = RedisKeys(settings.redis_prefix)

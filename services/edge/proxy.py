@@ -4,11 +4,19 @@
 routes go to the keyvault once the caller is authenticated here.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel
 
+from services.auth.schemas import (
+    LoginRequest,
+    LoginResponse,
+    RegisterRequest,
+    RegisterResponse,
+    TokenResponse,
+)
 from services.edge.auth import Principal
 from services.edge.limits import gate_of, principal
 from shared.errors import ServiceUnavailable
@@ -43,15 +51,64 @@ async def forward(request: Request, service: str, path: str) -> Response:
     )
 
 
-@router.post("/api/v1/auth/{path:path}", include_in_schema=False)
-async def auth(path: str, request: Request) -> Response:
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a forwarded route: the auth service validates it."""
+    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
+    return {"requestBody": {"required": True, **schema}}
+
+
+async def _to_auth(request: Request) -> Response:
     await gate_of(request).admit_client(request)
-    return await forward(request, "auth", f"/api/v1/auth/{path}")
+    return await forward(request, "auth", request.url.path)
 
 
-@router.api_route("/api/v1/api-keys", methods=["GET", "POST"], tags=["api-keys"])
-async def api_keys(request: Request, caller: CallerDep) -> Response:
-    """Create (`POST`, the key is shown once) or list (`GET`) your gateway API keys."""
+# One route per auth endpoint (not a catch-all), so that the schema lists every public route.
+@router.post(
+    "/api/v1/auth/register",
+    status_code=201,
+    response_model=RegisterResponse,
+    tags=["auth"],
+    openapi_extra=_json_body(RegisterRequest),
+)
+async def register(request: Request) -> Response:
+    """Create an account; 409 if the email is taken."""
+    return await _to_auth(request)
+
+
+@router.post(
+    "/api/v1/auth/login",
+    response_model=LoginResponse,
+    response_model_by_alias=True,
+    tags=["auth"],
+    openapi_extra=_json_body(LoginRequest),
+)
+async def login(request: Request) -> Response:
+    """A token for an email and password; 401 on bad credentials."""
+    return await _to_auth(request)
+
+
+@router.post("/api/v1/auth/refresh", response_model=TokenResponse, tags=["auth"])
+async def refresh(request: Request) -> Response:
+    """A new token for the bearer token, which is revoked."""
+    return await _to_auth(request)
+
+
+@router.post("/api/v1/auth/logout", status_code=204, tags=["auth"])
+async def logout(request: Request) -> Response:
+    """Revokes the bearer token."""
+    return await _to_auth(request)
+
+
+# Two routes, not one with two methods: each operation needs its own OpenAPI operation id.
+@router.post("/api/v1/api-keys", status_code=201, tags=["api-keys"])
+async def create_api_key(request: Request, caller: CallerDep) -> Response:
+    """Create a gateway API key; the key is shown once."""
+    return await forward(request, "auth", "/api/v1/api-keys")
+
+
+@router.get("/api/v1/api-keys", tags=["api-keys"])
+async def list_api_keys(request: Request, caller: CallerDep) -> Response:
+    """Your gateway API keys (never the keys themselves)."""
     return await forward(request, "auth", "/api/v1/api-keys")
 
 

@@ -55,8 +55,10 @@ async def open_vault(settings: Settings) -> AsyncIterator[Vault]:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await migrate(settings)
+        # Secrets first: a misconfigured service stops before it touches the database.
+        MasterKeys.from_settings(settings)
         app.state.service_token = service_token(settings)
+        await migrate(settings)
         async with httpx.AsyncClient(timeout=5.0) as client, open_vault(settings) as vault:
             app.state.verifier = await load_verifier(settings, client)
             app.state.vault = vault

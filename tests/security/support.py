@@ -1,0 +1,40 @@
+"""What the OWASP API Security tests share: fresh users through the edge, body scans."""
+
+import secrets
+
+import httpx
+import jwt
+
+from tests.conftest import ADMIN_EMAIL
+
+PASSWORD = "correct-horse-battery"
+
+# Strings that must never be in a response body: a bcrypt hash, the hash's column, sealed keys.
+FORBIDDEN_IN_BODIES = ("$2b$", "$2a$", "password", "key_hash", "ciphertext", "nonce")
+
+
+async def register(edge: httpx.AsyncClient, email: str | None = None) -> tuple[str, str]:
+    """(user id, token) of a new user, or of the existing one for `email`."""
+    email = email or f"sec-{secrets.token_hex(6)}@example.com"
+    body = {"email": email, "password": PASSWORD, "name": "Security Tester"}
+    response = await edge.post("/api/v1/auth/register", json=body)
+    if response.status_code == 409:
+        response = await edge.post(
+            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["token"]
+        return str(jwt.decode(token, options={"verify_signature": False})["sub"]), token
+    assert response.status_code == 201, response.text
+    return response.json()["user"]["id"], response.json()["token"]
+
+
+async def admin_token(edge: httpx.AsyncClient) -> str:
+    """A token of the suite's admin (`ADMIN_EMAILS`), registered on first use."""
+    return (await register(edge, ADMIN_EMAIL))[1]
+
+
+def assert_no_secrets(response: httpx.Response, *secret_values: str) -> None:
+    text = response.text
+    for marker in (*FORBIDDEN_IN_BODIES, *secret_values):
+        assert marker not in text, f"{marker!r} in {response.request.url.path}: {text}"
