@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint lock clean up down
+.PHONY: install run test bench lint lock clean up down
 
 install: $(STAMP)
 
@@ -20,10 +20,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The gateway against its upstream called directly; writes docs/benchmarks.md (BENCH_REQUESTS=N).
+bench: $(STAMP)
+	$(PY) -m bench
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services shared
+	$(VENV)/bin/mypy services shared bench
 
 # Re-pin every dependency (with hashes) after changing pyproject.toml.
 lock: $(STAMP)

@@ -1,0 +1,116 @@
+"""The fleet under test: its own Redis prefix and database, stopped by PID on exit."""
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.fleet.infra import (
+    RedisServer,
+    create_database,
+    drop_database,
+    embedded_postgres,
+    free_port,
+)
+from services.fleet.plan import FleetConfig, plan
+from services.fleet.processes import Service, stop_all
+
+LOGS = Path(".data/bench-logs")  # the last run's service logs, kept for reading
+PROVIDER = "deepseek"
+MODEL = "deepseek-chat"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    config: FleetConfig
+    services: list[Service]
+    redis_pid: int | None  # None: an external Redis (REDIS_URL)
+    postgres_pid: int | None  # None: an external PostgreSQL (DATABASE_URL)
+
+    @property
+    def simulator_url(self) -> str:
+        assert self.config.simulator_url is not None
+        return self.config.simulator_url
+
+    def pids(self) -> dict[str, int]:
+        found = {s.name: s.process.pid for s in self.services if s.process is not None}
+        if self.redis_pid is not None:
+            found["redis"] = self.redis_pid
+        if self.postgres_pid is not None:
+            found["postgres"] = self.postgres_pid
+        return found
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    return None
+
+
+@contextlib.contextmanager
+def _redis(run_dir: Path) -> Iterator[tuple[str, int | None]]:
+    if url := os.environ.get("REDIS_URL"):
+        yield url, None
+        return
+    server = RedisServer(run_dir / "redis")
+    try:
+        server.start()
+        assert server.process is not None
+        yield server.url, server.process.pid
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _postgres(run_dir: Path) -> Iterator[tuple[str, int | None]]:
+    if dsn := os.environ.get("DATABASE_URL"):
+        yield dsn, None
+        return
+    pgdata = run_dir / "postgres"
+    with embedded_postgres(pgdata, keep_data=False) as dsn:
+        yield dsn, _postmaster_pid(pgdata)
+
+
+@contextlib.contextmanager
+def running_fleet(rate_limit_max: int) -> Iterator[Fleet]:
+    """Simulator, auth, keyvault, audit, the `deepseek` worker pool and one edge process,
+    configured as in production except for a rate limit high enough not to refuse the load."""
+    run_id = secrets.token_hex(4)
+    with contextlib.ExitStack() as stack:
+        run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-bench-")))
+        redis_url, redis_pid = stack.enter_context(_redis(run_dir))
+        server_dsn, postgres_pid = stack.enter_context(_postgres(run_dir))
+        database = f"gw_bench_{run_id}"
+        database_url = asyncio.run(create_database(server_dsn, database))
+        stack.callback(lambda: asyncio.run(drop_database(server_dsn, database)))
+        data_dir = run_dir / "fleet"
+        config = FleetConfig(
+            redis_url=redis_url,
+            database_url=database_url,
+            data_dir=data_dir,
+            edge_port=free_port(),
+            auth_port=free_port(),
+            keyvault_port=free_port(),
+            simulator_port=free_port(),
+            # Only the last request is kept: recording is simulator work, not gateway work.
+            simulator_args=("--record-limit", "1"),
+            worker_metrics_ports=(free_port(),),
+            audit_port=free_port(),
+            providers=(PROVIDER,),
+            redis_prefix=f"gw-bench-{run_id}",
+            log_dir=data_dir / "logs",
+            extra_env={"RATE_LIMIT_MAX": str(rate_limit_max), "WEB_CONCURRENCY": "1"},
+        )
+        services = plan(config)
+        # Callbacks run last-in first-out: the services stop, then their logs are kept.
+        stack.callback(shutil.copytree, data_dir / "logs", LOGS, dirs_exist_ok=True)
+        stack.callback(stop_all, services)
+        for service in services:
+            service.start()
+            service.wait_healthy()
+        yield Fleet(config, services, redis_pid, postgres_pid)
