@@ -8,7 +8,7 @@ prompt, an answer or a secret: only who called, what ran, how much it cost and h
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from redis.asyncio import Redis
 
 from shared.redis_keys import RedisKeys
@@ -21,6 +21,13 @@ AUDIT_GROUP = "audit"
 
 class AuditRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """PostgreSQL text cannot hold NUL, and a request may carry one (in its path, say):
+        one such record must never block the stream behind it."""
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
     v: Literal[1] = 1
     trace_id: str

@@ -250,3 +250,11 @@ async def test_records_an_edge_emitted_survive_its_sigkill(
         restart(service)
         await redis.aclose()
     await wait_for_rows(db, traces)
+
+
+async def test_a_record_postgresql_cannot_hold_does_not_block_the_ones_behind_it(
+    edge: httpx.AsyncClient, user_token: str, db: asyncpg.Connection
+) -> None:
+    await edge.get("/api/v1/nothing%00here", headers=auth(user_token))  # NUL in the path
+    traces = [await chat(edge, user_token, "after the odd one")]
+    await wait_for_rows(db, traces)
