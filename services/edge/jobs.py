@@ -145,7 +145,7 @@ class JobQueue:
     ) -> PendingJob:
         """Enqueues `job`; the tokens `reservations` hold are settled when it is released."""
         pending = PendingJob(job, provider, self.keys.reply(job.id), asyncio.Queue())
-        pending.reservations = list(reservations or [])
+        pending.reservations = list(reservations or [])  # the queue is replaced once subscribed
         try:
             return await self._enqueue(pending)
         except BaseException:

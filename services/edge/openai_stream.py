@@ -8,7 +8,7 @@ import orjson
 
 from services.edge.jobs import JobQueue, PendingJob
 from services.edge.openai_schemas import ChatCompletion, CompletionChoice, CompletionMessage
-from services.edge.relay import DONE_FRAME, ChatEvent, error_frame, openai_tool_call_deltas
+from services.edge.relay import DONE_FRAME, ChatEvent, error_frame, openai_delta
 from shared.errors import GatewayError, rebuild
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 
@@ -61,13 +61,7 @@ class Completion:
         return self._frame([choice])
 
     def delta_chunk(self, event: DeltaEvent) -> bytes:
-        delta: dict[str, Any] = {}
-        if event.reasoning_content:
-            delta["reasoning_content"] = event.reasoning_content
-        if event.content:
-            delta["content"] = event.content
-        if event.tool_calls:
-            delta["tool_calls"] = openai_tool_call_deltas(event)
+        delta = openai_delta(event)
         return self.chunk(delta) if delta else b""
 
     def final_chunks(self, done: DoneEvent, include_usage: bool) -> bytes:

@@ -50,7 +50,8 @@ def openai_tool_call_deltas(event: DeltaEvent) -> list[dict[str, Any]]:
     return pieces
 
 
-def delta_frame(event: DeltaEvent) -> bytes:
+def openai_delta(event: DeltaEvent) -> dict[str, Any]:
+    """A delta event in OpenAI's `delta` shape (the native and OpenAI-compatible streams)."""
     delta: dict[str, Any] = {}
     if event.reasoning_content:
         delta["reasoning_content"] = event.reasoning_content
@@ -58,7 +59,11 @@ def delta_frame(event: DeltaEvent) -> bytes:
         delta["content"] = event.content
     if event.tool_calls:
         delta["tool_calls"] = openai_tool_call_deltas(event)
-    return _frame({"delta": delta})
+    return delta
+
+
+def delta_frame(event: DeltaEvent) -> bytes:
+    return _frame({"delta": openai_delta(event)})
 
 
 def done_frame(request: ChatRequest, done: DoneEvent) -> bytes:

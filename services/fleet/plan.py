@@ -99,64 +99,31 @@ def audit_service(config: FleetConfig, env: dict[str, str]) -> Service:
 def plan(config: FleetConfig) -> list[Service]:
     env = fleet_env(config)
 
-    def log(name: str) -> Path | None:
-        return config.log_dir / f"{name}.log" if config.log_dir else None
+    def service(
+        name: str, args: list[str], health_url: str | None, extra: dict[str, str] | None = None
+    ) -> Service:
+        log = config.log_dir / f"{name}.log" if config.log_dir else None
+        return Service(name, args, {**env, **(extra or {})}, health_url=health_url, log_path=log)
 
     services = []
     if config.simulator_url:
-        services.append(
-            Service(
-                "simulator",
-                [
-                    "-m",
-                    "services.simulator",
-                    "--port",
-                    str(config.simulator_port),
-                    *config.simulator_args,
-                ],
-                env,
-                health_url=f"{config.simulator_url}/health",
-                log_path=log("simulator"),
-            )
-        )
-    services.append(
-        Service(
-            "auth",
-            ["-m", "services.auth"],
-            env,
-            health_url=f"{config.auth_url}/health/ready",
-            log_path=log("auth"),
-        )
-    )
-    services.append(
-        Service(
-            "keyvault",
-            ["-m", "services.keyvault"],
-            env,
-            health_url=f"{config.keyvault_url}/health/live",
-            log_path=log("keyvault"),
-        )
-    )
+        simulator = ["-m", "services.simulator", "--port", str(config.simulator_port)]
+        health = f"{config.simulator_url}/health"
+        services.append(service("simulator", [*simulator, *config.simulator_args], health))
+    services.append(service("auth", ["-m", "services.auth"], f"{config.auth_url}/health/ready"))
+    keyvault_health = f"{config.keyvault_url}/health/live"
+    services.append(service("keyvault", ["-m", "services.keyvault"], keyvault_health))
     if config.audit_url:
         services.append(audit_service(config, env))
     ports = config.worker_metrics_ports or (0,) * len(config.providers)
     services += [
-        Service(
+        service(
             f"worker-{provider}",
             ["-m", "services.workers", "--provider", provider],
-            {**env, "METRICS_PORT": str(port)},
-            health_url=f"http://127.0.0.1:{port}/metrics" if port else None,
-            log_path=log(f"worker-{provider}"),
+            f"http://127.0.0.1:{port}/metrics" if port else None,
+            {"METRICS_PORT": str(port)},
         )
         for provider, port in zip(config.providers, ports, strict=True)
     ]
-    services.append(
-        Service(
-            "edge",
-            ["-m", "services.edge"],
-            env,
-            health_url=f"{config.edge_url}/health/ready",
-            log_path=log("edge"),
-        )
-    )
+    services.append(service("edge", ["-m", "services.edge"], f"{config.edge_url}/health/ready"))
     return services
