@@ -94,19 +94,18 @@ async def test_sigterm_finishes_in_flight_jobs_and_hands_back_the_rest(
     worker = await pool.worker("xai", WORKER_SHUTDOWN_GRACE="3s")
     assert await live_workers(pool.redis, pool.keys, "xai", 5) == 1
     short = chat_job("xai", "hi [[sim latency_ms=1000]]")
-    long = chat_job("xai", "hi [[sim latency_ms=8000]]")
+    long = chat_job("xai", "hi [[sim latency_ms=20000]]")
     short_reply, long_reply = await pool.send(short), await pool.send(long)
     await wait_for_upstream(simulator, short.trace)
     await wait_for_upstream(simulator, long.trace)
 
     assert worker.process is not None
     worker.process.send_signal(signal.SIGTERM)
-    started = time.monotonic()
     event = await short_reply.terminal()
     assert isinstance(event, DoneEvent), event
-    code = await asyncio.to_thread(worker.process.wait, 10)
+    # It exits after the grace (3 s), long before the other job's answer (20 s) could come.
+    code = await asyncio.to_thread(worker.process.wait, 15)
     assert code == 0
-    assert time.monotonic() - started < 3 + 2  # the grace, and a little
     assert await live_workers(pool.redis, pool.keys, "xai", 5) == 0
 
     # The job that could not finish is still pending, for another worker to reclaim.
