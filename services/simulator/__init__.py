@@ -38,6 +38,13 @@ text): `[[sim key=value ...]]`
     fail=midstream      streams: a few chunks, then the provider's mid-stream error (Anthropic
                         `event: error` overloaded_error; OpenAI dialect a chunk with a top-level
                         `error`); non-streaming: Anthropic 529, OpenAI dialect 503
+    fail=bad_json|bad_sse|bad_list|bad_text|bad_usage|huge
+                        chat: a broken answer with status 200 (`garbage.py`), in turn: cut-off
+                        JSON; an HTML page instead of JSON or SSE; the reply list (`choices`,
+                        Anthropic `content`, in Anthropic streams the delta) a string; the
+                        reply text a number; token counts negative and strings; the reply text
+                        512 MiB long, made as it is sent. Streams break at their first reply
+                        chunk, then end as usual (bad_sse: the page is all there is)
     tool=NAME[,NAME2]   answer with a call to each named tool (see `tools.py`)
     tool_args=JSON      url-encoded JSON object used as the tool arguments
 An API key containing `fail-401`, `fail-429` or `fail-500` acts like the matching `fail=`

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.simulator import tools, wire
+from services.simulator import garbage, tools, wire
 from services.simulator.config import SimulatorConfig
 from services.simulator.recorder import attempt_of, counted, record_request
 from services.simulator.replies import (
@@ -148,9 +148,12 @@ async def _stream_body(
         frames += 1
         return wire.named_frame(event, data, _PADDING[frames % len(_PADDING)])
 
-    yield frame(
-        "message_start", {"type": "message_start", "message": _message(model, reply, [], None)}
-    )
+    start = {"type": "message_start", "message": _message(model, reply, [], None)}
+    if directives.fail in garbage.GARBAGE:
+        async for piece in _garbage_body(str(directives.fail), start, reply):
+            yield piece
+        return
+    yield frame("message_start", start)
     failing = directives.fail in ("disconnect", "midstream")
     deltas = 0
     events = tools.anthropic_events(calls) if calls else _text_events(reply)
@@ -176,6 +179,33 @@ async def _stream_body(
     del usage["service_tier"]
     yield frame("message_delta", {"type": "message_delta", "delta": stop, "usage": usage})
     yield frame("message_stop", {"type": "message_stop"})
+
+
+def _garbage_body(kind: str, start: dict[str, Any], reply: Reply) -> wire.Body:
+    """The reply as one text delta, broken the `kind` way (`garbage.py`), between the usual
+    events."""
+    block = {"type": "text", "text": ""}
+    delta = {"type": "text_delta", "text": reply.text}
+    stop = {"stop_reason": _stop_reason(reply, ()), "stop_sequence": None}
+    before = [
+        wire.named_frame("message_start", start),
+        wire.named_frame(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        ),
+    ]
+    after = [
+        wire.named_frame("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        wire.named_frame(
+            "message_delta",
+            {"type": "message_delta", "delta": stop, "usage": _usage(reply, len(reply.pieces))},
+        ),
+        wire.named_frame("message_stop", {"type": "message_stop"}),
+    ]
+    first = {"type": "content_block_delta", "index": 0, "delta": delta}
+    return garbage.frames(
+        kind, "anthropic", first, lambda d: wire.named_frame(d["type"], d), (before, after)
+    )
 
 
 def _prompt(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], int]:
@@ -246,6 +276,8 @@ async def create_message(request: Request) -> Response:
 
         return wire.DroppableStream(partial(), headers=headers, media_type="application/json")
     await asyncio.sleep(directives.latency_s)
+    if directives.fail in garbage.GARBAGE:
+        return garbage.json_answer(str(directives.fail), "anthropic", message)
     return wire.json_response(message, headers=headers)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.simulator import tools, wire
+from services.simulator import garbage, tools, wire
 from services.simulator.openai_errors import midstream_chunk
 from services.simulator.openai_profile import OpenAIProfile
 from services.simulator.openai_usage import citation_fields
@@ -164,6 +164,14 @@ async def stream_body(call: Call) -> wire.Body:
         yield comment
     chunker = _Chunker(call)
     deltas = _deltas(call)
+    if directives.fail in garbage.GARBAGE:
+        first = chunker.chunk(deltas[0] if deltas else {"content": ""})
+        around = ((), _ending(call, chunker))
+        async for piece in garbage.frames(
+            str(directives.fail), "openai", first, wire.data_frame, around
+        ):
+            yield piece
+        return
     failing = directives.fail in ("disconnect", "midstream")
     if failing:
         deltas = deltas[:FAIL_AFTER_CHUNKS]

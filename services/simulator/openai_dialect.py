@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.simulator import openai_bodies, tools, wire
+from services.simulator import garbage, openai_bodies, tools, wire
 from services.simulator.config import SimulatorConfig
 from services.simulator.openai_errors import error_response
 from services.simulator.openai_profile import OpenAIProfile
@@ -98,6 +98,10 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     if directives.fail == "midstream":
         record.status = 503
         return error_response(profile, 503, key)
+    if directives.fail in garbage.GARBAGE:
+        async for _ in wire.pause(directives.latency_s, None, 0):
+            pass
+        return garbage.json_answer(str(directives.fail), "openai", openai_bodies.completion(call))
     if not openai_bodies.plain_json_wanted(call):
         return wire.DroppableStream(openai_bodies.json_body(call), media_type="application/json")
     async for _ in wire.pause(directives.latency_s, None, 0):

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from services.simulator.config import SimulatorConfig
+from services.simulator.garbage import GARBAGE
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Reply:
 
 
 def _parse_fail(value: str) -> int | str | None:
-    if value in STREAM_FAILURES:
+    if value in STREAM_FAILURES or value in GARBAGE:
         return value
     if value.isdigit() and int(value) in HTTP_FAILURES:
         return int(value)
