@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -88,7 +89,12 @@ end
 if st == 'open' then return 'open' end
 local bucket = math.floor(now / bucket_ms)
 local oldest = bucket - math.ceil(window / bucket_ms) + 1
-redis.call('HINCRBY', KEYS[1], (ok and 'o:' or 'f:') .. bucket, 1)
+local count = redis.call('HINCRBY', KEYS[1], (ok and 'o:' or 'f:') .. bucket, 1)
+-- A success cannot trip the breaker: the window is only pruned, once per bucket.
+if ok and count > 1 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return 'closed'
+end
 local total, failed = 0, 0
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
@@ -181,9 +187,8 @@ class Breaker:
     async def allow(self, provider: str) -> bool:
         return (await self.check(provider)).allowed
 
-    async def record(self, provider: str, ok: bool) -> BreakerState:
-        """Adds one upstream call's outcome; returns the state it leaves the breaker in."""
-        args = [
+    def _record_args(self, ok: bool) -> list[int | str]:
+        return [
             1 if ok else 0,
             self._window_ms,
             self._bucket_ms,
@@ -192,8 +197,27 @@ class Breaker:
             self._cooldown_ms,
             self._ttl_ms,
         ]
+
+    async def record(self, provider: str, ok: bool) -> BreakerState:
+        """Adds one upstream call's outcome; returns the state it leaves the breaker in."""
+        args = self._record_args(ok)
         state = await self._record(keys=[self.keys.breaker(provider)], args=args)
         return cast(BreakerState, _text(state))
+
+    def record_in(self, pipe: Pipeline, provider: str, ok: bool) -> None:
+        """`record`, queued on `pipe` to go with its other commands. As EVAL: a registered
+        script in a pipeline costs a round trip of its own (SCRIPT EXISTS) at every execute."""
+        pipe.eval(_RECORD, 1, self.keys.breaker(provider), *self._record_args(ok))
+
+    def closed_in(self, pipe: Pipeline, provider: str) -> None:
+        """Queues on `pipe` a look at whether the breaker is closed, for `is_closed` to read
+        from the pipeline's replies: a call may then go upstream without `check`, which would
+        only say yes."""
+        pipe.hget(self.keys.breaker(provider), "st")
+
+    @staticmethod
+    def is_closed(reply: bytes | str | None) -> bool:
+        return reply is None or _text(reply) == "closed"
 
     async def status(self, provider: str) -> tuple[BreakerState, float]:
         """(state, seconds left of the cooldown); an open breaker whose cooldown has passed

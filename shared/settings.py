@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     auth_rate_limit_max: int = Field(10, ge=1, alias="AUTH_RATE_LIMIT_MAX")
     auth_rate_limit_window: str = Field("1m", alias="AUTH_RATE_LIMIT_WINDOW")
     max_body_bytes: int = Field(1_048_576, ge=1024, alias="MAX_BODY_BYTES")
+    # Per request: messages of a chat, characters of their text (or of the inputs, query and
+    # documents of embeddings and rerank), answer tokens asked for, retrieval inputs.
+    max_messages: int = Field(500, ge=1, alias="MAX_MESSAGES")
+    max_prompt_chars: int = Field(500_000, ge=1, alias="MAX_PROMPT_CHARS")
+    max_output_tokens: int = Field(65_536, ge=1, alias="MAX_OUTPUT_TOKENS")
+    max_inputs: int = Field(1000, ge=1, alias="MAX_INPUTS")
+    # Streams open at once per user, and per gateway API key (0: only its owner's count);
+    # every edge replica counts in Redis.
+    max_open_streams: int = Field(20, ge=1, alias="MAX_OPEN_STREAMS")
+    max_open_streams_per_key: int = Field(0, ge=0, alias="MAX_OPEN_STREAMS_PER_KEY")
     cors_origins: str = Field("", alias="CORS_ORIGINS")  # comma-separated allow-list
 
     auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
@@ -81,6 +91,11 @@ class Settings(BaseSettings):
 
     request_timeout: str = Field("120s", alias="REQUEST_TIMEOUT")
     upstream_connect_timeout: str = Field("10s", alias="UPSTREAM_CONNECT_TIMEOUT")
+    # The most a worker reads of one upstream answer (a non-streamed body, or one line of a
+    # stream; embeddings may take it per 64 inputs) and of one whole stream; past either the
+    # call is cut (provider_error).
+    upstream_max_bytes: int = Field(8_388_608, ge=1024, alias="UPSTREAM_MAX_BYTES")
+    upstream_max_stream_bytes: int = Field(67_108_864, ge=1024, alias="UPSTREAM_MAX_STREAM_BYTES")
     worker_concurrency: int = Field(64, ge=1, alias="WORKER_CONCURRENCY")
     queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
 

@@ -103,6 +103,10 @@ def fleet_services(
             "BREAKER_MIN_REQUESTS": "1000000",
             "RETRY_BASE_DELAY": "20ms",
             "RETRY_MAX_DELAY": "500ms",
+            # Small enough for a test to go past them quickly; the suite's largest answer
+            # (or stream) of its own is a few (hundred) KB.
+            "UPSTREAM_MAX_BYTES": "262144",
+            "UPSTREAM_MAX_STREAM_BYTES": "1048576",
         },
     )
     services = plan(config)

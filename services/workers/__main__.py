@@ -12,13 +12,16 @@ import uvloop
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
+from services.workers.cancel import ClientWatch
 from services.workers.consumer import JobConsumer
 from services.workers.credentials import KeyClient
 from services.workers.heartbeat import Heartbeat
 from services.workers.jobs import JobRunner
+from services.workers.providers.base import UpstreamLimits
 from services.workers.providers.registry import ADAPTERS
 from services.workers.recovery import Recovery
 from services.workers.retry import RetryPolicy, UpstreamGuard
+from services.workers.upstream_http import upstream_client
 from shared.breaker import Breaker
 from shared.logs import configure_logging, provider_var
 from shared.metrics import WorkerMetrics, new_registry
@@ -32,12 +35,10 @@ log = logging.getLogger("services.workers")
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
-    connect = parse_duration(settings.upstream_connect_timeout)
-    read = settings.request_timeout_seconds
-    limit = settings.worker_concurrency
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read, connect=connect),
-        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+    return upstream_client(
+        connect=parse_duration(settings.upstream_connect_timeout),
+        read=settings.request_timeout_seconds,
+        limit=settings.worker_concurrency,
     )
 
 
@@ -81,6 +82,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
             client,
             settings.provider_base_url(provider_id),
             api_key,
+            limits=UpstreamLimits.from_settings(settings),
             retrieval_url=retrieval_url(settings, provider_id),
         )
         key_client = KeyClient(
@@ -100,7 +102,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
         consumer = JobConsumer(
             redis,
             keys,
-            JobRunner(adapter, key_client, guard, redis, metrics),
+            JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
             concurrency=settings.worker_concurrency,
             maxlen=settings.queue_maxlen,

@@ -1,11 +1,12 @@
 """Stopping upstream work nobody waits for any more.
 
 The edge subscribes to a job's reply channel before enqueueing it and unsubscribes when its
-client leaves. A streaming job notices on its next PUBLISH (zero receivers); besides, every
-job polls `PUBSUB NUMSUB` on its channel while its upstream call (with its retries) runs and
-cancels the call when nobody listens, which also covers a stream's wait for its first token.
-Either way the job ends with `ClientGone`; for a cut stream it carries the usage of what was
-delivered, estimated at about 4 characters per token.
+client leaves. A streaming job notices on its next PUBLISH (zero receivers); besides, while
+upstream calls (with their retries) run, the worker counts the listeners of their jobs'
+channels (one `PUBSUB NUMSUB` for all of them every `POLL_SECONDS`) and cancels the calls
+nobody waits for, which also covers a stream's wait for its first token. Either way the job
+ends with `ClientGone`; for a cut stream it carries the usage of what was delivered, estimated
+at about 4 characters per token.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.errors import ProviderError
 from shared.schemas import ChatRequest, Usage
@@ -46,27 +48,49 @@ def delivered_usage(request: ChatRequest, delivered_chars: int) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
 
 
-async def listeners(redis: Redis, channel: str) -> int:
-    counts = await redis.pubsub_numsub(channel)
-    return int(counts[0][1]) if counts else 0
+class ClientWatch:
+    """Watches the reply channels of a worker's running jobs with one `PUBSUB NUMSUB` for all
+    of them every `every` seconds, however many there are."""
 
+    def __init__(self, redis: Redis, every: float = POLL_SECONDS) -> None:
+        self.redis = redis
+        self.every = every
+        self._left: dict[str, asyncio.Future[None]] = {}  # channel -> set when nobody listens
+        self._polling: asyncio.Task[None] | None = None
 
-async def unless_client_leaves(
-    redis: Redis, channel: str, work: Awaitable[T], every: float = POLL_SECONDS
-) -> T:
-    """The result of `work`, or `ClientGone` (with `work` cancelled) once nobody listens on
-    `channel`."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=every)
-            if done:
+    async def unless_client_leaves(self, channel: str, work: Awaitable[T]) -> T:
+        """The result of `work`, or `ClientGone` (with `work` cancelled) once nobody listens
+        on `channel`."""
+        task = asyncio.ensure_future(work)
+        left = self._left[channel] = asyncio.get_running_loop().create_future()
+        if self._polling is None or self._polling.done():
+            self._polling = asyncio.create_task(self._poll())
+        try:
+            await asyncio.wait((task, left), return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
                 return task.result()
-            if await listeners(redis, channel) == 0:
-                log.info("the client left; cancelling the upstream call")
-                raise ClientGone()
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            log.info("the client left; cancelling the upstream call")
+            raise ClientGone()
+        finally:
+            del self._left[channel]
+            left.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _poll(self) -> None:
+        while self._left:
+            await asyncio.sleep(self.every)
+            channels = list(self._left)
+            if not channels:
+                return
+            try:
+                counts = await self.redis.pubsub_numsub(*channels)
+            except RedisError:
+                log.warning("could not count the clients still listening", exc_info=True)
+                continue
+            for name, count in counts:
+                left = self._left.get(name.decode() if isinstance(name, bytes) else name)
+                if int(count) == 0 and left is not None and not left.done():
+                    left.set_result(None)

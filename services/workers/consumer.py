@@ -2,9 +2,9 @@
 (`jobs.JobRunner` dispatches them on their kind).
 
 Jobs run concurrently (bounded by `WORKER_CONCURRENCY`). Each job ends with exactly one
-terminal event on its reply channel, or is moved to a fallback provider's stream, and only
-then is its entry acknowledged and deleted (one MULTI), so `XLEN jobs(provider)` counts the
-jobs waiting or in flight. On shutdown the pool stops reading, gives in-flight jobs the grace
+terminal event on its reply channel, published in one MULTI with acknowledging and deleting its
+entry, or is moved to a fallback provider's stream, so `XLEN jobs(provider)` counts the jobs
+waiting or in flight. On shutdown the pool stops reading, gives in-flight jobs the grace
 period to finish, and cancels the rest without acknowledging them: they stay pending for
 another worker to reclaim (`recovery.py`).
 """
@@ -12,13 +12,16 @@ another worker to reclaim (`recovery.py`).
 import asyncio
 import logging
 import time
+from functools import partial
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from services.workers.fallback import forward, should_fall_back
 from services.workers.jobs import JobRunner
 from services.workers.publisher import ReplyPublisher
+from shared.breaker import Breaker
 from shared.logs import trace_id_var, user_id_var
 from shared.messages import ChatJob, ErrorEvent, Job, decode_job
 from shared.redis_keys import WORKER_GROUP, RedisKeys
@@ -68,10 +71,20 @@ class JobConsumer:
         task.add_done_callback(lambda _: self.running.pop(entry_id, None))
 
     async def read(self) -> list[Entry]:
-        batches: list[tuple[bytes, list[Entry]]]
-        batches = await self.redis.xreadgroup(  # type: ignore[assignment]
-            WORKER_GROUP, self.consumer_name, {self.stream: ">"}, count=self.free, block=_BLOCK_MS
-        )
+        """New entries, and a look at the breaker right after they were taken (see
+        `UpstreamGuard`)."""
+        guard = self.runner.guard
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xreadgroup(
+                WORKER_GROUP,
+                self.consumer_name,
+                {self.stream: ">"},
+                count=self.free,
+                block=_BLOCK_MS,
+            )
+            guard.breaker.closed_in(pipe, self.provider)
+            batches, state = await pipe.execute()
+        guard.saw_breaker(closed=Breaker.is_closed(state))
         return [entry for _stream, entries in batches or [] for entry in entries]
 
     async def run(self, stop: asyncio.Event, grace: float) -> None:
@@ -108,10 +121,13 @@ class JobConsumer:
             log.warning("left %d unfinished jobs pending for another worker", len(unfinished))
             await asyncio.wait(unfinished)
 
+    def queue_ack(self, entry_id: bytes, pipe: Pipeline) -> None:
+        pipe.xack(self.stream, WORKER_GROUP, entry_id)
+        pipe.xdel(self.stream, entry_id)
+
     async def acknowledge(self, entry_id: bytes) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, WORKER_GROUP, entry_id)
-            pipe.xdel(self.stream, entry_id)
+            self.queue_ack(entry_id, pipe)
             await pipe.execute()
 
     def publisher(self, job: Job) -> ReplyPublisher:
@@ -139,7 +155,6 @@ class JobConsumer:
                 and await forward(self.redis, self.keys, job, self.stream, entry_id, self.maxlen)
             ):
                 return
-            await publisher.finish(event)
-            await self.acknowledge(entry_id)
+            await publisher.finish(event, partial(self.queue_ack, entry_id))
         except RedisError:
             log.warning("could not publish the reply; the job stays pending", exc_info=True)

@@ -9,6 +9,7 @@ whoever reads the job's outcome (it is logged at DEBUG). Failures come back as t
 `ErrorEvent` to send.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,9 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from redis.asyncio import Redis
-
-from services.workers.cancel import ClientGone, delivered_usage, unless_client_leaves
+from services.workers.cancel import ClientGone, ClientWatch, delivered_usage
 from services.workers.credentials import KeyClient
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
@@ -47,7 +46,7 @@ class JobRunner:
     adapter: ProviderAdapter
     key_client: KeyClient
     guard: UpstreamGuard
-    redis: Redis
+    clients: ClientWatch
     metrics: WorkerMetrics
 
     async def run(self, job: Job, publisher: ReplyPublisher) -> Event:
@@ -68,7 +67,18 @@ class JobRunner:
                 type="provider_error", message="The request expired in the queue", status=504
             )
         try:
-            return await self.dispatch(job, publisher)
+            # REQUEST_TIMEOUT bounds a job to its last byte: a provider streaming (or stalling
+            # with keep-alives) past it is cut here, whether or not the client still listens.
+            async with asyncio.timeout(job.deadline - time.time()):
+                return await self.dispatch(job, publisher)
+        except TimeoutError:
+            provider = self.adapter.provider
+            return ErrorEvent(
+                type="provider_error",
+                message=f"{provider.name} did not finish before the request's deadline",
+                status=504,
+                details={"provider": provider.id},
+            )
         except GatewayError as exc:
             return ErrorEvent(
                 type=exc.type,
@@ -121,8 +131,8 @@ class JobRunner:
     ) -> T:
         """One guarded upstream call whose answer is all the job publishes: cancelled, with
         its retries, when the client leaves."""
-        guarded = self.guard.call(call, deadline=job.deadline)
-        return await unless_client_leaves(self.redis, publisher.channel, guarded)
+        guarded = self.guard.call(call, deadline=job.deadline, defer=publisher.on_finish)
+        return await self.clients.unless_client_leaves(publisher.channel, guarded)
 
     async def chat(
         self, adapter: ProviderAdapter, job: ChatJob, publisher: ReplyPublisher
@@ -143,10 +153,12 @@ class JobRunner:
                 raise ClientGone()
 
             can_retry = lambda: not publisher.started  # noqa: E731
-            guarded = self.guard.call(attempt, deadline=job.deadline, can_retry=can_retry)
+            guarded = self.guard.call(
+                attempt, deadline=job.deadline, can_retry=can_retry, defer=publisher.on_finish
+            )
             try:
                 # Also watched while no delta flows, e.g. before a slow first token.
-                done = await unless_client_leaves(self.redis, publisher.channel, guarded)
+                done = await self.clients.unless_client_leaves(publisher.channel, guarded)
             except ClientGone:
                 usage = delivered_usage(request, publisher.delivered_chars)
                 log.debug("stream cut by the client; delivered usage %s", usage.model_dump())

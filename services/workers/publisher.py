@@ -6,13 +6,15 @@ and a slow stream still gets every token out immediately.
 
 The first delta is published in one MULTI with setting the job's `streamed` marker (TTL: the
 job's remaining deadline), so a worker reclaiming the job after a crash knows the client has
-seen part of an answer and must not run it again.
+seen part of an answer and must not run it again. The terminal event goes in one MULTI with
+the job's last writes (its acknowledgement, the breaker's record of the upstream success).
 """
 
 import asyncio
 
 from redis.asyncio import Redis
 
+from services.workers.retry import Write
 from shared.messages import DeltaEvent, Event, ToolCallDelta, encode
 
 
@@ -49,6 +51,7 @@ class ReplyPublisher:
         self._reasoning: list[str] = []
         self._tool_calls: list[ToolCallDelta] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._finish_writes: list[Write] = []
 
     def delta(self, event: DeltaEvent) -> None:
         self.started = True
@@ -94,8 +97,19 @@ class ReplyPublisher:
                     + sum(len(c.arguments) + len(c.name or "") for c in event.tool_calls)
                 )
 
-    async def finish(self, event: Event) -> None:
+    def on_finish(self, write: Write) -> None:
+        """Queues `write` (e.g. recording the upstream call's success) for the terminal
+        event's MULTI."""
+        self._finish_writes.append(write)
+
+    async def finish(self, event: Event, *also: Write) -> None:
+        """Publishes the terminal event after the deltas, in one MULTI with the writes queued
+        by `on_finish` and `also` (the job's acknowledgement)."""
         if self._flushing is not None:
             await self._flushing
         await self._flush()
-        await self.redis.publish(self.channel, encode(event))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.publish(self.channel, encode(event))
+            for write in (*self._finish_writes, *also):
+                write(pipe)
+            await pipe.execute()

@@ -21,7 +21,10 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
+
+from redis.asyncio.client import Pipeline
 
 from shared.breaker import Breaker
 from shared.errors import GatewayError, ProviderError
@@ -30,6 +33,11 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Write = Callable[[Pipeline], object]  # queues Redis commands on a pipeline
+
+# How long a look at the breaker saying closed lets calls skip `check`: it covers the start of
+# the jobs read with it, not a job that waited.
+_FRESH = 0.05
 
 _RETRYABLE_UPSTREAM = frozenset({408, 429, 500, 502, 503, 504, 529})
 _RETRYABLE_OWN = frozenset({502, 503, 504})  # transport and stream failures, no upstream status
@@ -99,13 +107,26 @@ class RetryPolicy:
 
 
 class UpstreamGuard:
-    """Runs one upstream call for a provider through its breaker, retrying what may be."""
+    """Runs one upstream call for a provider through its breaker, retrying what may be.
+
+    The worker reads its breaker's state along with each batch of jobs (`saw_breaker`); the
+    first attempts of those jobs skip `check` while that look is fresh and said closed (check
+    would only have said yes). A success may be recorded along with the job's last Redis writes
+    (`defer`) rather than in a round trip of its own.
+    """
 
     def __init__(self, breaker: Breaker, policy: RetryPolicy, provider: str, name: str) -> None:
         self.breaker = breaker
         self.policy = policy
         self.provider = provider
         self.name = name
+        self._closed_at: float | None = None  # when the breaker was last seen closed
+
+    def saw_breaker(self, closed: bool) -> None:
+        self._closed_at = time.monotonic() if closed else None
+
+    def _seen_closed(self) -> bool:
+        return self._closed_at is not None and time.monotonic() - self._closed_at < _FRESH
 
     async def call(
         self,
@@ -113,13 +134,17 @@ class UpstreamGuard:
         *,
         deadline: float,
         can_retry: Callable[[], bool] = lambda: True,
+        defer: Callable[[Write], None] | None = None,
     ) -> T:
+        """`attempt()`'s result; a success is recorded by `defer(write)` when given, the
+        writer then queueing `write` on a pipeline it executes."""
         tries = 0
         while True:
             tries += 1
-            verdict = await self.breaker.check(self.provider)
-            if not verdict.allowed:
-                raise circuit_open(self.provider, self.name, verdict.retry_after)
+            if tries > 1 or not self._seen_closed():
+                verdict = await self.breaker.check(self.provider)
+                if not verdict.allowed:
+                    raise circuit_open(self.provider, self.name, verdict.retry_after)
             try:
                 result = await attempt()
             except GatewayError as exc:
@@ -132,5 +157,8 @@ class UpstreamGuard:
                 log.info("attempt %d failed (%s); retrying in %.2fs", tries, exc.status, wait)
                 await asyncio.sleep(wait)
                 continue
-            await self.breaker.record(self.provider, True)
+            if defer is None:
+                await self.breaker.record(self.provider, True)
+            else:
+                defer(partial(self.breaker.record_in, provider=self.provider, ok=True))
             return result

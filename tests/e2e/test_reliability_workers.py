@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig
 from shared.breaker import Breaker, BreakerConfig
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent
@@ -194,3 +195,22 @@ async def test_a_job_past_its_deadline_is_dropped(pool: Pool, simulator: httpx.A
     event = await (await pool.send(job)).terminal()
     assert isinstance(event, ErrorEvent) and event.status == 504, event
     assert await upstream_calls(simulator, job.trace) == []
+
+
+async def test_an_unreachable_provider_is_a_retryable_502(pool: Pool) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/deepseek"  # nothing listens there
+    await pool.worker("deepseek", DEEPSEEK_BASE_URL=closed, RETRY_MAX_ATTEMPTS="1")
+    event = await (await pool.send(chat_job("deepseek", "hi"))).terminal()
+    assert isinstance(event, ErrorEvent), event
+    assert (event.status, event.type) == (502, "provider_error")
+    assert "could not be reached (ConnectError)" in event.message
+    await pool.drained("deepseek")
+
+
+async def test_a_provider_slower_than_the_timeout_is_a_504(pool: Pool) -> None:
+    await pool.worker("deepseek", REQUEST_TIMEOUT="1s", RETRY_MAX_ATTEMPTS="1")
+    event = await (await pool.send(chat_job("deepseek", "hi [[sim latency_ms=3000]]"))).terminal()
+    assert isinstance(event, ErrorEvent), event
+    assert (event.status, event.type) == (504, "provider_error")
+    assert "timed out" in event.message
+    await pool.drained("deepseek")

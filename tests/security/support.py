@@ -1,10 +1,14 @@
 """What the OWASP API Security tests share: fresh users through the edge, body scans."""
 
+import asyncio
 import secrets
+import time
 
 import httpx
 import jwt
+from redis.asyncio import Redis
 
+from shared.redis_keys import RedisKeys
 from tests.conftest import ADMIN_EMAIL
 
 PASSWORD = "correct-horse-battery"
@@ -38,3 +42,22 @@ def assert_no_secrets(response: httpx.Response, *secret_values: str) -> None:
     text = response.text
     for marker in (*FORBIDDEN_IN_BODIES, *secret_values):
         assert marker not in text, f"{marker!r} in {response.request.url.path}: {text}"
+
+
+async def keeps_serving(
+    edge: httpx.AsyncClient, token: str, redis_url: str, prefix: str, provider: str, model: str
+) -> None:
+    """The provider's workers answer the next chat, and leave no job unacknowledged (a worker
+    acknowledges and deletes a job's entry once its reply is sent)."""
+    body = {"provider": provider, "model": model, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {token}"}
+    response = await edge.post("/api/v1/chat", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    redis = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 10
+        while await redis.xlen(RedisKeys(prefix).jobs(provider)):
+            assert time.monotonic() < deadline, f"jobs left on {provider}'s stream"
+            await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()

@@ -9,6 +9,7 @@ from services.workers.providers.anthropic_tools import (
     tool_calls_from,
 )
 from services.workers.providers.base import ProviderAdapter
+from services.workers.providers.shapes import AnthropicEvent, AnthropicMessage, ModelPage
 from services.workers.sse import parse_sse
 from shared.errors import ValidationError
 from shared.messages import DeltaEvent, DoneEvent, ModelsResult, ToolCallDelta
@@ -133,10 +134,10 @@ class AnthropicAdapter(ProviderAdapter):
 
     async def complete(self, request: ChatRequest, trace: str) -> DoneEvent:
         headers = self.headers(trace, request.anthropic_version)
-        body = await self.post_json("/v1/messages", build_body(request), headers)
-        blocks = [b for b in body.get("content") or [] if isinstance(b, dict)]
-        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        thinking = "".join(b.get("thinking", "") for b in blocks if b.get("type") == "thinking")
+        body = await self.post_json("/v1/messages", build_body(request), headers, AnthropicMessage)
+        blocks: list[dict[str, Any]] = body["content"]
+        text = "".join(b.get("text") or "" for b in blocks if b["type"] == "text")
+        thinking = "".join(b.get("thinking") or "" for b in blocks if b["type"] == "thinking")
         calls = tool_calls_from(blocks)
         return DoneEvent(
             id=str(body.get("id", "")),
@@ -155,7 +156,7 @@ class AnthropicAdapter(ProviderAdapter):
         headers = self.headers(trace, request.anthropic_version)
         async with self.open_stream("/v1/messages", build_body(request), headers) as lines:
             async for sse in parse_sse(lines):
-                data = self.parse_json(sse.data)
+                data = self.parse_json(sse.data, AnthropicEvent)
                 if data.get("type") == "message_stop":
                     yield state.done()
                     return
@@ -173,7 +174,7 @@ class AnthropicAdapter(ProviderAdapter):
         for _ in range(MAX_MODEL_PAGES):
             query = f"?limit={MODELS_PAGE}" + (f"&after_id={after}" if after else "")
             url = f"{self.base_url}/v1/models{query}"
-            page = self.expect_object(await self.call("GET", url, self.headers(trace)))
+            page = self.validated(ModelPage, await self.call("GET", url, self.headers(trace)))
             data = page.get("data") or []
             ids = [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
             models += [i for i in ids if i not in models]

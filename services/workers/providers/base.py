@@ -6,15 +6,20 @@ yields `DeltaEvent`s and ends with a `DoneEvent`; `embeddings()`, `rerank()` and
 return the one result of the other job kinds. Upstream failures become `GatewayError`s.
 """
 
+import codecs
 import copy
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
+import pydantic
 
+from services.workers.providers.shapes import Shape
 from services.workers.providers.upstream_errors import is_credentials_error, upstream_error
 from shared.errors import GatewayError, ProviderError, ValidationError
 from shared.messages import (
@@ -27,8 +32,32 @@ from shared.messages import (
 )
 from shared.providers import Capability, Provider
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
+from shared.settings import Settings
 
-__all__ = ["ProviderAdapter", "upstream_error"]
+__all__ = ["ProviderAdapter", "UpstreamLimits", "upstream_error"]
+
+log = logging.getLogger(__name__)
+
+# An error answer only gives its message (cut to a few hundred characters): the rest is unread.
+ERROR_BODY_BYTES = 65_536
+EMBEDDINGS_PER_MAX_BYTES = 64
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    """The most read of one answer (a body, or one line of a stream) and of a whole stream."""
+
+    max_bytes: int
+    max_stream_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "UpstreamLimits":
+        return cls(settings.upstream_max_bytes, settings.upstream_max_stream_bytes)
+
+    def embeddings_bytes(self, inputs: int) -> int:
+        """Vectors are long: an embeddings answer may take `max_bytes` per 64 inputs (1000
+        vectors of 4096 dimensions, as JSON, are about 90 MB)."""
+        return self.max_bytes * -(-inputs // EMBEDDINGS_PER_MAX_BYTES)
 
 
 class ProviderAdapter(ABC):
@@ -39,12 +68,14 @@ class ProviderAdapter(ABC):
         base_url: str,
         api_key: str,
         *,
+        limits: UpstreamLimits,
         retrieval_url: str | None = None,
     ) -> None:
         self.provider = provider
         self.client = client
         self.base_url = base_url
         self.api_key = api_key
+        self.limits = limits
         # Where reranking lives when it is not on the base URL (NIM hosted retrieval, HF TEI).
         self.retrieval_url = retrieval_url.rstrip("/") if retrieval_url else None
 
@@ -92,23 +123,47 @@ class ProviderAdapter(ABC):
         if not self.provider.can(capability):
             raise self.unsupported(capability)
 
-    async def call(self, method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
-        """The parsed JSON answer of one upstream call (any JSON value); errors mapped."""
+    async def call(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: Any = None,
+        *,
+        limit: int | None = None,
+    ) -> Any:
+        """The parsed JSON answer of one upstream call (any JSON value), read no further than
+        `limit` bytes (default: `max_bytes`); errors mapped."""
         content = None if body is None else orjson.dumps(body)
-        try:
-            response = await self.client.request(method, url, content=content, headers=headers)
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc) from exc
-        if response.status_code >= 400:
-            raise upstream_error(
-                self.provider, response.status_code, response.text, response.headers
-            )
-        return self.parse_any(response.text)
+        request = self.client.build_request(method, url, content=content, headers=headers)
+        async with self.send(request) as response:
+            answer = await self._read(response, limit or self.limits.max_bytes)
+        return self.parse_any(answer.decode("utf-8", "replace"))
 
     async def post_json(
-        self, path: str, body: dict[str, Any], headers: dict[str, str]
+        self, path: str, body: dict[str, Any], headers: dict[str, str], shape: type[Shape]
     ) -> dict[str, Any]:
-        return self.expect_object(await self.call("POST", self.base_url + path, headers, body))
+        return self.validated(shape, await self.call("POST", self.base_url + path, headers, body))
+
+    @asynccontextmanager
+    async def send(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+        """The response to `request`, its body unread; an error status is raised, mapped."""
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from exc
+        try:
+            if response.status_code >= 400:
+                text = await self._read(response, ERROR_BODY_BYTES, cut=True)
+                raise upstream_error(
+                    self.provider,
+                    response.status_code,
+                    text.decode("utf-8", "replace"),
+                    response.headers,
+                )
+            yield response
+        finally:
+            await response.aclose()
 
     @asynccontextmanager
     async def open_stream(
@@ -117,24 +172,49 @@ class ProviderAdapter(ABC):
         request = self.client.build_request(
             "POST", self.base_url + path, content=orjson.dumps(body), headers=headers
         )
+        async with self.send(request) as response:
+            yield self._lines(response)
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         try:
-            response = await self.client.send(request, stream=True)
+            async for chunk in response.aiter_bytes():
+                yield chunk
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from exc
-        try:
-            if response.status_code >= 400:
-                text = (await response.aread()).decode("utf-8", "replace")
-                raise upstream_error(self.provider, response.status_code, text, response.headers)
-            yield self._lines(response)
-        finally:
-            await response.aclose()
+
+    async def _read(self, response: httpx.Response, limit: int, *, cut: bool = False) -> bytes:
+        """The body, read no further than `limit` bytes: cut there (`cut`), else refused."""
+        body = bytearray()
+        async for chunk in self._chunks(response):
+            body += chunk
+            if len(body) > limit:
+                if cut:
+                    return bytes(body[:limit])
+                raise self.too_large("an answer", limit)
+        return bytes(body)
 
     async def _lines(self, response: httpx.Response) -> AsyncIterator[str]:
-        try:
-            async for line in response.aiter_lines():
+        """The stream's lines, ends removed; refused once the stream or a line is too long."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        line_limit, total = self.limits.max_bytes, 0
+        partial: list[str] = []  # the unfinished line, in pieces (a long line stays linear)
+        partial_size = 0
+        async for chunk in self._chunks(response):
+            total += len(chunk)
+            if total > self.limits.max_stream_bytes:
+                raise self.too_large("a stream", self.limits.max_stream_bytes)
+            *lines, rest = decoder.decode(chunk).split("\n")
+            if lines:
+                lines[0] = "".join(partial) + lines[0]
+                partial, partial_size = [], 0
+            partial.append(rest)
+            partial_size += len(rest)
+            if partial_size > line_limit or any(len(line) > line_limit for line in lines):
+                raise self.too_large("a stream line", line_limit)
+            for line in lines:
                 yield line
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc) from exc
+        if tail := "".join(partial) + decoder.decode(b"", final=True):
+            yield tail
 
     def parse_any(self, text: str) -> Any:
         # strip(): providers send blank lines as keep-alives before a JSON body (§0 rule 7).
@@ -143,13 +223,27 @@ class ProviderAdapter(ABC):
         except orjson.JSONDecodeError as exc:
             raise self.bad_answer("a response that is not JSON") from exc
 
-    def parse_json(self, text: str) -> dict[str, Any]:
-        return self.expect_object(self.parse_any(text))
+    def parse_json(self, text: str, shape: type[Shape]) -> dict[str, Any]:
+        return self.validated(shape, self.parse_any(text))
 
     def expect_object(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.bad_answer("an unexpected response")
         return value
+
+    def validated(self, shape: type[Shape], value: Any) -> dict[str, Any]:
+        """`value`, a JSON object, once it has `shape`; else a bad answer naming the field."""
+        answer = self.expect_object(value)
+        try:
+            shape.model_validate(answer)
+        except pydantic.ValidationError as exc:
+            where = ".".join(str(part) for part in exc.errors()[0]["loc"])
+            raise self.bad_answer(f"a response of the wrong shape (at {where})") from None
+        return answer
+
+    def too_large(self, what: str, limit: int) -> ProviderError:
+        log.warning("%s sent %s over %d bytes; cut", self.provider.name, what, limit)
+        return self.bad_answer(f"{what} larger than {limit} bytes")
 
     def bad_answer(self, what: str) -> ProviderError:
         return ProviderError(

@@ -14,6 +14,7 @@ from services.workers.providers.openai_wire import (
     tool_calls_of,
     usage_from,
 )
+from services.workers.providers.shapes import ModelPage, OpenAIChunk, OpenAICompletion
 from services.workers.providers.upstream_errors import is_credentials_error
 from services.workers.sse import parse_sse
 from shared.errors import GatewayError
@@ -49,9 +50,8 @@ class OpenAIDialectAdapter(ProviderAdapter):
         self.check(request)
         headers = self.headers(trace)
         sent = build_body(request, self.profile, headers)
-        body = await self.post_json(self.profile.chat_path, sent, headers)
-        choices = body.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
+        body = await self.post_json(self.profile.chat_path, sent, headers, OpenAICompletion)
+        choice = body["choices"][0]
         message = choice.get("message") or {}
         calls = tool_calls_of(message)
         content = message.get("content")
@@ -78,7 +78,7 @@ class OpenAIDialectAdapter(ProviderAdapter):
             async for sse in parse_sse(lines):
                 if sse.data == "[DONE]":
                     break
-                chunk = self.parse_json(sse.data)
+                chunk = self.parse_json(sse.data, OpenAIChunk)
                 if isinstance(error := chunk.get("error"), dict):
                     kind = str(error.get("code") or error.get("type") or "")
                     raise self.stream_error(str(error.get("message")), kind)
@@ -99,7 +99,7 @@ class OpenAIDialectAdapter(ProviderAdapter):
         if self.profile.models_path is None:
             return ModelsResult(models=list(self.profile.fixed_models))
         url = self.base_url + self.profile.models_path
-        body = self.expect_object(await self.call("GET", url, self.headers(trace)))
+        body = self.validated(ModelPage, await self.call("GET", url, self.headers(trace)))
         data = body.get("data") or []
         return ModelsResult(
             models=[str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]

@@ -180,9 +180,10 @@ class StreamState:
 
 def tool_call_delta(raw: dict[str, Any]) -> ToolCallDelta:
     function = raw.get("function") or {}
+    arguments = function.get("arguments") or ""
     return ToolCallDelta(
         index=int(raw.get("index") or 0),
         id=raw.get("id"),
         name=function.get("name"),
-        arguments=function.get("arguments") or "",
+        arguments=arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode(),
     )

@@ -17,6 +17,7 @@ from services.workers.providers.retrieval_shapes import (
     sigmoid,
     sorted_openai_vectors,
 )
+from services.workers.providers.shapes import OpenAIEmbeddings
 from shared.errors import ValidationError
 from shared.messages import EmbeddingsResult, RerankResultEvent
 from shared.schemas import EmbeddingsRequest, RerankRequest, Usage
@@ -45,23 +46,25 @@ async def embeddings(
 ) -> EmbeddingsResult:
     texts = request.texts()
     provider = adapter.provider.id
+    limit = adapter.limits.embeddings_bytes(len(texts))
+    body: dict[str, Any]
     if provider == "huggingface":
         url = f"{adapter.base_url}/hf-inference/models/{request.model}/pipeline/feature-extraction"
-        answer = await adapter.call(
-            "POST", url, headers, {"inputs": request.input, "normalize": True}
-        )
+        body = {"inputs": request.input, "normalize": True}
+        answer = await adapter.call("POST", url, headers, body, limit=limit)
         vectors = pooled_vectors(answer, len(texts))
         usage = estimated_usage(texts)
     else:
-        body: dict[str, Any] = {"model": request.model, "input": texts, "encoding_format": "float"}
+        body = {"model": request.model, "input": texts, "encoding_format": "float"}
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
         if provider == "nvidia_nim":
             body["input_type"] = request.input_type or "query"
             if request.truncate is not None:
                 body["truncate"] = request.truncate.upper()
-        answer = adapter.expect_object(
-            await adapter.call("POST", f"{adapter.base_url}/embeddings", headers, body)
+        url = f"{adapter.base_url}/embeddings"
+        answer = adapter.validated(
+            OpenAIEmbeddings, await adapter.call("POST", url, headers, body, limit=limit)
         )
         vectors = sorted_openai_vectors(answer.get("data"))
         usage = _usage(answer.get("usage"), texts)
