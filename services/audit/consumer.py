@@ -1,5 +1,10 @@
 """Reads the audit stream in the `audit` consumer group and stores it in batches.
 
+After a batch that did not fill up, the consumer waits `linger_ms` before reading again, so
+under load a batch gathers the records of that moment (one read, one INSERT and one ack for
+all of them) instead of costing those round trips per request; a record is stored at most
+that much later.
+
 Loss-free by ordering: a batch is committed to PostgreSQL in one transaction and only then
 XACKed and XDELed. A consumer that dies before the ack leaves its entries pending; at start (and
 after any failure) it first re-reads its own pending entries (id `0`), then new ones (`>`), and
@@ -35,6 +40,7 @@ class AuditConsumer:
         consumer: str,
         batch: int = 500,
         block_ms: int = 1000,
+        linger_ms: int = 200,
         reclaim_idle_ms: int = 30_000,
     ) -> None:
         self.redis = redis
@@ -43,6 +49,7 @@ class AuditConsumer:
         self.consumer = consumer
         self.batch = batch
         self.block_ms = block_ms
+        self.linger = linger_ms / 1000
         self.reclaim_idle_ms = reclaim_idle_ms
         self.stored = 0
         self._next_reclaim = 0.0
@@ -60,10 +67,11 @@ class AuditConsumer:
             try:
                 if backlog:
                     await self.ensure_group()
-                    backlog = await self.step("0")
+                    backlog = await self.step("0") > 0
                 else:
                     await self.reclaim()
-                    await self.step(">")
+                    if await self.step(">") < self.batch:
+                        await asyncio.sleep(self.linger)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -71,15 +79,16 @@ class AuditConsumer:
                 backlog = True
                 await asyncio.sleep(1.0)
 
-    async def step(self, cursor: str) -> bool:
-        """Reads and stores one batch (`0`: own pending entries, `>`: new ones)."""
+    async def step(self, cursor: str) -> int:
+        """Reads and stores one batch (`0`: own pending entries, `>`: new ones); returns how
+        many entries it read."""
         block = None if cursor == "0" else self.block_ms
         reply: Any = await self.redis.xreadgroup(
             AUDIT_GROUP, self.consumer, {self.stream: cursor}, count=self.batch, block=block
         )
         entries: list[Entry] = reply[0][1] if reply else []
         await self.store(entries)
-        return bool(entries)
+        return len(entries)
 
     async def reclaim(self) -> None:
         """Takes over entries another consumer read long ago and never acknowledged."""

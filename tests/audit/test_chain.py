@@ -28,6 +28,27 @@ async def test_a_redelivered_batch_inserts_nothing_twice(
     assert verify(audit_db).returncode == 0
 
 
+async def test_writers_sharing_the_chain_keep_it_whole(
+    audit_db: str, db: asyncpg.Connection
+) -> None:
+    """Two audit processes' writers, each remembering where it left the chain, take turns;
+    one of them also gets a batch delivered again."""
+    pool = await create_pool(audit_db, max_size=2)
+    try:
+        first, second = AuditRepository(pool), AuditRepository(pool)
+        batch = [(f"1700000000000-{i}", record()) for i in range(3)]
+        assert await first.insert_batch(batch) == 3
+        assert await second.insert_batch([("1700000000001-0", record())]) == 1
+        assert await first.insert_batch([("1700000000002-0", record())]) == 1
+        again = [*batch, ("1700000000003-0", record())]
+        assert await first.insert_batch(again) == 1
+        assert await second.insert_batch([("1700000000004-0", record())]) == 1
+    finally:
+        await pool.close()
+    assert await db.fetchval("SELECT count(*) FROM audit_log") == 7
+    assert verify(audit_db).returncode == 0
+
+
 async def test_verify_names_the_first_row_that_was_changed(
     audit_db: str, db: asyncpg.Connection
 ) -> None:
