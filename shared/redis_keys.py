@@ -53,6 +53,10 @@ class RedisKeys:
         """Tokens reserved and used in the current minute (token limits)."""
         return f"{self.prefix}:tpm:{scope}:{owner_id}"
 
+    def open_streams(self, scope: str, owner_id: str) -> str:
+        """Sorted set of the open streams of a user or gateway API key: slot id -> expiry (ms)."""
+        return f"{self.prefix}:streams:{scope}:{owner_id}"
+
     def breaker(self, provider: str) -> str:
         """Circuit-breaker state of a provider (hash), shared by every worker and edge."""
         return f"{self.prefix}:cb:{provider}"

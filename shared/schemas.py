@@ -166,7 +166,8 @@ class EmbeddingsRequest(BaseModel):
 
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1, max_length=256)
-    input: NonEmptyStr | Annotated[list[NonEmptyStr], Field(min_length=1, max_length=2048)]
+    # How many, and how long: MAX_INPUTS and MAX_PROMPT_CHARS (services/edge/caps.py).
+    input: NonEmptyStr | Annotated[list[NonEmptyStr], Field(min_length=1)]
     input_type: Literal["query", "passage"] | None = None
     dimensions: int | None = Field(None, gt=0, le=MAX_COUNT)
     truncate: Literal["NONE", "START", "END"] | None = None
@@ -189,7 +190,7 @@ class RerankRequest(BaseModel):
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1, max_length=256)
     query: NonEmptyStr
-    documents: list[NonEmptyStr] = Field(min_length=1, max_length=1000)
+    documents: list[NonEmptyStr] = Field(min_length=1)  # capped in services/edge/caps.py
     top_n: int | None = Field(None, gt=0, le=MAX_COUNT)
     return_documents: bool = True
 

@@ -37,11 +37,20 @@ def bootstrap_role(settings: Settings, email: str) -> str:
 
 @router.post("/api/v1/auth/register", status_code=201, response_model=RegisterResponse)
 async def register(
-    body: RegisterRequest, users: UsersDep, auth: ComponentsDep, settings: SettingsDep
+    body: RegisterRequest,
+    request: Request,
+    users: UsersDep,
+    auth: ComponentsDep,
+    settings: SettingsDep,
 ) -> RegisterResponse:
+    # Throttled like a login: a 409 (the email is taken) is a failed attempt of the client and
+    # of the email, so probing which emails are registered is as slow as guessing passwords.
+    client = client_address(request)
+    await auth.throttle.attempt(body.email, client)
     password_hash = await auth.passwords.hash(body.password)
     role = bootstrap_role(settings, body.email)
     user = await users.create(body.email, body.name, password_hash, role)
+    await auth.throttle.succeeded(body.email, client)
     if role == "admin":
         log.info("user %s registered as admin (ADMIN_EMAILS)", user.id)
     await auth.limits.publish_user(user.id, user.tier, user.limits)

@@ -1,4 +1,5 @@
-"""Login throttling per account and per client, counted in Redis over a fixed window.
+"""Login and registration throttling per account and per client, counted in Redis over a fixed
+window.
 
 Every attempt counts before the password is checked, so parallel guesses cannot slip past the
 limit; a success forgets the account's count and gives the client its attempt back. Accounts
@@ -15,7 +16,7 @@ from shared.errors import RateLimitError
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 
-TOO_MANY = "Too many failed login attempts, try again later"
+TOO_MANY = "Too many failed attempts, try again later"
 
 # DECR only a live counter: after it expired, a bare DECR would leave -1 without a TTL.
 _GIVE_BACK = """

@@ -1,10 +1,14 @@
-"""Admission in one Redis round trip: token revocation, request limits and token budgets.
+"""Admission in one Redis round trip: token revocation, request limits, token budgets and
+open streams.
 
 One Lua script, run atomically by Redis and so exact across every edge replica, decides
 whether a request gets in: its token is not revoked, its principal is under its request limit
-for the current window, and (for work that spends tokens) the estimated tokens fit in the
-current minute's budget, which it reserves. Custom limits set by an admin live in a Redis hash
-and override the defaults the caller passes in; the database is never consulted.
+for the current window, (for a stream) a slot is free among its open streams, which it takes,
+and (for work that spends tokens) the estimated tokens fit in the current minute's budget,
+which it reserves. Custom limits set by an admin live in a Redis hash and override the
+defaults the caller passes in; the database is never consulted. What a request holds is given
+back in one more round trip when it ends (`settle`); a slot an edge never gave back (it died)
+expires after the longest a stream can last.
 """
 
 from dataclasses import dataclass
@@ -12,11 +16,13 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from shared.errors import AuthenticationError, RateLimitError
+from shared.ids import new_id
 from shared.redis_keys import RedisKeys
 
-# KEYS: revoked flag, custom limits hash, request window hash, token budget hash
+# KEYS: revoked flag, custom limits hash, request window hash, token budget hash,
+#       open streams (sorted set: slot -> expiry ms; '' when the request is not a stream)
 # ARGV: now (ms), default request limit, default window (s), default tokens per minute,
-#       tokens to reserve
+#       tokens to reserve, open streams allowed, slot id, slot expiry (ms)
 _ADMIT = """
 if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, 0, 0, 0} end
 local now = tonumber(ARGV[1])
@@ -31,6 +37,15 @@ local count, reset = tonumber(state[1]) or 0, tonumber(state[2]) or 0
 if now >= reset then count, reset = 0, now + window end
 if count >= limit then return {0, limit, 0, reset, 0} end
 
+local streams = KEYS[5]
+if streams ~= '' then
+  redis.call('ZREMRANGEBYSCORE', streams, '-inf', now)
+  local allowed = tonumber(ARGV[6])
+  if redis.call('ZCARD', streams) >= allowed then
+    return {-3, limit, limit - count, reset, allowed}
+  end
+end
+
 local reserved = 0
 if budget > 0 and estimate > 0 then
   local spent = redis.call('HMGET', KEYS[4], 'used', 'reset')
@@ -44,11 +59,18 @@ end
 
 redis.call('HSET', KEYS[3], 'count', count + 1, 'reset', reset)
 redis.call('PEXPIREAT', KEYS[3], reset)
+if streams ~= '' then
+  redis.call('ZADD', streams, ARGV[8], ARGV[7])
+  redis.call('PEXPIREAT', streams, ARGV[8])
+end
 return {1, limit, limit - count - 1, reset, reserved}
 """
 
-# KEYS: token budget hash; ARGV: now (ms), tokens to add (negative to give back)
+# KEYS: token budget hash, open streams ('' for none)
+# ARGV: now (ms), tokens to add (negative to give back), slot id
 _SETTLE = """
+if KEYS[2] ~= '' then redis.call('ZREM', KEYS[2], ARGV[3]) end
+if tonumber(ARGV[2]) == 0 then return 0 end
 local minute_end = tonumber(redis.call('HGET', KEYS[1], 'reset')) or 0
 if tonumber(ARGV[1]) >= minute_end then return 0 end
 local used = redis.call('HINCRBY', KEYS[1], 'used', ARGV[2])
@@ -91,11 +113,22 @@ class Limited(RateLimitError):
 
 
 @dataclass(frozen=True)
+class StreamSlot:
+    """A stream asks for one of its owner's `allowed` slots, held `ttl_ms` at most."""
+
+    allowed: int
+    ttl_ms: int
+
+
+@dataclass(frozen=True)
 class Reservation:
-    """Tokens reserved for one request, to settle against what it really used."""
+    """What one request holds until it ends: tokens reserved, to settle against what it really
+    used, and its stream's slot."""
 
     budget_key: str
     tokens: int
+    streams_key: str = ""
+    slot: str = ""
 
 
 class Admission:
@@ -114,18 +147,23 @@ class Admission:
         now_ms: int,
         jti: str | None = None,
         estimate_tokens: int = 0,
+        stream: StreamSlot | None = None,
     ) -> tuple[Decision, Reservation | None]:
         """Lets the request in (returning its rate-limit state) or raises why not."""
         budget_key = self.keys.token_budget(scope, owner_id)
+        streams_key = self.keys.open_streams(scope, owner_id) if stream else ""
+        slot = new_id("slot") if stream else ""
         keys = [
             self.keys.revoked(jti) if jti else "",
             self.keys.limits(scope, owner_id),
             self.keys.rate_window(scope, owner_id),
             budget_key,
+            streams_key,
         ]
         args = [now_ms, limits.requests, limits.window_seconds, limits.tokens_per_minute]
+        allowed, expiry = (stream.allowed, now_ms + stream.ttl_ms) if stream else (0, 0)
         verdict, limit, remaining, reset, reserved = await self._admit(
-            keys, [*args, estimate_tokens]
+            keys, [*args, estimate_tokens, allowed, slot, expiry]
         )
         decision = Decision(int(limit), int(remaining), int(reset))
         retry_after = max(1.0, (decision.reset_ms - now_ms) / 1000)
@@ -140,11 +178,24 @@ class Admission:
                 retry_after,
                 {"tokens_per_minute": decision.limit, "tokens_left": decision.remaining},
             )
-        reservation = Reservation(budget_key, int(reserved)) if reserved else None
-        return decision, reservation
+        if verdict == -3:
+            # Nobody knows when a stream ends: retry soon.
+            raise Limited(
+                "Too many open streams; wait for one to end",
+                decision,
+                1.0,
+                {"open_streams": int(reserved)},
+            )
+        if not reserved and not slot:
+            return decision, None
+        return decision, Reservation(budget_key, int(reserved), streams_key, slot)
 
     async def settle(self, reservation: Reservation, used_tokens: int, now_ms: int) -> None:
-        """Replace the reserved estimate by what was really used (0 refunds it all)."""
-        delta = used_tokens - reservation.tokens
-        if delta:
-            await self._settle([reservation.budget_key], [now_ms, delta])
+        """Replace the reserved estimate by what was really used (0 refunds it all), and give
+        the stream's slot back."""
+        delta = used_tokens - reservation.tokens if reservation.tokens else 0
+        if delta or reservation.slot:
+            await self._settle(
+                [reservation.budget_key, reservation.streams_key],
+                [now_ms, delta, reservation.slot],
+            )

@@ -2,11 +2,12 @@
 
 `AuditMiddleware` puts an `AuditContext` in the request's state; the routes fill it (`note`,
 `track`) with the caller, provider, model, job and usage. When the last byte has been sent (or
-the client left), the record is handed to `AuditEmitter`, which XADDs it from a background
-task: the request never waits for, or fails because of, the audit stream.
+the client left), the record is handed to `AuditEmitter`, which XADDs it, batched with others,
+from a background task: the request never waits for, or fails because of, the audit stream.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ _NOT_AUDITED = ("/api/v1/health",)
 _MAX_ERROR_BODY = 16_384
 _MAX_PATH = 256
 _ATTEMPTS = 3
+_BATCH = 500  # records per pipelined round trip
 
 
 class TrackedJob(Protocol):
@@ -88,48 +90,72 @@ def track(request: Request, job_id: str, job: TrackedJob) -> None:
 
 @dataclass
 class AuditEmitter:
-    """XADDs records in background tasks, at most `concurrency` at once and `backlog` queued."""
+    """XADDs records in batches, each one pipelined round trip, from one background task.
+
+    A record waits at most `linger` seconds for others to join it (records are written after
+    their responses, so nobody waits for that); at most `backlog` records wait at once.
+    """
 
     redis: Redis
     keys: RedisKeys
-    concurrency: int = 32
+    linger: float = 0.05
     backlog: int = 10_000
     emitted: int = 0
     failed: int = 0
     dropped: int = 0
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _slots: asyncio.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._slots = asyncio.Semaphore(self.concurrency)
+    _waiting: list[AuditRecord] = field(default_factory=list)
+    _flusher: asyncio.Task[None] | None = None
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     def submit(self, record: AuditRecord) -> None:
-        if len(self._tasks) >= self.backlog:
+        if len(self._waiting) >= self.backlog:
             self.dropped += 1
             log.error("audit backlog full: record of %s dropped", record.trace_id)
             return
-        task = asyncio.get_running_loop().create_task(self._send(record))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._waiting.append(record)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
-    async def _send(self, record: AuditRecord) -> None:
-        async with self._slots:
-            for attempt in range(_ATTEMPTS):
-                try:
-                    await audit.emit(self.redis, self.keys, record)
-                    self.emitted += 1
-                    return
-                except RedisError:
-                    if attempt + 1 == _ATTEMPTS:
-                        self.failed += 1
-                        log.exception("audit record of %s not written", record.trace_id)
-                        return
-                    await asyncio.sleep(0.1 * 2**attempt)
+    async def _flush(self) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.linger)
+            while self._waiting:
+                batch, self._waiting = self._waiting[:_BATCH], self._waiting[_BATCH:]
+                await self._write(batch)
+        finally:
+            self._flusher = None
+
+    async def _write(self, batch: list[AuditRecord]) -> None:
+        """Retries the records Redis did not take; a failed one is counted and logged."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for record in batch:
+                        pipe.xadd(self.keys.audit(), audit.encode(record))  # type: ignore[arg-type]
+                    answers = await pipe.execute(raise_on_error=False)
+            except RedisError:
+                answers = [None] * len(batch)
+            left = [
+                r
+                for r, a in zip(batch, answers, strict=True)
+                if a is None or isinstance(a, Exception)
+            ]
+            self.emitted += len(batch) - len(left)
+            batch = left
+            if not batch:
+                return
+            if attempt + 1 < _ATTEMPTS:
+                await asyncio.sleep(0.1 * 2**attempt)
+        self.failed += len(batch)
+        for record in batch:
+            log.error("audit record of %s not written", record.trace_id)
 
     async def drain(self, grace: float = 5.0) -> None:
-        """Waits for records still being written (at shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
+        """Writes the records still waiting (at shutdown)."""
+        self._closing.set()
+        if self._flusher is not None:
+            await asyncio.wait({self._flusher}, timeout=grace)
 
 
 def audited(path: str) -> bool:

@@ -1,12 +1,13 @@
 """`POST /api/v1/chat`: plain and streaming chat through the provider's worker pool."""
 
 import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.edge import cache
+from services.edge import cache, caps
 from services.edge.audit import note, track
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import Catalogue
@@ -80,15 +81,17 @@ async def start_chat(
     the returned job and must release it (`sse_frames` does so for streams).
     """
     note(request, provider=body.provider, model=body.model)
+    gate = gate_of(request)
+    caps.check_chat(gate.settings, body)
     catalogue: Catalogue = request.app.state.catalogue
     for provider, model in [(body.provider, body.model), *fallback_targets(body)]:
         check_provider(provider)
         check_access(caller, provider, model)
         await catalogue.check(provider, model)
-    held = await gate_of(request).admit(request, caller, estimate_chat_tokens(body))
+    admit = partial(gate.admit, request, caller, estimate_chat_tokens(body), stream=body.stream)
     queue: JobQueue = request.app.state.jobs
     pending = await queue.submit_chat(
-        body, user_id=caller.user_id, trace=trace_id(request), reservations=held
+        body, user_id=caller.user_id, trace=trace_id(request), admit=admit
     )
     track(request, pending.job.id, pending)
     try:
@@ -122,9 +125,11 @@ async def complete_chat(
     if found.hit is not None:
         # Admitted like any request, but without a token reservation: nothing is spent.
         note(request, provider=body.provider, model=body.model)
+        gate = gate_of(request)
+        caps.check_chat(gate.settings, body)
         check_provider(body.provider)
         check_access(caller, body.provider, body.model)
-        await gate_of(request).admit(request, caller)
+        await gate.admit(request, caller)
         return found.hit.job_id, found.hit.done
     pending, first = await start_chat(request, body, caller)
     done = await finish_chat(request, pending, first)

@@ -1,8 +1,14 @@
-"""The queue hop: put a job on its provider's stream and receive the worker's events."""
+"""The queue hop: put a job on its provider's stream and receive the worker's events.
+
+Enqueueing is one Lua script (breaker, queue length, the caller's own key and the XADD in one
+round trip), sent while the reply channel is being subscribed and, for requests that pass the
+gate, while they are admitted: a job costs the edge two Redis round trips before its answer.
+"""
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +18,11 @@ from redis.exceptions import RedisError
 
 from services.edge.admission import Admission, Reservation
 from services.edge.replies import ReplyHub
-from shared.breaker import Breaker
 from shared.errors import ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
 from shared.messages import (
     ChatJob,
+    DeltaEvent,
     DoneEvent,
     EmbeddingsResult,
     ErrorEvent,
@@ -29,8 +35,36 @@ from shared.schemas import ChatRequest, Usage
 
 log = logging.getLogger(__name__)
 
+# The caller's admission (`limits.Gate.admit` bound to its request): what it reserves.
+Admit = Callable[[], Awaitable[list[Reservation]]]
+
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank"})
+
+# KEYS: the provider's job stream, its breaker hash, the user's own keys ('' not to look one up)
+# ARGV: job JSON, MAXLEN, queue limit, '1' when an open breaker does not refuse (fallbacks
+#       follow), provider
+# -> {1, 0} queued; {-1, ms of cooldown left} breaker open; {-2, jobs waiting} queue full.
+# The breaker reads as `Breaker.status` does (shared/breaker.py): open until its `until`.
+# An own key is added to the job's JSON object as `key_id` (the edge never sets it for the
+# jobs that look one up, so the field is not repeated).
+_ENQUEUE = """
+if ARGV[4] == '0' and redis.call('HGET', KEYS[2], 'st') == 'open' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local untl = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+  if now < untl then return {-1, untl - now} end
+end
+local waiting = redis.call('XLEN', KEYS[1])
+if waiting >= tonumber(ARGV[3]) then return {-2, waiting} end
+local job = ARGV[1]
+if KEYS[3] ~= '' then
+  local key_id = redis.call('HGET', KEYS[3], ARGV[5])
+  if key_id then job = string.sub(job, 1, -2) .. ',"key_id":' .. cjson.encode(key_id) .. '}' end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'job', job)
+return {1, 0}
+"""
 
 
 @dataclass
@@ -43,9 +77,11 @@ class PendingJob:
     used_tokens: int = 0  # what the provider reported, settled against the reservations
     usage: Usage | None = None  # the audit record reads these two when the request ends
     error_type: str | None = None
+    answered: bool = False  # the last event came: the worker publishes nothing more
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
+        self.answered = not isinstance(event, DeltaEvent)
         if isinstance(event, DoneEvent | EmbeddingsResult):
             self.used_tokens, self.usage = event.usage.total_tokens, event.usage
         elif isinstance(event, ErrorEvent):
@@ -59,7 +95,8 @@ class PendingJob:
     async def next_event(self) -> Event:
         remaining = self.job.deadline - time.time()
         try:
-            raw = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
+            async with asyncio.timeout(max(remaining, 0.001)):
+                raw = await self.events.get()
         except TimeoutError:
             self.error_type = ProviderError.type
             raise ProviderError(
@@ -83,7 +120,6 @@ class JobQueue:
         hub: ReplyHub,
         keys: RedisKeys,
         admission: Admission,
-        breaker: Breaker,
         *,
         timeout: float,
         maxlen: int,
@@ -91,12 +127,12 @@ class JobQueue:
     ) -> None:
         self.redis = redis
         self.admission = admission
-        self.breaker = breaker
         self.hub = hub
         self.keys = keys
         self.timeout = timeout
         self.maxlen = maxlen
         self.queue_limit = queue_limit
+        self._enqueue_script = redis.register_script(_ENQUEUE)
 
     def job_fields(self, *, user_id: str, trace: str) -> dict[str, Any]:
         """What every job carries: a fresh id, the trace, and its deadline."""
@@ -115,10 +151,10 @@ class JobQueue:
         *,
         user_id: str,
         trace: str,
-        reservations: list[Reservation] | None = None,
+        admit: Admit | None = None,
     ) -> PendingJob:
         job = ChatJob(**self.job_fields(user_id=user_id, trace=trace), request=request)
-        return await self.submit(job, request.provider, reservations)
+        return await self.submit(job, request.provider, admit=admit)
 
     async def call(
         self, job: Job, provider: str, reservations: list[Reservation] | None = None
@@ -133,71 +169,84 @@ class JobQueue:
             raise_error(event)
         return event
 
-    async def own_key(self, job: Job, provider: str) -> str | None:
-        """The id of the caller's own key for `provider`, if the job should use one."""
-        if job.key_id is not None or job.kind not in _USES_OWN_KEY:
-            return job.key_id
-        key_id = await self.redis.hget(self.keys.own_keys(job.user_id), provider)
-        return key_id.decode() if isinstance(key_id, bytes) else key_id
-
     async def submit(
-        self, job: Job, provider: str, reservations: list[Reservation] | None = None
+        self,
+        job: Job,
+        provider: str,
+        reservations: list[Reservation] | None = None,
+        *,
+        admit: Admit | None = None,
     ) -> PendingJob:
-        """Enqueues `job`; the tokens `reservations` hold are settled when it is released."""
+        """Enqueues `job`; the tokens `reservations` hold are settled when it is released.
+
+        `admit`, the caller's admission, runs while the reply channel is subscribed (one round
+        trip for both); the job is enqueued only if it lets the request in, and what it
+        reserves is settled with the rest.
+        """
         pending = PendingJob(job, provider, self.keys.reply(job.id), asyncio.Queue())
         pending.reservations = list(reservations or [])  # the queue is replaced once subscribed
         try:
-            return await self._enqueue(pending)
+            return await self._enqueue(pending, admit)
         except BaseException:
             await self._settle(pending)
             raise
 
-    async def _enqueue(self, pending: PendingJob) -> PendingJob:
-        job, provider, channel = pending.job, pending.provider, pending.channel
-        # The key lookup, queue length and breaker state ride along with the subscription.
+    async def _enqueue(self, pending: PendingJob, admit: Admit | None) -> PendingJob:
+        admission = asyncio.ensure_future(admit()) if admit is not None else None
         try:
-            events, key_id, waiting, (circuit, wait) = await asyncio.gather(
-                self.hub.subscribe(channel),
-                self.own_key(job, provider),
-                self.redis.xlen(self.keys.jobs(provider)),
-                self.breaker.status(provider),
+            try:
+                pending.events = await self.hub.subscribe(pending.channel)
+            finally:  # an admission's refusal wins; what it holds is settled with the rest
+                if admission is not None:
+                    pending.reservations += await admission
+            await self._push(pending.job, pending.provider)
+        except BaseException:
+            await self.hub.unsubscribe(pending.channel)
+            raise
+        return pending
+
+    async def _push(self, job: Job, provider: str) -> None:
+        """XADDs the job unless its provider's breaker is open or its queue is full."""
+        looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
+        own_keys = self.keys.own_keys(job.user_id) if looks_up else ""
+        fallbacks = isinstance(job, ChatJob) and bool(job.request.fallbacks)
+        try:
+            verdict, value = await self._enqueue_script(
+                [
+                    self.keys.jobs(provider),
+                    self.keys.breaker(provider),
+                    own_keys,
+                ],
+                [
+                    orjson.dumps(job.model_dump(exclude_none=True)),
+                    self.maxlen,
+                    self.queue_limit,
+                    1 if fallbacks else 0,
+                    provider,
+                ],
             )
         except RedisError as exc:
-            await self.hub.unsubscribe(channel)
             raise ServiceUnavailable("The job queue is unavailable") from exc
-        if circuit == "open" and not (isinstance(job, ChatJob) and job.request.fallbacks):
-            await self.hub.unsubscribe(channel)
+        if verdict == -1:
             raise ProviderError(
                 f"{provider} is failing; its circuit is open",
                 status=503,
-                retry_after=max(1.0, wait),
+                retry_after=max(1.0, int(value) / 1000),
                 details={"provider": provider, "circuit": "open"},
             )
-        if waiting >= self.queue_limit:
-            await self.hub.unsubscribe(channel)
+        if verdict == -2:
             raise ProviderError(
                 f"Too many requests are waiting for {provider}; retry shortly",
                 status=503,
                 retry_after=1,
-                details={"provider": provider, "waiting": waiting},
+                details={"provider": provider, "waiting": int(value)},
             )
-        if key_id != job.key_id:
-            job = job.model_copy(update={"key_id": key_id})
-        try:
-            await self.redis.xadd(
-                self.keys.jobs(provider),
-                {"job": orjson.dumps(job.model_dump(exclude_none=True))},
-                maxlen=self.maxlen,
-                approximate=True,
-            )
-        except RedisError as exc:
-            await self.hub.unsubscribe(channel)
-            raise ServiceUnavailable("The job queue is unavailable") from exc
-        pending.job, pending.events = job, events
-        return pending
 
     async def release(self, pending: PendingJob) -> None:
-        await self.hub.unsubscribe(pending.channel)
+        if pending.answered:
+            self.hub.forget(pending.channel)
+        else:  # the worker may still be at work: it stops once nobody listens
+            await self.hub.unsubscribe(pending.channel)
         await self._settle(pending)
 
     async def _settle(self, pending: PendingJob) -> None:

@@ -1,9 +1,11 @@
 """Whether a request gets in, and how much of its caller's budget it holds.
 
 Every authenticated request is admitted once: the user's request window (and the gateway API
-key's own, when the key has limits), the JWT's revocation, and for work that spends tokens a
-reservation of its estimated tokens, settled to the real usage when the job ends. Every
-response of a limited route carries the `RateLimit-*` headers of the tightest limit.
+key's own, when the key has limits), the JWT's revocation, for a stream a slot among the
+user's open streams (`MAX_OPEN_STREAMS`, every key of the user included; and among the key's
+own with `MAX_OPEN_STREAMS_PER_KEY`), and for work that spends tokens a reservation of its
+estimated tokens; both are given back when the job ends.
+Every response of a limited route carries the `RateLimit-*` headers of the tightest limit.
 """
 
 import time
@@ -12,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.edge.admission import Admission, Decision, Limited, Limits, Reservation
+from services.edge.admission import Admission, Decision, Limited, Limits, Reservation, StreamSlot
 from services.edge.auth import Principal, authenticated
 from shared.errors import AuthorizationError, RateLimitError
 from shared.http import add_response_headers
@@ -23,6 +25,8 @@ from shared.settings import Settings
 _UNLIMITED = Limits(requests=2**62, window_seconds=3600)
 # Tokens assumed for an answer whose `max_tokens` is not given.
 DEFAULT_ANSWER_TOKENS = 1024
+# A stream ends by its job's deadline (`REQUEST_TIMEOUT` after admission); its slot a little later.
+_SLOT_GRACE_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,12 @@ class Gate:
             )
         return Limits(s.rate_limit_max, s.rate_limit_window_seconds, s.tokens_per_minute)
 
+    def stream_slot(self, allowed: int) -> StreamSlot:
+        ttl_ms = int(self.settings.request_timeout_seconds * 1000) + _SLOT_GRACE_MS
+        return StreamSlot(allowed, ttl_ms)
+
     async def admit(
-        self, request: Request, caller: Principal, estimate_tokens: int = 0
+        self, request: Request, caller: Principal, estimate_tokens: int = 0, stream: bool = False
     ) -> list[Reservation]:
         now = now_ms()
         decision, reservation = await self._admit_scope(
@@ -50,12 +58,20 @@ class Gate:
             self.user_limits(caller.tier),
             jti=caller.jti,
             estimate=estimate_tokens,
+            stream=self.stream_slot(self.settings.max_open_streams) if stream else None,
         )
         reservations = [reservation] if reservation else []
         if caller.key_id is not None:
+            per_key = self.settings.max_open_streams_per_key
             try:
                 key_decision, key_reservation = await self._admit_scope(
-                    request, now, "key", caller.key_id, _UNLIMITED, estimate=estimate_tokens
+                    request,
+                    now,
+                    "key",
+                    caller.key_id,
+                    _UNLIMITED,
+                    estimate=estimate_tokens,
+                    stream=self.stream_slot(per_key) if stream and per_key else None,
                 )
             except RateLimitError:
                 for held in reservations:
@@ -77,6 +93,7 @@ class Gate:
         *,
         jti: str | None = None,
         estimate: int = 0,
+        stream: StreamSlot | None = None,
     ) -> tuple[Decision, Reservation | None]:
         try:
             return await self.admission.admit(
@@ -86,6 +103,7 @@ class Gate:
                 now_ms=now,
                 jti=jti,
                 estimate_tokens=estimate,
+                stream=stream,
             )
         except Limited as exc:
             add_response_headers(request, exc.decision.headers(now))

@@ -77,7 +77,6 @@ def create_app(settings: Settings) -> FastAPI:
                 hub,
                 keys,
                 admission,
-                app.state.breaker,
                 timeout=settings.request_timeout_seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,

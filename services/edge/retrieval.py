@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from services.edge import caps
 from services.edge.audit import note
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
@@ -41,9 +42,11 @@ async def check_capable(
 async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) -> EmbeddingsResult:
     """One vector per input text, in input order (every embeddings surface goes through here)."""
     note(request, provider=body.provider, model=body.model)
+    gate = gate_of(request)
+    caps.check_embeddings(gate.settings, body)
     check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "embeddings")
-    held = await gate_of(request).admit(request, caller, estimate_text_tokens(body.texts()))
+    held = await gate.admit(request, caller, estimate_text_tokens(body.texts()))
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
     note(request, job_id=fields["id"])
@@ -59,10 +62,12 @@ async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) ->
 async def rerank(request: Request, body: RerankRequest, caller: Principal) -> list[RerankResult]:
     """Results best first, at most `top_n`, each index checked and its document attached."""
     note(request, provider=body.provider, model=body.model)
+    gate = gate_of(request)
+    caps.check_rerank(gate.settings, body)
     check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "rerank")
     estimate = estimate_text_tokens([body.query, *body.documents])
-    held = await gate_of(request).admit(request, caller, estimate)
+    held = await gate.admit(request, caller, estimate)
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
     note(request, job_id=fields["id"])

@@ -3,11 +3,15 @@
 One OpenAPI schema (`GET /openapi.json` of the edge) lists every public route the edge serves,
 compared here with the routes of the app itself; health, metrics and the docs pages are the only
 routes left out. Internal routes (`/internal/...`) live on the internal services only and are
-neither served nor listed by the edge.
+neither served nor listed by the edge. Every route of every internal service (auth, keyvault,
+audit) is listed, with who calls it and with what credential, in `docs/internal-api.md`,
+compared here with the routes each service's app serves.
 """
 
+import importlib
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import httpx
 from fastapi.routing import _IncludedRouter
@@ -82,3 +86,38 @@ async def test_the_auth_routes_are_documented_with_their_bodies(edge: httpx.Asyn
     body = register["requestBody"]["content"]["application/json"]["schema"]
     assert {"email", "password", "name"} <= set(body["properties"])
     assert "201" in register["responses"]
+
+
+INTERNAL_SERVICES = ("auth", "keyvault", "audit")
+_LISTED_ROUTE = re.compile(r"^\| `([A-Z]+)` \| `([^`]+)` \|")
+
+
+def internal_listing() -> dict[str, set[tuple[str, str]]]:
+    """(method, path) of every route `docs/internal-api.md` lists, by service section."""
+    listing: dict[str, set[tuple[str, str]]] = {}
+    section: str | None = None
+    for line in (Path(__file__).parents[2] / "docs" / "internal-api.md").read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+            listing[section] = set()
+        elif (match := _LISTED_ROUTE.match(line)) and section is not None:
+            listing[section].add((match.group(1), match.group(2)))
+    return listing
+
+
+def internal_routes(service: str) -> set[tuple[str, str]]:
+    module = importlib.import_module(f"services.{service}.main")
+    settings = Settings(
+        REDIS_URL="redis://unused.invalid:6379/0",
+        DATABASE_URL="postgresql://unused@unused.invalid/unused",
+    )
+    return set(served(module.create_app(settings).routes))
+
+
+def test_every_internal_route_is_listed_and_every_listed_route_is_served() -> None:
+    listing = internal_listing()
+    assert set(listing) == set(INTERNAL_SERVICES)
+    for service in INTERNAL_SERVICES:
+        routes = internal_routes(service)
+        assert routes - listing[service] == set(), f"{service} serves routes not listed"
+        assert listing[service] - routes == set(), f"{service}: listed but not served"

@@ -1,0 +1,41 @@
+"""What one request may ask for, as the operator capped it.
+
+`MAX_BODY_BYTES` bounds the bytes of a body; these caps bound what the bytes stand for: the
+messages of a chat and the characters of their text, the answer tokens it asks for, and the
+inputs of embeddings and rerank. Every surface checks its native request here (the OpenAI- and
+Anthropic-compatible ones after translation), so one rule holds everywhere.
+"""
+
+from shared.errors import ValidationError
+from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
+from shared.settings import Settings
+
+
+def _at_most(field: str, what: str, value: int, limit: int) -> None:
+    if value > limit:
+        raise ValidationError(
+            f"Invalid field '{field}': at most {limit} {what} per request, got {value}",
+            details={"field": field, "limit": limit, "value": value},
+        )
+
+
+def _texts(settings: Settings, field: str, what: str, inputs: list[str], extra: str = "") -> None:
+    _at_most(field, what, len(inputs), settings.max_inputs)
+    characters = len(extra) + sum(len(t) for t in inputs)
+    _at_most(field, "characters of text", characters, settings.max_prompt_chars)
+
+
+def check_chat(settings: Settings, body: ChatRequest) -> None:
+    _at_most("messages", "messages", len(body.messages), settings.max_messages)
+    characters = sum(len(m.text()) for m in body.messages)
+    _at_most("messages", "characters of text", characters, settings.max_prompt_chars)
+    if body.max_tokens is not None:
+        _at_most("max_tokens", "tokens", body.max_tokens, settings.max_output_tokens)
+
+
+def check_embeddings(settings: Settings, body: EmbeddingsRequest) -> None:
+    _texts(settings, "input", "inputs", body.texts())
+
+
+def check_rerank(settings: Settings, body: RerankRequest) -> None:
+    _texts(settings, "documents", "documents", body.documents, extra=body.query)

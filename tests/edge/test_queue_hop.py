@@ -1,0 +1,147 @@
+"""The edge's Redis hop against a real Redis: a job is queued only once its request is admitted,
+an answered job's reply channel is unsubscribed in a later batch, and audit records written in
+batches all arrive, also the ones still waiting at shutdown."""
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from services.edge.admission import Admission, Limits, Reservation
+from services.edge.audit import AuditEmitter
+from services.edge.jobs import JobQueue
+from services.edge.replies import ReplyHub
+from shared import audit
+from shared.audit import AuditRecord
+from shared.errors import ProviderError, RateLimitError
+from shared.messages import ChatJob, decode_job
+from shared.redis_keys import RedisKeys
+from shared.schemas import ChatRequest
+
+P = "deepseek"
+
+
+@dataclass
+class Hop:
+    redis: Redis
+    keys: RedisKeys
+    hub: ReplyHub
+    queue: JobQueue
+    admission: Admission
+
+
+@pytest.fixture
+async def hop(redis_url: str) -> AsyncIterator[Hop]:
+    keys = RedisKeys(f"gw-hop-{secrets.token_hex(4)}")
+    redis = Redis.from_url(redis_url)
+    hub = ReplyHub(redis, keys)
+    await hub.start()
+    admission = Admission(redis, keys)
+    queue = JobQueue(redis, hub, keys, admission, timeout=30, maxlen=1000, queue_limit=2)
+    try:
+        yield Hop(redis, keys, hub, queue, admission)
+    finally:
+        await hub.close()
+        await redis.aclose()
+
+
+def chat_job(queue: JobQueue, user: str = "u1") -> ChatJob:
+    request = ChatRequest.model_validate(
+        {"provider": P, "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    return ChatJob(**queue.job_fields(user_id=user, trace="req_test"), request=request)
+
+
+async def listeners(redis: Redis, channel: str) -> int:
+    [(_, count)] = await redis.pubsub_numsub(channel)
+    return int(count)
+
+
+async def admit_once(hop: Hop, user: str, tokens: int = 0) -> list[Reservation]:
+    _, reservation = await hop.admission.admit(
+        scope="user",
+        owner_id=user,
+        limits=Limits(requests=1, window_seconds=60, tokens_per_minute=1000),
+        now_ms=int(time.time() * 1000),
+        estimate_tokens=tokens,
+    )
+    return [reservation] if reservation else []
+
+
+async def test_a_refused_admission_queues_nothing_and_listens_to_nothing(hop: Hop) -> None:
+    await admit_once(hop, "u1")  # the one request of its window
+    job = chat_job(hop.queue)
+    with pytest.raises(RateLimitError):
+        await hop.queue.submit(job, P, admit=lambda: admit_once(hop, "u1"))
+    assert await hop.redis.xlen(hop.keys.jobs(P)) == 0
+    assert await listeners(hop.redis, hop.keys.reply(job.id)) == 0
+
+
+async def test_an_admitted_job_is_queued_with_the_callers_own_key(hop: Hop) -> None:
+    await hop.redis.hset(hop.keys.own_keys("u2"), P, "key_123")
+    job = chat_job(hop.queue, "u2")
+    pending = await hop.queue.submit(job, P, admit=lambda: admit_once(hop, "u2"))
+    assert await listeners(hop.redis, pending.channel) == 1
+    [(_, fields)] = await hop.redis.xrange(hop.keys.jobs(P))
+    queued = decode_job(fields[b"job"])
+    assert queued == job.model_copy(update={"key_id": "key_123"})
+    await hop.queue.release(pending)
+
+
+async def test_a_full_queue_gives_back_what_the_admission_reserved(hop: Hop) -> None:
+    for user in ("a", "b"):
+        await hop.queue.submit(chat_job(hop.queue, user), P)
+    with pytest.raises(ProviderError) as refused:
+        await hop.queue.submit(
+            chat_job(hop.queue, "u3"), P, admit=lambda: admit_once(hop, "u3", 400)
+        )
+    assert refused.value.status == 503
+    used = await hop.redis.hget(hop.keys.token_budget("user", "u3"), "used")
+    assert int(used or 0) == 0
+
+
+async def test_an_answered_jobs_channel_is_unsubscribed_soon_after(hop: Hop) -> None:
+    pending = await hop.queue.submit(chat_job(hop.queue), P)
+    pending.answered = True  # as when its last event has arrived
+    await hop.queue.release(pending)
+    assert pending.channel.encode() not in hop.hub.queues
+    for _ in range(100):
+        if await listeners(hop.redis, pending.channel) == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the answered job's channel is still subscribed")
+
+
+def record(index: int) -> AuditRecord:
+    return AuditRecord(
+        trace_id=f"req_batch_{index}",
+        ts=time.time(),
+        method="POST",
+        path="/api/v1/chat",
+        status=200,
+        outcome="success",
+        duration_ms=1.0,
+    )
+
+
+async def test_audit_records_arrive_in_order_and_drain_writes_the_waiting_ones(
+    redis_url: str,
+) -> None:
+    keys = RedisKeys(f"gw-hop-{secrets.token_hex(4)}")
+    redis = Redis.from_url(redis_url)
+    emitter = AuditEmitter(redis, keys, linger=60)  # only the drain writes them
+    try:
+        for index in range(120):
+            emitter.submit(record(index))
+        assert await redis.xlen(keys.audit()) == 0
+        await emitter.drain()
+        entries = await redis.xrange(keys.audit())
+    finally:
+        await redis.aclose()
+    traces = [audit.decode(fields).trace_id for _, fields in entries]
+    assert traces == [f"req_batch_{index}" for index in range(120)]
+    assert (emitter.emitted, emitter.failed, emitter.dropped) == (120, 0, 0)
