@@ -1,7 +1,8 @@
 # One image for every service; the command picks the service, e.g.
 #   docker run IMAGE python -m services.workers --provider anthropic
-# requirements.lock is resolved for x86_64 manylinux, hence the pinned platform.
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# requirements.lock is resolved for x86_64 manylinux, hence the pinned platform. The base is
+# pinned by digest (of the multi-architecture index), so a re-pushed tag cannot change it.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM --platform=linux/amd64 ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
