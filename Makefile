@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint lock clean up down
+.PHONY: install run test bench loadtest soak lint lock audit clean up down
 
 install: $(STAMP)
 
@@ -24,10 +24,27 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+# Locust load on the queue: throughput, latency, errors, queue depth; fails over 1 % errors.
+# Settings: LOADTEST_USERS, LOADTEST_DURATION, LOADTEST_URL, LOADTEST_MIX ... (bench/loadtest.py).
+loadtest: $(STAMP)
+	$(PY) -m bench.loadtest
+
+# The same load for 10 minutes (LOADTEST_DURATION): flags edge or worker memory growth > 10 %.
+soak: $(STAMP)
+	LOADTEST_SOAK=1 $(PY) -m bench.loadtest
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services shared bench
+
+# The SBOM (CycloneDX JSON, SBOM=sbom.cdx.json) of what the image installs (requirements.lock),
+# then every package in it with its version.
+SBOM ?= sbom.cdx.json
+audit: $(STAMP)
+	PYTHONWARNINGS=ignore $(VENV)/bin/cyclonedx-py requirements requirements.lock \
+		--pyproject pyproject.toml --output-reproducible -o $(SBOM)
+	$(PY) -c 'import json, sys; [print(c["name"], c["version"]) for c in json.load(open(sys.argv[1]))["components"]]' $(SBOM)
 
 # Re-pin every dependency (with hashes) after changing pyproject.toml.
 lock: $(STAMP)

@@ -20,7 +20,7 @@ from services.fleet.infra import (
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
 
-LOGS = Path(".data/bench-logs")  # the last run's service logs, kept for reading
+LOGS = Path(".data/bench-logs")  # the last `make bench` run's service logs, kept for reading
 PROVIDER = "deepseek"
 MODEL = "deepseek-chat"
 
@@ -77,9 +77,13 @@ def _postgres(run_dir: Path) -> Iterator[tuple[str, int | None]]:
 
 
 @contextlib.contextmanager
-def running_fleet(rate_limit_max: int) -> Iterator[Fleet]:
-    """Simulator, auth, keyvault, audit, the `deepseek` worker pool and one edge process,
-    configured as in production except for a rate limit high enough not to refuse the load."""
+def running_fleet(
+    rate_limit_max: int, providers: tuple[str, ...] = (PROVIDER,), logs: Path = LOGS
+) -> Iterator[Fleet]:
+    """Simulator, auth, keyvault, audit, a worker pool per provider (`deepseek` by default)
+    and one edge process, configured as in production except for a rate limit and an
+    open-stream cap high enough not to refuse the load. The services' logs are copied to
+    `logs` when they stop."""
     run_id = secrets.token_hex(4)
     with contextlib.ExitStack() as stack:
         run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-bench-")))
@@ -99,16 +103,20 @@ def running_fleet(rate_limit_max: int) -> Iterator[Fleet]:
             simulator_port=free_port(),
             # Only the last request is kept: recording is simulator work, not gateway work.
             simulator_args=("--record-limit", "1"),
-            worker_metrics_ports=(free_port(),),
+            worker_metrics_ports=tuple(free_port() for _ in providers),
             audit_port=free_port(),
-            providers=(PROVIDER,),
+            providers=providers,
             redis_prefix=f"gw-bench-{run_id}",
             log_dir=data_dir / "logs",
-            extra_env={"RATE_LIMIT_MAX": str(rate_limit_max), "WEB_CONCURRENCY": "1"},
+            extra_env={
+                "RATE_LIMIT_MAX": str(rate_limit_max),
+                "MAX_OPEN_STREAMS": str(rate_limit_max),
+                "WEB_CONCURRENCY": "1",
+            },
         )
         services = plan(config)
         # Callbacks run last-in first-out: the services stop, then their logs are kept.
-        stack.callback(shutil.copytree, data_dir / "logs", LOGS, dirs_exist_ok=True)
+        stack.callback(shutil.copytree, data_dir / "logs", logs, dirs_exist_ok=True)
         stack.callback(stop_all, services)
         for service in services:
             service.start()

@@ -1,4 +1,4 @@
-"""CPU time and peak memory of processes, read from /proc (Linux only)."""
+"""CPU time and memory of processes, read from /proc (Linux only)."""
 
 import os
 from dataclasses import dataclass
@@ -64,14 +64,24 @@ class Memory:
     tree_peak_kib: int  # sum of VmHWM over the root and its live descendants
 
 
-def _hwm_kib(pid: int) -> int:
+def _status_kib(pid: int, field: str) -> int:
+    """A `kB` field of /proc/<pid>/status (VmHWM, VmRSS ...); 0 once the process is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _hwm_kib(pid: int) -> int:
+    return _status_kib(pid, "VmHWM")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of the process now (VmRSS)."""
+    return _status_kib(pid, "VmRSS")
 
 
 def peak_memory(pids: dict[str, int]) -> dict[str, Memory]:
