@@ -106,6 +106,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
             concurrency=settings.worker_concurrency,
             maxlen=settings.queue_maxlen,
+            coalesce=settings.seconds("stream_coalesce"),
         )
         try:
             await run_pool(settings, redis, keys, consumer, stop)

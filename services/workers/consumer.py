@@ -43,6 +43,7 @@ class JobConsumer:
         consumer_name: str,
         concurrency: int,
         maxlen: int,
+        coalesce: float = 0.0,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -52,6 +53,7 @@ class JobConsumer:
         self.consumer_name = consumer_name
         self.concurrency = concurrency
         self.maxlen = maxlen
+        self.coalesce = coalesce  # seconds over which a stream's deltas share one message
         self.running: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its job
 
     @property
@@ -133,7 +135,11 @@ class JobConsumer:
     def publisher(self, job: Job) -> ReplyPublisher:
         ttl = max(job.deadline - time.time(), 1.0)
         return ReplyPublisher(
-            self.redis, self.keys.reply(job.id), self.keys.streamed(job.id), streamed_ttl=ttl
+            self.redis,
+            self.keys.reply(job.id),
+            self.keys.streamed(job.id),
+            streamed_ttl=ttl,
+            coalesce=self.coalesce,
         )
 
     async def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

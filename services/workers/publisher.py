@@ -1,8 +1,9 @@
 """Sends one job's events to its reply channel, coalescing deltas without delaying the first.
 
-A delta is published at once when no publish is in flight; deltas that arrive while one is in
-flight are merged and sent as one message when it returns. So a burst costs a few PUBLISHes
-and a slow stream still gets every token out immediately.
+The first delta is published at once. Later deltas are merged until `coalesce` seconds have
+passed since the previous publish (and while a publish is in flight), then sent as one message:
+a burst costs a few PUBLISHes, tokens trickling in every few ms share messages, and tokens
+further apart than the window go out as they come. The terminal event flushes at once.
 
 The first delta is published in one MULTI with setting the job's `streamed` marker (TTL: the
 job's remaining deadline), so a worker reclaiming the job after a crash knows the client has
@@ -11,6 +12,7 @@ the job's last writes (its acknowledgement, the breaker's record of the upstream
 """
 
 import asyncio
+import contextlib
 
 from redis.asyncio import Redis
 
@@ -37,11 +39,13 @@ class ReplyPublisher:
         channel: str,
         streamed_key: str | None = None,
         streamed_ttl: float = 60.0,
+        coalesce: float = 0.0,
     ) -> None:
         self.redis = redis
         self.channel = channel
         self.streamed_key = streamed_key
         self.streamed_ttl_ms = max(1000, int(streamed_ttl * 1000))
+        self.coalesce = coalesce
         self.delivered = 0  # delta messages that reached a subscriber
         self.delivered_chars = 0  # text (content, reasoning, tool arguments) they carried
         self.started = False  # a delta was handed over: the job can no longer be run again
@@ -51,6 +55,8 @@ class ReplyPublisher:
         self._reasoning: list[str] = []
         self._tool_calls: list[ToolCallDelta] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._published_at = 0.0  # loop time of the last delta publish
+        self._finishing = asyncio.Event()  # set by `finish`: stop waiting for more deltas
         self._finish_writes: list[Write] = []
 
     def delta(self, event: DeltaEvent) -> None:
@@ -84,9 +90,18 @@ class ReplyPublisher:
             _, receivers = await pipe.execute()
         return int(receivers)
 
+    async def _gather(self) -> None:
+        """Waits out the rest of the coalescing window, unless the stream is finishing."""
+        remaining = self._published_at + self.coalesce - asyncio.get_running_loop().time()
+        if self.delivered and remaining > 0 and not self._finishing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finishing.wait(), remaining)
+
     async def _flush(self) -> None:
         while self._waiting:
+            await self._gather()
             event = self._take()
+            self._published_at = asyncio.get_running_loop().time()
             if await self._publish_delta(event) == 0:
                 self.client_gone = True
             else:
@@ -105,6 +120,7 @@ class ReplyPublisher:
     async def finish(self, event: Event, *also: Write) -> None:
         """Publishes the terminal event after the deltas, in one MULTI with the writes queued
         by `on_finish` and `also` (the job's acknowledgement)."""
+        self._finishing.set()
         if self._flushing is not None:
             await self._flushing
         await self._flush()

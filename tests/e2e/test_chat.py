@@ -68,6 +68,24 @@ async def test_streaming_chat_relays_every_delta_then_usage_then_done(
     assert completion == 40
 
 
+async def test_tokens_trickling_in_share_messages_and_arrive_whole(
+    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
+) -> None:
+    """Tokens 1 ms apart are coalesced (STREAM_COALESCE, 8 ms by default) into fewer deltas,
+    none lost or reordered."""
+    trace = f"req_test_{secrets.token_hex(6)}"
+    text = "Trickle [[sim tokens=60 chunk_delay_ms=1]]"
+    body = chat_body("deepseek", "deepseek-chat", text, stream=True)
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
+
+    assert response.status_code == 200, response.text
+    deltas = [p["delta"]["content"] for p in sse_payloads(response.text)[:-2]]
+    record = await upstream_record(simulator, trace)
+    assert "".join(deltas) == record["reply"]
+    assert len(str(record["reply"]).split()) == 60
+    assert len(deltas) <= 20
+
+
 async def test_max_tokens_cut_maps_to_length(edge: httpx.AsyncClient, user_token: str) -> None:
     body = chat_body(
         "anthropic", "claude-3-5-sonnet-20241022", "Go on [[sim tokens=50]]", max_tokens=5
