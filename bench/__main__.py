@@ -2,7 +2,8 @@
 
 Settings (environment):
 - BENCH_REQUESTS: requests per cell at concurrency >= 16 (default 1000); a fifth of it at
-  concurrency 1; streams: a tenth at concurrency 1, half at 16.
+  concurrency 1; streams: a tenth at concurrency 1, half at 16 (paced streams, 5 ms between
+  chunks: 10 at concurrency 1, a twentieth at 16).
 - BENCH_ROUNDS: direct/gateway alternations per cell (default 2).
 - BENCH_MAX_SECONDS: cells not started by then are skipped and listed (default 300).
 - BENCH_CLIENT: `raw` (default, `bench.wire`) or `httpx` for the load generator.
@@ -31,6 +32,7 @@ from bench.report import Cell, CellResult
 DOC = Path("docs/benchmarks.md")
 CHAT_TOKENS = 12
 STREAM_TOKENS = 100
+PACE_MS = 5  # paced streams: like a model writing 200 tokens per second
 RATE_LIMIT_MAX = 100_000_000  # on, but never reached by the benchmark
 
 
@@ -55,6 +57,14 @@ def cells_by_priority(requests: int) -> list[Cell]:
         Cell(stream=False, latency_ms=0, concurrency=16, requests=requests),
         Cell(stream=False, latency_ms=50, concurrency=64, requests=requests),
         Cell(stream=True, latency_ms=0, concurrency=16, requests=max(requests // 2, 10)),
+        Cell(stream=True, latency_ms=0, concurrency=1, requests=10, chunk_delay_ms=PACE_MS),
+        Cell(
+            stream=True,
+            latency_ms=0,
+            concurrency=16,
+            requests=max(requests // 20, 16),
+            chunk_delay_ms=PACE_MS,
+        ),
     ]
 
 
@@ -65,13 +75,13 @@ def targets(fleet: Fleet, token: str, cell: Cell) -> tuple[Target, Target]:
         "direct",
         f"{fleet.simulator_url}/{PROVIDER}/chat/completions",
         {**json, "Authorization": "Bearer x"},
-        chat_body(cell.latency_ms, tokens, cell.stream, provider=None),
+        chat_body(cell.latency_ms, tokens, cell.stream, None, cell.chunk_delay_ms),
     )
     gateway = Target(
         "gateway",
         f"{fleet.config.edge_url}/api/v1/chat",
         {**json, "Authorization": f"Bearer {token}"},
-        chat_body(cell.latency_ms, tokens, cell.stream, provider=PROVIDER),
+        chat_body(cell.latency_ms, tokens, cell.stream, PROVIDER, cell.chunk_delay_ms),
     )
     return direct, gateway
 
@@ -187,7 +197,9 @@ def main() -> int:
             for name, pid in (("Redis", fleet.redis_pid), ("PostgreSQL", fleet.postgres_pid))
             if pid is None
         ]
-    results.sort(key=lambda r: (r.cell.stream, r.cell.latency_ms, r.cell.concurrency))
+    results.sort(
+        key=lambda r: (r.cell.stream, r.cell.latency_ms, r.cell.chunk_delay_ms, r.cell.concurrency)
+    )
     chat = report.chat_table([r for r in results if not r.cell.stream])
     stream = report.stream_table([r for r in results if r.cell.stream])
     cpu = report.cpu_table(results)

@@ -49,13 +49,14 @@ class Samples:
         self.elapsed += other.elapsed
 
 
-def chat_body(latency_ms: int, tokens: int, stream: bool, provider: str | None) -> bytes:
+def chat_body(
+    latency_ms: int, tokens: int, stream: bool, provider: str | None, chunk_delay_ms: int = 0
+) -> bytes:
     """The same chat for both targets; the simulator reads its behaviour from the directive."""
+    directive = f"latency_ms={latency_ms} tokens={tokens} chunk_delay_ms={chunk_delay_ms}"
     body: dict[str, Any] = {
         "model": "deepseek-chat",
-        "messages": [
-            {"role": "user", "content": f"Hi [[sim latency_ms={latency_ms} tokens={tokens}]]"}
-        ],
+        "messages": [{"role": "user", "content": f"Hi [[sim {directive}]]"}],
         "stream": stream,
     }
     if provider is not None:

@@ -21,11 +21,13 @@ class Cell:
     latency_ms: int
     concurrency: int
     requests: int
+    chunk_delay_ms: int = 0  # streams: the upstream's pause between chunks (0: a burst)
 
     @property
     def label(self) -> str:
         kind = "stream" if self.stream else "chat"
-        return f"{kind} {self.latency_ms} ms c={self.concurrency}"
+        paced = f" paced {self.chunk_delay_ms} ms" if self.chunk_delay_ms else ""
+        return f"{kind} {self.latency_ms} ms{paced} c={self.concurrency}"
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,17 @@ def _span(values: list[int]) -> str:
 
 
 def stream_table(results: list[CellResult]) -> str:
-    header = ["c", "target", "streams/s", "TTFT p50", "TTFT p99", "full p50", "full p99"]
+    header = ["chunks", "c", "target", "streams/s", "TTFT p50", "TTFT p99", "full p50"]
+    header += ["full p99"]
     header += ["added TTFT p50", "added full p50", "added full p99", "CPU ms/stream"]
     header += ["CPU ms/upstream chunk", "SSE events/stream", "text chars/stream", "errors"]
     rows = []
     for result in results:
         direct, gateway = result.direct, result.gateway
         for name, samples in (("direct", direct), ("gateway", gateway)):
-            row = [str(result.cell.concurrency), name, _f(_rps(samples), 0)]
+            pace = result.cell.chunk_delay_ms
+            row = [f"every {pace} ms" if pace else "burst", str(result.cell.concurrency), name]
+            row += [_f(_rps(samples), 0)]
             row += [_f(percentile(samples.first_tokens, p)) for p in (0.5, 0.99)]
             row += [_f(percentile(samples.latencies, p)) for p in (0.5, 0.99)]
             if name == "gateway":
@@ -187,25 +192,27 @@ def machine() -> str:
 
 
 HOW_TO_READ = """\
-Each cell runs the same requests against the provider simulator directly
-(`POST /deepseek/chat/completions`) and through the gateway (`POST /api/v1/chat`: edge → Redis
-stream → `deepseek` worker → simulator → pub/sub → edge), alternating in rounds within one run, so
-"added" (gateway minus direct, same percentile) is the gateway's cost in latency on this very
-machine at that moment; compare medians and ratios rather than single absolute times, and expect
-a few ms of run-to-run noise. Upstream latency is set per request with the simulator directive
-`[[sim latency_ms=N]]`; `c` is the number of callers, each sending its next request as soon as the
-previous one is answered, over its own keep-alive connection. The load generator, the simulator,
-Redis, PostgreSQL and every gateway process share the same cores, so at 0 ms upstream and c ≥ 16
-the box is saturated and latency there is queueing: read throughput there, and read latency
-targets at 50 ms upstream. "CPU ms/req" is utime + stime from `/proc/<pid>/stat` of the edge,
-the worker, audit, auth, keyvault and Redis (children included) over the gateway rounds, divided
-by the requests sent (errors included: a cell with many fast errors looks cheaper than it is);
-the breakdown table adds, for reference, the PostgreSQL server (which audit writes to), the
-simulator and the load generator, and how many cores other work on the machine kept busy
-meanwhile (busy time from `/proc/stat` minus this run's processes): above ~0.1 the cell was
-disturbed and its figures are pessimistic. Errors are counted by HTTP status and the first body
-of each is listed. Peak RSS is `VmHWM` at the end of the run. Service logs of the last run are
-kept in `.data/bench-logs/`."""
+Each cell runs the same requests against the provider simulator directly (`POST
+/deepseek/chat/completions`) and through the gateway (`POST /api/v1/chat`: edge → Redis stream →
+`deepseek` worker → simulator → pub/sub → edge), alternating in rounds within one run, so "added"
+(gateway minus direct, same percentile) is the gateway's cost in latency on this very machine at
+that moment; compare medians and ratios rather than single absolute times, and expect a few ms of
+run-to-run noise. Upstream latency is set per request with the simulator directive `[[sim
+latency_ms=N]]`; `c` is the number of callers, each sending its next request as soon as the
+previous one is answered, over its own keep-alive connection. Streams come as a burst of 100 chunks
+or paced, 5 ms apart (`[[sim chunk_delay_ms=5]]`): there the relay cannot batch, so its cost per
+chunk is at its highest, and "added full" is the hop plus any coalescing delay. The load generator,
+the simulator, Redis, PostgreSQL and every gateway process share the same cores, so at 0 ms
+upstream and c ≥ 16 the box is saturated and latency there is queueing: read throughput there, and
+read latency targets at 50 ms upstream. "CPU ms/req" is utime + stime from `/proc/<pid>/stat` of
+the edge, the worker, audit, auth, keyvault and Redis (children included) over the gateway rounds,
+divided by the requests sent (errors included: a cell with many fast errors looks cheaper than it
+is); the breakdown table adds, for reference, the PostgreSQL server (which audit writes to), the
+simulator and the load generator, and how many cores other work on the machine kept busy meanwhile
+(busy time from `/proc/stat` minus this run's processes): above ~0.1 the cell was disturbed and its
+figures are pessimistic. Errors are counted by HTTP status and the first body of each is listed.
+Peak RSS is `VmHWM` at the end of the run. Service logs of the last run are kept in
+`.data/bench-logs/`."""
 
 
 def document(
@@ -235,7 +242,7 @@ def document(
         "",
         chat,
         "",
-        "## Streaming chat (100 chunks, burst)",
+        "## Streaming chat (100 chunks)",
         "",
         stream,
         "",
