@@ -101,7 +101,7 @@ class WorkerMetrics:
         )
         self.upstream_latency = Histogram(
             "gateway_upstream_latency_seconds",
-            "Time from calling the provider to its whole answer",
+            "A job's time on its provider: its calls, their retries and back-off",
             ["provider", "kind"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
@@ -121,7 +121,7 @@ class WorkerMetrics:
         )
         self.overhead = Histogram(
             "gateway_worker_overhead_seconds",
-            "A job's time in the worker beyond the provider's answer",
+            "A job's time in the worker beyond calling its provider, up to its terminal event",
             ["provider"],
             buckets=OVERHEAD_BUCKETS,
             registry=registry,

@@ -41,6 +41,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass
+class ProviderClock:
+    """The seconds one job spent on its provider: every guarded call, with its retries and
+    their back-off, and the key check. The rest of the job's time is the worker's overhead."""
+
+    seconds: float = 0.0
+
+    async def time(self, call: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 @dataclass(frozen=True)
 class JobRunner:
     adapter: ProviderAdapter
@@ -53,15 +68,18 @@ class JobRunner:
         """The terminal event of `job`: its result or an `ErrorEvent`."""
         provider, metrics = self.adapter.provider.id, self.metrics
         metrics.queue_wait.labels(provider).observe(max(0.0, time.time() - job.ts))
-        started = time.perf_counter()
+        started, clock = time.perf_counter(), ProviderClock()
         with metrics.in_flight.labels(provider).track_inprogress():
-            event = await self._run(job, publisher)
-        metrics.upstream_latency.labels(provider, job.kind).observe(time.perf_counter() - started)
+            event = await self._run(job, publisher, clock)
+        took = time.perf_counter() - started
+        if clock.seconds:
+            metrics.upstream_latency.labels(provider, job.kind).observe(clock.seconds)
+        metrics.overhead.labels(provider).observe(max(0.0, took - clock.seconds))
         outcome = "error" if isinstance(event, ErrorEvent) else "success"
         metrics.jobs.labels(provider, job.kind, outcome).inc()
         return event
 
-    async def _run(self, job: Job, publisher: ReplyPublisher) -> Event:
+    async def _run(self, job: Job, publisher: ReplyPublisher, clock: ProviderClock) -> Event:
         if job.deadline < time.time():
             return ErrorEvent(
                 type="provider_error", message="The request expired in the queue", status=504
@@ -70,7 +88,7 @@ class JobRunner:
             # REQUEST_TIMEOUT bounds a job to its last byte: a provider streaming (or stalling
             # with keep-alives) past it is cut here, whether or not the client still listens.
             async with asyncio.timeout(job.deadline - time.time()):
-                return await self.dispatch(job, publisher)
+                return await self.dispatch(job, publisher, clock)
         except TimeoutError:
             provider = self.adapter.provider
             return ErrorEvent(
@@ -91,23 +109,27 @@ class JobRunner:
             log.exception("job failed unexpectedly")
             return ErrorEvent(type="internal_error", message="Internal error", status=500)
 
-    async def dispatch(self, job: Job, publisher: ReplyPublisher) -> Event:
+    async def dispatch(self, job: Job, publisher: ReplyPublisher, clock: ProviderClock) -> Event:
         adapter = await self.with_credentials(job)
         if isinstance(job, KeyCheckJob):
-            return await adapter.check_key(job.trace)
+            return await clock.time(adapter.check_key(job.trace))
         if isinstance(job, ChatJob):
             adapter.require("chat")
-            return await self.chat(adapter, job, publisher)
+            return await self.chat(adapter, job, publisher, clock)
         if isinstance(job, EmbeddingsJob):
             adapter.require("embeddings")
             request = job.request
-            return await self.answer(job, publisher, lambda: adapter.embeddings(request, job.trace))
+            return await self.answer(
+                job, publisher, clock, lambda: adapter.embeddings(request, job.trace)
+            )
         if isinstance(job, RerankJob):
             adapter.require("rerank")
             rerank = job.request
-            return await self.answer(job, publisher, lambda: adapter.rerank(rerank, job.trace))
+            return await self.answer(
+                job, publisher, clock, lambda: adapter.rerank(rerank, job.trace)
+            )
         if isinstance(job, ModelsJob):
-            return await self.answer(job, publisher, lambda: adapter.models(job.trace))
+            return await self.answer(job, publisher, clock, lambda: adapter.models(job.trace))
         raise GatewayError(f"Unknown job kind {job.kind}")
 
     async def with_credentials(self, job: Job) -> ProviderAdapter:
@@ -127,19 +149,29 @@ class JobRunner:
         return adapter
 
     async def answer(
-        self, job: Job, publisher: ReplyPublisher, call: Callable[[], Awaitable[T]]
+        self,
+        job: Job,
+        publisher: ReplyPublisher,
+        clock: ProviderClock,
+        call: Callable[[], Awaitable[T]],
     ) -> T:
         """One guarded upstream call whose answer is all the job publishes: cancelled, with
         its retries, when the client leaves."""
         guarded = self.guard.call(call, deadline=job.deadline, defer=publisher.on_finish)
-        return await self.clients.unless_client_leaves(publisher.channel, guarded)
+        return await self.clients.unless_client_leaves(publisher.channel, clock.time(guarded))
 
     async def chat(
-        self, adapter: ProviderAdapter, job: ChatJob, publisher: ReplyPublisher
+        self,
+        adapter: ProviderAdapter,
+        job: ChatJob,
+        publisher: ReplyPublisher,
+        clock: ProviderClock,
     ) -> DoneEvent:
         request = job.request
         if not request.stream:
-            done = await self.answer(job, publisher, lambda: adapter.complete(request, job.trace))
+            done = await self.answer(
+                job, publisher, clock, lambda: adapter.complete(request, job.trace)
+            )
         else:
 
             async def attempt() -> DoneEvent:
@@ -158,7 +190,9 @@ class JobRunner:
             )
             try:
                 # Also watched while no delta flows, e.g. before a slow first token.
-                done = await self.clients.unless_client_leaves(publisher.channel, guarded)
+                done = await self.clients.unless_client_leaves(
+                    publisher.channel, clock.time(guarded)
+                )
             except ClientGone:
                 usage = delivered_usage(request, publisher.delivered_chars)
                 log.debug("stream cut by the client; delivered usage %s", usage.model_dump())

@@ -78,6 +78,27 @@ async def test_worker_pools_serve_their_own_metrics(
     assert ("gateway_jobs_in_flight", frozenset({("provider", "litellm")})) in found
 
 
+async def test_worker_time_is_split_between_the_provider_and_the_workers_overhead(
+    edge: httpx.AsyncClient, user_token: str, fleet: FleetConfig
+) -> None:
+    port = fleet.worker_metrics_ports[fleet.providers.index("nvidia_nim")]
+    model = "meta/llama-3.3-70b-instruct"
+    body = chat_body("nvidia_nim", model, "hi [[sim latency_ms=400 tokens=2]]")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as worker:
+        before = await samples(worker)
+        response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
+        assert response.status_code == 200, response.text
+        after = await samples(worker)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    upstream = grew("gateway_upstream_latency_seconds_sum", provider="nvidia_nim", kind="chat")
+    assert grew("gateway_worker_overhead_seconds_count", provider="nvidia_nim") >= 1
+    assert upstream >= 0.4
+    assert grew("gateway_worker_overhead_seconds_sum", provider="nvidia_nim") < upstream
+
+
 async def test_counts_are_right_when_the_edge_runs_several_processes(
     fleet: FleetConfig, user_token: str
 ) -> None:
