@@ -28,6 +28,7 @@ from bench.fleet import MODEL, PROVIDER, Fleet, running_fleet
 from bench.load import Samples, Target, chat_body, run
 from bench.proc import Memory, busy_seconds, cpu_seconds, peak_memory
 from bench.report import Cell, CellResult
+from shared.heap import freeze_startup_heap
 
 DOC = Path("docs/benchmarks.md")
 CHAT_TOKENS = 12
@@ -188,6 +189,7 @@ def main() -> int:
     say(f"BENCH_CLIENT={client})...")
     with running_fleet(RATE_LIMIT_MAX) as fleet:
         say(f"Fleet up in {time.monotonic() - began:.1f} s; measuring:")
+        freeze_startup_heap()  # the load generator's own pauses would blur every cell
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             results, skipped, memory = runner.run(
                 measure(fleet, cells_by_priority(requests), rounds, began + max_seconds, use_httpx)

@@ -29,6 +29,7 @@ from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.breaker import Breaker
+from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
                 queue_limit=settings.queue_limit,
             )
             app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
+            freeze_startup_heap()
             try:
                 yield
             finally:

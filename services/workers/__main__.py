@@ -23,6 +23,7 @@ from services.workers.recovery import Recovery
 from services.workers.retry import RetryPolicy, UpstreamGuard
 from services.workers.upstream_http import upstream_client
 from shared.breaker import Breaker
+from shared.heap import freeze_startup_heap
 from shared.logs import configure_logging, provider_var
 from shared.metrics import WorkerMetrics, new_registry
 from shared.providers import PROVIDERS
@@ -108,6 +109,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
             maxlen=settings.queue_maxlen,
             coalesce=settings.seconds("stream_coalesce"),
         )
+        freeze_startup_heap()
         try:
             await run_pool(settings, redis, keys, consumer, stop)
         finally:
