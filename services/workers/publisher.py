@@ -12,7 +12,6 @@ the job's last writes (its acknowledgement, the breaker's record of the upstream
 """
 
 import asyncio
-import contextlib
 
 from redis.asyncio import Redis
 
@@ -55,8 +54,9 @@ class ReplyPublisher:
         self._reasoning: list[str] = []
         self._tool_calls: list[ToolCallDelta] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._due: asyncio.TimerHandle | None = None  # the next flush, at the window's end
         self._published_at = 0.0  # loop time of the last delta publish
-        self._finishing = asyncio.Event()  # set by `finish`: stop waiting for more deltas
+        self._finishing = False  # set by `finish`: publish what is left without waiting
         self._finish_writes: list[Write] = []
 
     def delta(self, event: DeltaEvent) -> None:
@@ -65,8 +65,18 @@ class ReplyPublisher:
         self._reasoning.append(event.reasoning_content)
         merge_tool_calls(self._tool_calls, event.tool_calls)
         self._waiting = True
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
+        if self._due is not None or (self._flushing is not None and not self._flushing.done()):
+            return  # a flush is due or running: it takes this delta too
+        loop = asyncio.get_running_loop()
+        due = self._published_at + self.coalesce
+        if self.delivered and due > loop.time():
+            self._due = loop.call_at(due, self._start_flush)
+        else:
+            self._start_flush()
+
+    def _start_flush(self) -> None:
+        self._due = None
+        self._flushing = asyncio.create_task(self._flush())
 
     def _take(self) -> DeltaEvent:
         event = DeltaEvent(
@@ -90,18 +100,11 @@ class ReplyPublisher:
             _, receivers = await pipe.execute()
         return int(receivers)
 
-    async def _gather(self) -> None:
-        """Waits out the rest of the coalescing window, unless the stream is finishing."""
-        remaining = self._published_at + self.coalesce - asyncio.get_running_loop().time()
-        if self.delivered and remaining > 0 and not self._finishing.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._finishing.wait(), remaining)
-
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting:
-            await self._gather()
             event = self._take()
-            self._published_at = asyncio.get_running_loop().time()
+            self._published_at = loop.time()
             if await self._publish_delta(event) == 0:
                 self.client_gone = True
             else:
@@ -111,6 +114,10 @@ class ReplyPublisher:
                     + len(event.reasoning_content)
                     + sum(len(c.arguments) + len(c.name or "") for c in event.tool_calls)
                 )
+            due = self._published_at + self.coalesce
+            if self._waiting and not self._finishing and due > loop.time():
+                self._due = loop.call_at(due, self._start_flush)
+                return
 
     def on_finish(self, write: Write) -> None:
         """Queues `write` (e.g. recording the upstream call's success) for the terminal
@@ -120,7 +127,10 @@ class ReplyPublisher:
     async def finish(self, event: Event, *also: Write) -> None:
         """Publishes the terminal event after the deltas, in one MULTI with the writes queued
         by `on_finish` and `also` (the job's acknowledgement)."""
-        self._finishing.set()
+        self._finishing = True
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
         if self._flushing is not None:
             await self._flushing
         await self._flush()
