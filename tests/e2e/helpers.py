@@ -1,10 +1,28 @@
 """Small helpers for talking to the running fleet."""
 
+import contextlib
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
+
+from services.fleet.infra import free_port
+from services.fleet.plan import FleetConfig, edge_replica
+
+
+@contextlib.contextmanager
+def running_edge(fleet: FleetConfig, **settings: str) -> Iterator[str]:
+    """One more edge process of the fleet, with `settings` over the fleet's, started and
+    healthy: its base URL. It is stopped by its PID, also when the test fails."""
+    service = edge_replica(fleet, free_port(), **settings)
+    try:
+        service.start()
+        service.wait_healthy()
+        yield str(service.health_url).removesuffix("/health/ready")
+    finally:
+        service.stop()
 
 
 def chat_body(provider: str, model: str, text: str, **extra: object) -> dict[str, object]:

@@ -12,11 +12,10 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.fleet.infra import free_port
-from services.fleet.plan import FleetConfig, edge_replica
+from services.fleet.plan import FleetConfig
 from shared.tokens import TokenSigner
 from tests.conftest import ADMIN_EMAIL, RUN_ID
-from tests.e2e.helpers import assert_envelope, auth, chat_body
+from tests.e2e.helpers import assert_envelope, auth, chat_body, running_edge
 
 PASSWORD = "correct-horse-battery"
 TINY_CHAT = chat_body("deepseek", "deepseek-chat", "hi [[sim tokens=1]]")
@@ -25,13 +24,8 @@ TINY_CHAT = chat_body("deepseek", "deepseek-chat", "hi [[sim tokens=1]]")
 @pytest.fixture(scope="module")
 def replica(fleet: FleetConfig) -> Iterator[str]:
     """A second edge process on the same Redis: what a second replica behind a balancer is."""
-    service = edge_replica(fleet, free_port())
-    try:
-        service.start()
-        service.wait_healthy()
-        yield str(service.health_url).removesuffix("/health/ready")
-    finally:
-        service.stop()
+    with running_edge(fleet) as url:
+        yield url
 
 
 @pytest.fixture
@@ -261,19 +255,13 @@ async def test_a_body_over_the_limit_gets_413(edge: httpx.AsyncClient, user_toke
 def strict_edge(fleet: FleetConfig) -> Iterator[str]:
     """An edge with the spec's auth limit (few requests per client) and a CORS allow-list,
     counting in its own Redis namespace so the rest of the suite does not use up its limit."""
-    service = edge_replica(
+    with running_edge(
         fleet,
-        free_port(),
         AUTH_RATE_LIMIT_MAX="3",
         REDIS_PREFIX=f"gw-strict-{RUN_ID}",
         CORS_ORIGINS="https://app.example.com",
-    )
-    try:
-        service.start()
-        service.wait_healthy()
-        yield str(service.health_url).removesuffix("/health/ready")
-    finally:
-        service.stop()
+    ) as url:
+        yield url
 
 
 async def test_auth_endpoints_are_limited_per_client(strict_edge: str) -> None:

@@ -9,13 +9,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.fleet.infra import free_port
-from services.fleet.plan import FleetConfig, edge_replica
+from services.fleet.plan import FleetConfig
 from shared.breaker import Breaker, BreakerConfig
 from shared.providers import PROVIDERS
 from shared.redis_keys import RedisKeys
 from tests.conftest import RUN_ID
-from tests.e2e.helpers import assert_envelope, auth, chat_body
+from tests.e2e.helpers import assert_envelope, auth, chat_body, running_edge
 
 QUEUE_LIMIT = 3
 PREFIX = f"gw-bp-{RUN_ID}"
@@ -24,15 +23,10 @@ PREFIX = f"gw-bp-{RUN_ID}"
 @pytest.fixture(scope="module")
 def lonely_edge(fleet: FleetConfig) -> Iterator[str]:
     """An edge whose provider streams no worker reads (its own Redis namespace)."""
-    service = edge_replica(
-        fleet, free_port(), REDIS_PREFIX=PREFIX, QUEUE_LIMIT=str(QUEUE_LIMIT), REQUEST_TIMEOUT="2s"
-    )
-    try:
-        service.start()
-        service.wait_healthy()
-        yield str(service.health_url).removesuffix("/health/ready")
-    finally:
-        service.stop()
+    with running_edge(
+        fleet, REDIS_PREFIX=PREFIX, QUEUE_LIMIT=str(QUEUE_LIMIT), REQUEST_TIMEOUT="2s"
+    ) as url:
+        yield url
 
 
 async def test_a_job_nobody_answers_ends_in_504(lonely_edge: str, user_token: str) -> None:

@@ -5,9 +5,8 @@ import asyncio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.fleet.infra import free_port
-from services.fleet.plan import FleetConfig, edge_replica
-from tests.e2e.helpers import auth, chat_body
+from services.fleet.plan import FleetConfig
+from tests.e2e.helpers import auth, chat_body, running_edge
 
 
 async def samples(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -102,11 +101,7 @@ async def test_worker_time_is_split_between_the_provider_and_the_workers_overhea
 async def test_counts_are_right_when_the_edge_runs_several_processes(
     fleet: FleetConfig, user_token: str
 ) -> None:
-    replica = edge_replica(fleet, free_port(), WEB_CONCURRENCY="2")
-    try:
-        replica.start()
-        replica.wait_healthy()
-        base = str(replica.health_url).removesuffix("/health/ready")
+    with running_edge(fleet, WEB_CONCURRENCY="2") as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             body = chat_body("openrouter", "openai/gpt-4o-mini", "hi [[sim tokens=1]]")
             calls = [
@@ -120,8 +115,6 @@ async def test_counts_are_right_when_the_edge_runs_several_processes(
                     value(found, "gateway_requests_total", provider="openrouter", status="success")
                     == 20
                 )
-    finally:
-        replica.stop()
 
 
 async def test_internal_services_serve_process_metrics(fleet: FleetConfig) -> None:

@@ -25,14 +25,20 @@ import pytest
 from redis.asyncio import Redis
 
 from services.edge.admission import Admission, Limits, StreamSlot
-from services.fleet.infra import free_port
-from services.fleet.plan import FleetConfig, edge_replica
+from services.fleet.plan import FleetConfig
 from shared.errors import RateLimitError
 from shared.messages import ChatJob, DeltaEvent, ErrorEvent, Event, decode_event, encode
 from shared.redis_keys import RedisKeys
 from shared.schemas import MAX_TOOLS, ChatRequest
 from shared.settings import Settings
-from tests.e2e.helpers import assert_envelope, auth, chat_body, new_trace, sse_payloads
+from tests.e2e.helpers import (
+    assert_envelope,
+    auth,
+    chat_body,
+    new_trace,
+    running_edge,
+    sse_payloads,
+)
 from tests.security.support import keeps_serving, register
 
 MAX_BODY_BYTES = 1_048_576  # the fleet's default
@@ -319,13 +325,8 @@ FOREVER = "[[sim tokens=20000 chunk_delay_ms=5]]"  # 100 s of tokens, a few KB a
 @pytest.fixture(scope="module")
 def short_deadline_edge(fleet: FleetConfig) -> Iterator[str]:
     """One more edge of the shared fleet, giving its jobs a 3 s deadline (REQUEST_TIMEOUT)."""
-    service = edge_replica(fleet, free_port(), REQUEST_TIMEOUT="3s")
-    try:
-        service.start()
-        service.wait_healthy()
-        yield str(service.health_url).removesuffix("/health/ready")
-    finally:
-        service.stop()
+    with running_edge(fleet, REQUEST_TIMEOUT="3s") as url:
+        yield url
 
 
 def stream_error(response: httpx.Response) -> dict[str, Any]:
@@ -450,13 +451,8 @@ async def test_the_worker_ends_a_job_at_its_deadline_though_its_client_listens(
 @pytest.fixture
 def small_stream_caps(fleet: FleetConfig) -> Iterator[str]:
     """A second edge replica on the same Redis, whose caps are 3 streams a user, 2 a key."""
-    service = edge_replica(fleet, free_port(), MAX_OPEN_STREAMS="3", MAX_OPEN_STREAMS_PER_KEY="2")
-    try:
-        service.start()
-        service.wait_healthy()
-        yield str(service.health_url).removesuffix("/health/ready")
-    finally:
-        service.stop()
+    with running_edge(fleet, MAX_OPEN_STREAMS="3", MAX_OPEN_STREAMS_PER_KEY="2") as url:
+        yield url
 
 
 async def test_open_streams_are_counted_across_replicas_and_per_key(
