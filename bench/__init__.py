@@ -1,1 +1,1 @@
-"""`make bench`: the gateway against its upstream called directly, in one run (issue 8)."""
+"""`make bench`: the gateway against its upstream called directly, in one run."""

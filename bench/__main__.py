@@ -47,7 +47,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def cells_by_priority(requests: int) -> list[Cell]:
-    """Every cell, the ones the issue's targets name first (the rest go if time runs out)."""
+    """Every cell, the ones with latency targets first (the rest go if time runs out)."""
     few, streams = max(requests // 5, 20), max(requests // 10, 10)
     return [
         Cell(stream=False, latency_ms=0, concurrency=1, requests=few),
