@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     # uvicorn worker processes of the edge on PORT (uvicorn's own variable name).
     edge_processes: int = Field(1, ge=1, le=64, alias="WEB_CONCURRENCY")
     host: str = Field("127.0.0.1", alias="HOST")
-    api_base_url: str = Field("http://localhost:3001", alias="API_BASE_URL")
+    # The public URL clients call; /openapi.json names it as the server (empty: the page's own).
+    api_base_url: str = Field("", alias="API_BASE_URL")
     log_level: str = Field("info", alias="LOG_LEVEL")
     enable_metrics: bool = Field(True, alias="ENABLE_METRICS")
     data_dir: Path = Field(Path(".data"), alias="DATA_DIR")

@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="AI Gateway",
         version="0.1.0",
         description="One HTTP API in front of many LLM providers.",
+        servers=[{"url": settings.api_base_url}] if settings.api_base_url else None,
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
