@@ -2,8 +2,9 @@
 open streams.
 
 One Lua script, run atomically by Redis and so exact across every edge replica, decides
-whether a request gets in: its token is not revoked, its principal is under its request limit
-for the current window, (for a stream) a slot is free among its open streams, which it takes,
+whether a request gets in: its token is not revoked, and each of its principals (its user and,
+for a gateway API key, the key; all or none of them count the request) is under its request
+limit for the current window, (for a stream) a slot is free among its open streams, which it takes,
 and (for work that spends tokens) the estimated tokens fit in the current minute's budget,
 which it reserves. Custom limits set by an admin live in a Redis hash and override the
 defaults the caller passes in; the database is never consulted. What a request holds is given
@@ -12,6 +13,7 @@ expires after the longest a stream can last.
 """
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from redis.asyncio import Redis
 
@@ -19,51 +21,72 @@ from shared.errors import AuthenticationError, RateLimitError
 from shared.ids import new_id
 from shared.redis_keys import RedisKeys
 
-# KEYS: revoked flag, custom limits hash, request window hash, token budget hash,
-#       open streams (sorted set: slot -> expiry ms; '' when the request is not a stream)
-# ARGV: now (ms), default request limit, default window (s), default tokens per minute,
-#       tokens to reserve, open streams allowed, slot id, slot expiry (ms)
+# Every scope of a request (its user, and its gateway API key) is decided in one run: each is
+# checked first, and only when all admit is anything counted, so a refusal by one scope leaves
+# every other scope's counters as they were.
+# KEYS: revoked flag ('' for none), then per scope: custom limits hash, request window hash,
+#       token budget hash, open streams (sorted set: slot -> expiry ms; '' when not a stream)
+# ARGV: now (ms), number of scopes, then per scope: default request limit, default window (s),
+#       default tokens per minute, tokens to reserve, open streams allowed, slot id,
+#       slot expiry (ms)
+# Returns {1, 0, then per scope: limit, remaining, reset, reserved}, or when refused
+#         {verdict, scope number, limit, remaining, reset, open streams allowed}.
 _ADMIT = """
-if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, 0, 0, 0} end
+if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, 0, 0, 0, 0} end
 local now = tonumber(ARGV[1])
-local custom = redis.call('HMGET', KEYS[2], 'requests', 'window_seconds', 'tokens_per_minute')
-local limit = tonumber(custom[1]) or tonumber(ARGV[2])
-local window = (tonumber(custom[2]) or tonumber(ARGV[3])) * 1000
-local budget = tonumber(custom[3]) or tonumber(ARGV[4])
-local estimate = tonumber(ARGV[5])
+local plans = {}
+for i = 1, tonumber(ARGV[2]) do
+  local k, a = 1 + (i - 1) * 4, 2 + (i - 1) * 7
+  local custom = redis.call('HMGET', KEYS[k + 1], 'requests', 'window_seconds',
+                            'tokens_per_minute')
+  local limit = tonumber(custom[1]) or tonumber(ARGV[a + 1])
+  local window = (tonumber(custom[2]) or tonumber(ARGV[a + 2])) * 1000
+  local budget = tonumber(custom[3]) or tonumber(ARGV[a + 3])
+  local estimate = tonumber(ARGV[a + 4])
 
-local state = redis.call('HMGET', KEYS[3], 'count', 'reset')
-local count, reset = tonumber(state[1]) or 0, tonumber(state[2]) or 0
-if now >= reset then count, reset = 0, now + window end
-if count >= limit then return {0, limit, 0, reset, 0} end
+  local state = redis.call('HMGET', KEYS[k + 2], 'count', 'reset')
+  local count, reset = tonumber(state[1]) or 0, tonumber(state[2]) or 0
+  if now >= reset then count, reset = 0, now + window end
+  if count >= limit then return {0, i, limit, 0, reset, 0} end
 
-local streams = KEYS[5]
-if streams ~= '' then
-  redis.call('ZREMRANGEBYSCORE', streams, '-inf', now)
-  local allowed = tonumber(ARGV[6])
-  if redis.call('ZCARD', streams) >= allowed then
-    return {-3, limit, limit - count, reset, allowed}
+  local streams = KEYS[k + 4]
+  if streams ~= '' then
+    redis.call('ZREMRANGEBYSCORE', streams, '-inf', now)
+    local allowed = tonumber(ARGV[a + 5])
+    if redis.call('ZCARD', streams) >= allowed then
+      return {-3, i, limit, limit - count, reset, allowed}
+    end
+  end
+
+  local used, minute_end, reserved = 0, 0, 0
+  if budget > 0 and estimate > 0 then
+    local spent = redis.call('HMGET', KEYS[k + 3], 'used', 'reset')
+    used, minute_end = tonumber(spent[1]) or 0, tonumber(spent[2]) or 0
+    if now >= minute_end then used, minute_end = 0, now + 60000 end
+    if used + estimate > budget then return {-2, i, budget, budget - used, minute_end, 0} end
+    reserved = estimate
+  end
+  plans[i] = {k = k, a = a, limit = limit, count = count, reset = reset, used = used,
+              minute_end = minute_end, reserved = reserved}
+end
+
+local result = {1, 0}
+for i, p in ipairs(plans) do
+  if p.reserved > 0 then
+    redis.call('HSET', KEYS[p.k + 3], 'used', p.used + p.reserved, 'reset', p.minute_end)
+    redis.call('PEXPIREAT', KEYS[p.k + 3], p.minute_end)
+  end
+  redis.call('HSET', KEYS[p.k + 2], 'count', p.count + 1, 'reset', p.reset)
+  redis.call('PEXPIREAT', KEYS[p.k + 2], p.reset)
+  if KEYS[p.k + 4] ~= '' then
+    redis.call('ZADD', KEYS[p.k + 4], ARGV[p.a + 7], ARGV[p.a + 6])
+    redis.call('PEXPIREAT', KEYS[p.k + 4], ARGV[p.a + 7])
+  end
+  for _, v in ipairs({p.limit, p.limit - p.count - 1, p.reset, p.reserved}) do
+    result[#result + 1] = v
   end
 end
-
-local reserved = 0
-if budget > 0 and estimate > 0 then
-  local spent = redis.call('HMGET', KEYS[4], 'used', 'reset')
-  local used, minute_end = tonumber(spent[1]) or 0, tonumber(spent[2]) or 0
-  if now >= minute_end then used, minute_end = 0, now + 60000 end
-  if used + estimate > budget then return {-2, budget, budget - used, minute_end, 0} end
-  redis.call('HSET', KEYS[4], 'used', used + estimate, 'reset', minute_end)
-  redis.call('PEXPIREAT', KEYS[4], minute_end)
-  reserved = estimate
-end
-
-redis.call('HSET', KEYS[3], 'count', count + 1, 'reset', reset)
-redis.call('PEXPIREAT', KEYS[3], reset)
-if streams ~= '' then
-  redis.call('ZADD', streams, ARGV[8], ARGV[7])
-  redis.call('PEXPIREAT', streams, ARGV[8])
-end
-return {1, limit, limit - count - 1, reset, reserved}
+return result
 """
 
 # KEYS: token budget hash, open streams ('' for none)
@@ -131,6 +154,17 @@ class Reservation:
     slot: str = ""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """One principal a request is counted against: `scope` is "user", "key" or "client"."""
+
+    scope: str
+    owner_id: str
+    limits: Limits
+    estimate_tokens: int = 0
+    stream: StreamSlot | None = None
+
+
 class Admission:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
@@ -149,46 +183,48 @@ class Admission:
         estimate_tokens: int = 0,
         stream: StreamSlot | None = None,
     ) -> tuple[Decision, Reservation | None]:
-        """Lets the request in (returning its rate-limit state) or raises why not."""
-        budget_key = self.keys.token_budget(scope, owner_id)
-        streams_key = self.keys.open_streams(scope, owner_id) if stream else ""
-        slot = new_id("slot") if stream else ""
-        keys = [
-            self.keys.revoked(jti) if jti else "",
-            self.keys.limits(scope, owner_id),
-            self.keys.rate_window(scope, owner_id),
-            budget_key,
-            streams_key,
-        ]
-        args = [now_ms, limits.requests, limits.window_seconds, limits.tokens_per_minute]
-        allowed, expiry = (stream.allowed, now_ms + stream.ttl_ms) if stream else (0, 0)
-        verdict, limit, remaining, reset, reserved = await self._admit(
-            keys, [*args, estimate_tokens, allowed, slot, expiry]
+        """Lets the request in for one principal (returning its rate-limit state) or raises
+        why not."""
+        (admitted,) = await self.admit_all(
+            [Scope(scope, owner_id, limits, estimate_tokens, stream)], now_ms=now_ms, jti=jti
         )
-        decision = Decision(int(limit), int(remaining), int(reset))
-        retry_after = max(1.0, (decision.reset_ms - now_ms) / 1000)
-        if verdict == -1:
-            raise AuthenticationError("Token has been revoked")
-        if verdict == 0:
-            raise Limited("Too many requests", decision, retry_after, {"limit": decision.limit})
-        if verdict == -2:
-            raise Limited(
-                "Token budget for this minute is spent",
-                decision,
-                retry_after,
-                {"tokens_per_minute": decision.limit, "tokens_left": decision.remaining},
+        return admitted
+
+    async def admit_all(
+        self, scopes: list[Scope], *, now_ms: int, jti: str | None = None
+    ) -> list[tuple[Decision, Reservation | None]]:
+        """Lets the request in for every scope at once (returning each one's rate-limit state
+        and holdings, in order) or raises why not, having counted it for none."""
+        keys: list[str] = [self.keys.revoked(jti) if jti else ""]
+        args: list[str | int] = [now_ms, len(scopes)]
+        held: list[tuple[str, str, str]] = []
+        for s in scopes:
+            budget_key = self.keys.token_budget(s.scope, s.owner_id)
+            streams_key = self.keys.open_streams(s.scope, s.owner_id) if s.stream else ""
+            slot = new_id("slot") if s.stream else ""
+            keys += [
+                self.keys.limits(s.scope, s.owner_id),
+                self.keys.rate_window(s.scope, s.owner_id),
+                budget_key,
+                streams_key,
+            ]
+            allowed, expiry = (s.stream.allowed, now_ms + s.stream.ttl_ms) if s.stream else (0, 0)
+            limits = s.limits
+            args += [limits.requests, limits.window_seconds, limits.tokens_per_minute]
+            args += [s.estimate_tokens, allowed, slot, expiry]
+            held.append((budget_key, streams_key, slot))
+        verdict, *rest = [int(v) for v in await self._admit(keys, args)]
+        if verdict != 1:
+            _refuse(verdict, *rest, now_ms=now_ms)
+        admitted = []
+        for i, (budget_key, streams_key, slot) in enumerate(held):
+            limit, remaining, reset, reserved = rest[1 + 4 * i : 5 + 4 * i]
+            decision = Decision(limit, remaining, reset)
+            reservation = (
+                Reservation(budget_key, reserved, streams_key, slot) if reserved or slot else None
             )
-        if verdict == -3:
-            # Nobody knows when a stream ends: retry soon.
-            raise Limited(
-                "Too many open streams; wait for one to end",
-                decision,
-                1.0,
-                {"open_streams": int(reserved)},
-            )
-        if not reserved and not slot:
-            return decision, None
-        return decision, Reservation(budget_key, int(reserved), streams_key, slot)
+            admitted.append((decision, reservation))
+        return admitted
 
     async def settle(self, reservation: Reservation, used_tokens: int, now_ms: int) -> None:
         """Replace the reserved estimate by what was really used (0 refunds it all), and give
@@ -199,3 +235,25 @@ class Admission:
                 [reservation.budget_key, reservation.streams_key],
                 [now_ms, delta, reservation.slot],
             )
+
+
+def _refuse(
+    verdict: int, _scope: int, limit: int, remaining: int, reset: int, streams: int, *, now_ms: int
+) -> NoReturn:
+    decision = Decision(limit, remaining, reset)
+    retry_after = max(1.0, (decision.reset_ms - now_ms) / 1000)
+    if verdict == -1:
+        raise AuthenticationError("Token has been revoked")
+    if verdict == 0:
+        raise Limited("Too many requests", decision, retry_after, {"limit": decision.limit})
+    if verdict == -2:
+        raise Limited(
+            "Token budget for this minute is spent",
+            decision,
+            retry_after,
+            {"tokens_per_minute": decision.limit, "tokens_left": decision.remaining},
+        )
+    # -3: nobody knows when a stream ends, so retry soon.
+    raise Limited(
+        "Too many open streams; wait for one to end", decision, 1.0, {"open_streams": streams}
+    )

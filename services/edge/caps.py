@@ -1,12 +1,14 @@
 """What one request may ask for, as the operator capped it.
 
 `MAX_BODY_BYTES` bounds the bytes of a body; these caps bound what the bytes stand for: the
-messages of a chat and the characters of their text, the answer tokens it asks for, and the
-inputs of embeddings and rerank. Every surface checks its native request here (the OpenAI- and
+messages of a chat and the characters of their text, the answer tokens it asks for (at most
+what its model can give, `shared.model_limits`, and never more than `MAX_OUTPUT_TOKENS`), and
+the inputs of embeddings and rerank. Every surface checks its native request here (the OpenAI- and
 Anthropic-compatible ones after translation), so one rule holds everywhere.
 """
 
 from shared.errors import ValidationError
+from shared.model_limits import max_output_tokens
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
 from shared.settings import Settings
 
@@ -30,7 +32,29 @@ def check_chat(settings: Settings, body: ChatRequest) -> None:
     characters = sum(len(m.text()) for m in body.messages)
     _at_most("messages", "characters of text", characters, settings.max_prompt_chars)
     if body.max_tokens is not None:
-        _at_most("max_tokens", "tokens", body.max_tokens, settings.max_output_tokens)
+        _answer_tokens(settings, body, body.max_tokens)
+
+
+def _answer_tokens(settings: Settings, body: ChatRequest, asked: int) -> None:
+    """`max_tokens` within the limit of the model and of every fallback it may move to."""
+    targets = [(body.provider, body.model)]
+    for fallback in body.fallbacks or []:
+        provider, _, model = fallback.partition("/")
+        targets.append((provider, model))  # a malformed one is refused by the chat route
+    for provider, model in targets:
+        limit = max_output_tokens(provider, model, settings.max_output_tokens)
+        if asked > limit:
+            raise ValidationError(
+                f"Invalid field 'max_tokens': model '{provider}/{model}' answers with at most "
+                f"{limit} tokens, got {asked}",
+                details={
+                    "field": "max_tokens",
+                    "provider": provider,
+                    "model": model,
+                    "limit": limit,
+                    "value": asked,
+                },
+            )
 
 
 def check_embeddings(settings: Settings, body: EmbeddingsRequest) -> None:

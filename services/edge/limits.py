@@ -14,9 +14,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.edge.admission import Admission, Decision, Limited, Limits, Reservation, StreamSlot
+from services.edge.admission import (
+    Admission,
+    Decision,
+    Limited,
+    Limits,
+    Reservation,
+    Scope,
+    StreamSlot,
+)
 from services.edge.auth import Principal, authenticated
-from shared.errors import AuthorizationError, RateLimitError
+from shared.errors import AuthorizationError
 from shared.http import add_response_headers
 from shared.schemas import ChatRequest
 from shared.settings import Settings
@@ -49,62 +57,33 @@ class Gate:
     async def admit(
         self, request: Request, caller: Principal, estimate_tokens: int = 0, stream: bool = False
     ) -> list[Reservation]:
-        now = now_ms()
-        decision, reservation = await self._admit_scope(
-            request,
-            now,
-            "user",
-            caller.user_id,
-            self.user_limits(caller.tier),
-            jti=caller.jti,
-            estimate=estimate_tokens,
-            stream=self.stream_slot(self.settings.max_open_streams) if stream else None,
-        )
-        reservations = [reservation] if reservation else []
+        """Counts the request against its user and (for a gateway API key) the key, in one
+        atomic step: refused by either, it is counted by neither."""
+        scopes = [
+            Scope(
+                "user",
+                caller.user_id,
+                self.user_limits(caller.tier),
+                estimate_tokens,
+                self.stream_slot(self.settings.max_open_streams) if stream else None,
+            )
+        ]
         if caller.key_id is not None:
             per_key = self.settings.max_open_streams_per_key
-            try:
-                key_decision, key_reservation = await self._admit_scope(
-                    request,
-                    now,
-                    "key",
-                    caller.key_id,
-                    _UNLIMITED,
-                    estimate=estimate_tokens,
-                    stream=self.stream_slot(per_key) if stream and per_key else None,
-                )
-            except RateLimitError:
-                for held in reservations:
-                    await self.admission.settle(held, 0, now)
-                raise
-            if key_decision.remaining < decision.remaining:
-                decision = key_decision
-            reservations += [key_reservation] if key_reservation else []
+            slot = self.stream_slot(per_key) if stream and per_key else None
+            scopes.append(Scope("key", caller.key_id, _UNLIMITED, estimate_tokens, slot))
+        now = now_ms()
+        admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
+        # The headers tell of the tightest limit.
+        decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
         add_response_headers(request, decision.headers(now))
-        return reservations
+        return [held for _, held in admitted if held is not None]
 
-    async def _admit_scope(
-        self,
-        request: Request,
-        now: int,
-        scope: str,
-        owner_id: str,
-        limits: Limits,
-        *,
-        jti: str | None = None,
-        estimate: int = 0,
-        stream: StreamSlot | None = None,
-    ) -> tuple[Decision, Reservation | None]:
+    async def _admit_scopes(
+        self, request: Request, now: int, scopes: list[Scope], *, jti: str | None = None
+    ) -> list[tuple[Decision, Reservation | None]]:
         try:
-            return await self.admission.admit(
-                scope=scope,
-                owner_id=owner_id,
-                limits=limits,
-                now_ms=now,
-                jti=jti,
-                estimate_tokens=estimate,
-                stream=stream,
-            )
+            return await self.admission.admit_all(scopes, now_ms=now, jti=jti)
         except Limited as exc:
             add_response_headers(request, exc.decision.headers(now))
             raise
@@ -116,7 +95,7 @@ class Gate:
             self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window_seconds
         )
         now = now_ms()
-        decision, _ = await self._admit_scope(request, now, "client", host, limits)
+        ((decision, _),) = await self._admit_scopes(request, now, [Scope("client", host, limits)])
         add_response_headers(request, decision.headers(now))
 
 

@@ -165,6 +165,56 @@ async def test_api_keys_keep_to_their_providers_and_models(edge: httpx.AsyncClie
     assert_envelope(response, 403, "authorization_error")
 
 
+async def test_a_key_refused_by_its_own_limit_leaves_its_owners_window_alone(
+    edge: httpx.AsyncClient, admin: str
+) -> None:
+    user_id, token = await register(edge)
+    await set_limits(edge, admin, user_id, requests=4, window="1h")
+    created = await edge.post(
+        "/api/v1/api-keys",
+        json={"name": "one a day", "limits": {"requests": 1, "window": "1d"}},
+        headers=auth(token),
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    statuses = [
+        (await edge.post("/api/v1/chat", json=TINY_CHAT, headers=auth(key))).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 429, 429]
+    # The owner's window counts creating the key, the one admitted chat and this request; the
+    # two refused chats would have used it up.
+    response = await edge.get("/api/v1/keys", headers=auth(token))
+    assert response.status_code == 200, response.text
+    assert response.headers["ratelimit-remaining"] == "1"
+
+
+async def test_gateway_api_keys_serve_models_but_cannot_manage_the_account(
+    edge: httpx.AsyncClient,
+) -> None:
+    user_id, token = await register(edge)
+    created = await edge.post("/api/v1/api-keys", json={"name": "program"}, headers=auth(token))
+    key = created.json()["key"]
+    for path in ("/api/v1/providers", "/v1/models"):
+        response = await edge.get(path, headers=auth(key))
+        assert response.status_code == 200, (path, response.text)
+    account = [
+        ("GET", "/api/v1/keys", None),
+        ("POST", "/api/v1/keys", {"provider": "deepseek", "apiKey": "sk-leaked-0000000000"}),
+        ("GET", "/api/v1/api-keys", None),
+        ("POST", "/api/v1/api-keys", {"name": "minted by a program"}),
+        ("GET", "/api/v1/usage", None),
+        ("GET", f"/api/v1/admin/users/{user_id}", None),
+        ("POST", "/api/v1/auth/refresh", None),
+        ("POST", "/api/v1/auth/logout", None),
+    ]
+    for method, path, body in account:
+        response = await edge.request(method, path, json=body, headers=auth(key))
+        assert_envelope(response, 401, "authentication_error")
+    listed = await edge.get("/api/v1/api-keys", headers=auth(token))
+    assert [k["name"] for k in listed.json()["api_keys"]] == ["program"]
+
+
 def forged(claims: dict[str, object], **header: str) -> str:
     return jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers=header)
 

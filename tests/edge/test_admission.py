@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.edge.admission import Admission, Limits
+from services.edge.admission import Admission, Limits, Scope, StreamSlot
 from shared.errors import AuthenticationError, RateLimitError
 from shared.redis_keys import RedisKeys
 
@@ -131,3 +131,44 @@ async def test_no_budget_means_no_reservation(replicas) -> None:
         scope="user", owner_id="u6", limits=Limits(10, 60), now_ms=now_ms(), estimate_tokens=500
     )
     assert reservation is None
+
+
+async def test_a_key_limited_caller_does_not_use_up_its_owners_window(replicas) -> None:
+    """The user's window admits, the key's own limit refuses: nothing of the user's is held."""
+    one, two, keys = replicas
+    await one.redis.hset(keys.limits("key", "k7"), mapping={"requests": 1, "window_seconds": 60})
+    owner = Limits(requests=3, window_seconds=60, tokens_per_minute=10_000)
+    now, slot = now_ms(), StreamSlot(allowed=10, ttl_ms=60_000)
+
+    def both():  # type: ignore[no-untyped-def]
+        return [
+            Scope("user", "u7", owner, estimate_tokens=100, stream=slot),
+            Scope("key", "k7", Limits(2**62, 3600), estimate_tokens=100, stream=slot),
+        ]
+
+    calls = [(one if i % 2 else two).admit_all(both(), now_ms=now) for i in range(6)]
+    assert sum(await outcomes(calls)) == 1  # the key's limit of one
+    # Only the one admitted request counts against the user: window, budget and streams.
+    window = await one.redis.hget(keys.rate_window("user", "u7"), "count")
+    assert int(window) == 1
+    assert int(await one.redis.hget(keys.token_budget("user", "u7"), "used")) == 100
+    assert await one.redis.zcard(keys.open_streams("user", "u7")) == 1
+    assert await one.redis.zcard(keys.open_streams("key", "k7")) == 1
+    # The owner, without the key, still has the two requests its window has left.
+    for remaining in (1, 0):
+        decision, _ = await one.admit(scope="user", owner_id="u7", limits=owner, now_ms=now)
+        assert decision.remaining == remaining
+    with pytest.raises(RateLimitError):
+        await one.admit(scope="user", owner_id="u7", limits=owner, now_ms=now)
+
+
+async def test_a_refusal_by_the_owner_leaves_the_keys_counters_alone(replicas) -> None:
+    one, _, keys = replicas
+    owner, key = Limits(requests=1, window_seconds=60), Limits(requests=5, window_seconds=60)
+    now = now_ms()
+    scopes = [Scope("user", "u8", owner), Scope("key", "k8", key)]
+    (user_state, _), (key_state, _) = await one.admit_all(scopes, now_ms=now)
+    assert (user_state.remaining, key_state.remaining) == (0, 4)
+    with pytest.raises(RateLimitError):
+        await one.admit_all(scopes, now_ms=now)
+    assert int(await one.redis.hget(keys.rate_window("key", "k8"), "count")) == 1

@@ -146,24 +146,30 @@ MAX_OPEN_STREAMS = _default("max_open_streams")
 
 
 def _surfaces(messages: list[dict[str, str]], max_tokens: int) -> list[tuple[str, dict[str, Any]]]:
-    """The same chat on the native, OpenAI- and Anthropic-compatible routes."""
+    """The same chat on the native, OpenAI- and Anthropic-compatible routes, to a model whose
+    own output limit is the operator's cap (shared/model_limits.py)."""
     return [
-        ("/api/v1/chat", chat_body(*DEEPSEEK, "", messages=messages, max_tokens=max_tokens)),
+        (
+            "/api/v1/chat",
+            chat_body(
+                "deepseek", "deepseek-reasoner", "", messages=messages, max_tokens=max_tokens
+            ),
+        ),
         (
             "/v1/chat/completions",
-            {"model": "deepseek/deepseek-chat", "messages": messages, "max_tokens": max_tokens},
+            {"model": "deepseek/deepseek-reasoner", "messages": messages, "max_tokens": max_tokens},
         ),
         (
             "/v1/chat/completions",
             {
-                "model": "deepseek/deepseek-chat",
+                "model": "deepseek/deepseek-reasoner",
                 "messages": messages,
                 "max_completion_tokens": max_tokens,
             },
         ),
         (
             "/v1/messages",
-            {"model": "deepseek/deepseek-chat", "messages": messages, "max_tokens": max_tokens},
+            {"model": "deepseek/deepseek-reasoner", "messages": messages, "max_tokens": max_tokens},
         ),
     ]
 
