@@ -55,7 +55,7 @@ PROVIDERS: dict[str, Provider] = {
             "openai",
             "https://openrouter.ai/api/v1",
             "openrouter_api_key",
-            ("chat", "vision", "function-calling", "reasoning"),
+            ("chat", "vision", "function-calling", "reasoning", "embeddings"),
         ),
         Provider(
             "litellm",

@@ -37,11 +37,13 @@ FAILURE_TTL_SECONDS = 5.0
 FETCH_TIMEOUT_SECONDS = 4.0
 CATALOGUE_USER = "gateway"  # model lists are fetched with the operator's keys, for everyone
 
-# Hugging Face's router lists the chat models of its inference providers only; embedding and
-# rerank models are served for any model on the Hub, so its list cannot reject them.
-_UNLISTED: frozenset[tuple[str, Capability]] = frozenset(
-    {("huggingface", "embeddings"), ("huggingface", "rerank")}
-)
+# A provider's model list always names its chat models, but not always the models it embeds or
+# reranks with (providers.md): Hugging Face's router lists its inference providers' chat models
+# while any Hub model embeds or reranks (§8); NIM's hosted retrieval models may be missing from
+# its /models (§6); OpenRouter's /models is its chat catalogue (its /embeddings is unconfirmed,
+# §4). Only LiteLLM's /v1/models names every model group the key may use, embedders and rerankers
+# included (§5). A model the list cannot speak for is left for the provider to judge.
+_LISTS_RETRIEVAL_MODELS = frozenset({"litellm"})
 
 
 class Catalogue:
@@ -132,8 +134,9 @@ class Catalogue:
         return list(event.models)
 
     async def check(self, provider: str, model: str, capability: Capability = "chat") -> None:
-        """Rejects a model the provider does not list; an unknown list lets the request pass."""
-        if (provider, capability) in _UNLISTED:
+        """Rejects a model the provider does not list; an unknown list lets the request pass,
+        and so does a retrieval model where the provider's list does not name those."""
+        if capability != "chat" and provider not in _LISTS_RETRIEVAL_MODELS:
             return
         models = await self.models(provider)
         if models is None or model in models or model.split(":", 1)[0] in models:

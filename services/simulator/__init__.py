@@ -27,10 +27,11 @@ text): `[[sim key=value ...]]`
     reasoning_tokens=N  reasoning words for reasoning models (default `--reasoning-tokens`)
     latency_ms=N        delay before the response or first chunk (default `--latency-ms`)
     chunk_delay_ms=N    delay between stream chunks (default `--chunk-delay-ms`)
-    fail=401|429|500|503|529
+    fail=401|403|429|500|503|529
                         that status with the provider's own error body (xAI reports a bad key as
-                        400, Perplexity's 401 is an HTML page); 429 (and Anthropic 529) carry
-                        `retry-after: 1`
+                        400, Perplexity's 401 is an HTML page; 403 is Anthropic's
+                        `permission_error`, OpenRouter's moderation flag with its `metadata`, xAI's
+                        blocked key); 429 (and Anthropic 529) carry `retry-after: 1`
     fail_times=N        with `fail=` (chat): only the first N attempts fail; attempts are the POSTs
                         with the same `x-request-id` on any provider, so a retried (or fallen
                         back) request succeeds on attempt N+1

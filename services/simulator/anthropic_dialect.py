@@ -30,6 +30,10 @@ MODELS = (
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request"),
     401: ("authentication_error", "invalid x-api-key"),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
     429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
     500: ("api_error", "Internal server error"),
     503: ("api_error", "Service unavailable"),

@@ -67,7 +67,7 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     if isinstance(directives.fail, int):
         async for _ in wire.pause(directives.latency_s, None, 0):
             pass
-        response = error_response(profile, directives.fail, key)
+        response = error_response(profile, directives.fail, key, model=body["model"])
         record.status, record.outcome = response.status_code, "error"
         return response
     reasoning_model = body["model"] in profile.reasoning_models

@@ -9,6 +9,7 @@ from services.simulator.openai_profile import OpenAIProfile
 
 _OPENAI: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request", "invalid_request_error", "invalid_request_error"),
+    403: ("You are not allowed to use this resource", "permission_error", "permission_denied"),
     429: ("Rate limit reached for requests", "rate_limit_error", "rate_limit_exceeded"),
     500: ("Internal server error", "server_error", "internal_error"),
     503: ("Server overloaded, please retry later", "server_error", "server_overloaded"),
@@ -17,6 +18,7 @@ _OPENAI: dict[int, tuple[str, str, str | None]] = {
 _XAI_CODES = {
     400: "Client specified an invalid argument",
     401: "unauthenticated:no-credentials",
+    403: "The caller does not have permission to execute the specified operation",
     429: "Some resource has been exhausted",
     500: "Internal error",
     503: "The service is currently unavailable",
@@ -25,6 +27,7 @@ _XAI_CODES = {
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
@@ -35,6 +38,7 @@ _TITLES = {
 _LITELLM_CLASSES = {
     400: "BadRequestError",
     401: "AuthenticationError",
+    403: "PermissionDeniedError",
     429: "RateLimitError",
     500: "InternalServerError",
     503: "ServiceUnavailableError",
@@ -56,6 +60,15 @@ PERPLEXITY_401_HTML = (
     "<hr><center>openresty/1.25.3.1</center>\r\n</body>\r\n</html>\r\n"
 )
 MIDSTREAM_MESSAGE = "Server overloaded, please retry later"
+# 403 in each provider's words (providers.md): OpenRouter's is a moderation flag, xAI's a blocked
+# key or team, Hugging Face's a token without the Inference Providers permission.
+_FORBIDDEN = {
+    "openrouter": "Your chosen model requires moderation and your input was flagged",
+    "xai": "The API key sim-key-id is blocked or has no permission for this model or endpoint",
+    "nim": "Forbidden: the API key may not call this function",
+    "hf": "This authentication method does not have sufficient permissions to call "
+    "Inference Providers on behalf of user sim-user",
+}
 
 
 def _mask(key: str) -> str:
@@ -77,15 +90,25 @@ def _message(profile: OpenAIProfile, status: int, key: str, missing_key: bool) -
                 "You can obtain an API key from https://console.x.ai."
             )
         return profile.auth_message.format(key=_mask(key))
+    if status == 403 and profile.error_style in _FORBIDDEN:
+        return _FORBIDDEN[profile.error_style]
     return _OPENAI.get(status, _OPENAI[500])[0]
 
 
-def _body(profile: OpenAIProfile, status: int, message: str) -> Any:
+def _body(profile: OpenAIProfile, status: int, message: str, model: str) -> Any:
     style = profile.error_style
     if style == "xai":
         return {"code": _XAI_CODES.get(status, _XAI_CODES[400]), "error": message}
     if style == "openrouter":
-        return {"error": {"code": status, "message": message}}
+        error: dict[str, Any] = {"code": status, "message": message}
+        if status == 403:
+            error["metadata"] = {
+                "reasons": ["simulated"],
+                "flagged_input": "[[sim fail=403]]",
+                "provider_name": "SimProvider",
+                "model_slug": model,
+            }
+        return {"error": error}
     if style == "nim":
         return {
             "type": "about:blank",
@@ -94,15 +117,19 @@ def _body(profile: OpenAIProfile, status: int, message: str) -> Any:
             "detail": message,
         }
     if style == "hf":
+        if status == 403:  # the Hub's own refusal: a bare `{"error": ...}` (providers.md §8b)
+            return {"error": message}
         return {"error": message, "error_type": _HF_TYPES[status]}
     if style == "perplexity":
-        kind = {400: "invalid_request", 429: "rate_limit_exceeded"}.get(status, "server_error")
+        kinds = {400: "invalid_request", 403: "forbidden", 429: "rate_limit_exceeded"}
+        kind = kinds.get(status, "server_error")
         return {"error": {"message": message, "type": kind, "code": status}}
     if style == "litellm":
         litellm_type = "auth_error" if status == 401 else None
         text = f"litellm.{_LITELLM_CLASSES.get(status, 'BadRequestError')}: {message}"
-        error = {"message": text, "type": litellm_type, "param": None, "code": str(status)}
-        return {"error": error}
+        return {
+            "error": {"message": text, "type": litellm_type, "param": None, "code": str(status)}
+        }
     _, kind, code = _OPENAI.get(status, _OPENAI[400])
     if status == 401:
         kind, code = "authentication_error", "invalid_request_error"
@@ -115,6 +142,7 @@ def error_response(
     key: str = "",
     message: str = "",
     missing_key: bool = False,
+    model: str = "",
 ) -> Response:
     """`status` in the provider's shape; a bad key on xAI is its documented 400, not 401."""
     if status not in _TITLES:
@@ -125,7 +153,7 @@ def error_response(
         return Response(PERPLEXITY_401_HTML, 401, media_type="text/html")
     text = message or _message(profile, status, key, missing_key)
     headers = {"retry-after": "1"} if status == 429 else None
-    return wire.json_response(_body(profile, status, text), status, headers)
+    return wire.json_response(_body(profile, status, text, model), status, headers)
 
 
 def midstream_chunk(profile: OpenAIProfile, envelope: dict[str, Any]) -> dict[str, Any]:

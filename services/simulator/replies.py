@@ -15,7 +15,7 @@ from services.simulator.garbage import GARBAGE
 
 logger = logging.getLogger(__name__)
 
-HTTP_FAILURES = frozenset({401, 429, 500, 503, 529})
+HTTP_FAILURES = frozenset({401, 403, 429, 500, 503, 529})
 STREAM_FAILURES = frozenset({"disconnect", "midstream"})
 FAIL_AFTER_CHUNKS = 3
 

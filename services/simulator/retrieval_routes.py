@@ -60,7 +60,10 @@ async def _answer(
             directives = parse_directives("\n".join(texts), config, key)
             await asyncio.sleep(directives.latency_s)
             if isinstance(directives.fail, int):
-                problem = error_response(profile, directives.fail, key)
+                model = body.get("model")
+                problem = error_response(
+                    profile, directives.fail, key, model=model if isinstance(model, str) else ""
+                )
     if problem is not None:
         record.status, record.outcome = problem.status_code, "error"
         return problem

@@ -85,14 +85,53 @@ async def test_an_unknown_model_gets_400_listing_the_available_ones(
     }
 
 
-async def test_an_unknown_embeddings_model_gets_400(
-    edge: httpx.AsyncClient, user_token: str
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/embeddings", {"model": "no-such-embedder", "input": "hello"}),
+        ("/api/v1/rerank", {"model": "no-such-reranker", "query": "q", "documents": ["d"]}),
+    ],
+)
+async def test_an_unknown_retrieval_model_gets_400_where_the_list_names_them(
+    edge: httpx.AsyncClient, user_token: str, path: str, body: dict[str, object]
 ) -> None:
-    body = {"provider": "nvidia_nim", "model": "nvidia/no-such-embedder", "input": "hello"}
-    response = await edge.post("/api/v1/embeddings", json=body, headers=auth(user_token))
+    """LiteLLM's model list names every model group, embedders and rerankers included."""
+    body = {"provider": "litellm", **body}
+    response = await edge.post(path, json=body, headers=auth(user_token))
 
     error = assert_envelope(response, 400, "validation_error")
-    assert error["details"]["available_models"] == SIMULATED_MODELS["nvidia_nim"]
+    assert error["details"]["available_models"] == SIMULATED_MODELS["litellm"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/api/v1/embeddings",
+            {"provider": "nvidia_nim", "model": "nvidia/nv-embed-v1", "input_type": "query"},
+        ),
+        (
+            "/api/v1/embeddings",
+            {"provider": "openrouter", "model": "openai/text-embedding-3-large"},
+        ),
+        ("/api/v1/embeddings", {"provider": "huggingface", "model": "intfloat/e5-small-v2"}),
+        ("/api/v1/rerank", {"provider": "nvidia_nim", "model": "nvidia/nv-rerankqa-mistral-4b-v3"}),
+    ],
+    ids=["nim-embeddings", "openrouter-embeddings", "hf-embeddings", "nim-rerank"],
+)
+async def test_an_unlisted_retrieval_model_is_left_to_the_provider(
+    edge: httpx.AsyncClient, user_token: str, path: str, body: dict[str, object]
+) -> None:
+    """NIM's hosted retrieval models may be missing from its /models, Hugging Face and
+    OpenRouter list chat models (providers.md §4, §6, §8): their lists cannot reject these."""
+    for provider_models in SIMULATED_MODELS.values():
+        assert body["model"] not in provider_models
+    texts = (
+        {"input": "hello"} if path.endswith("embeddings") else {"query": "q", "documents": ["d"]}
+    )
+    response = await edge.post(path, json={**body, **texts}, headers=auth(user_token))
+
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(("provider", "model"), [("xai", "grok-3"), ("litellm", "gpt-4o-mini")])

@@ -299,6 +299,7 @@ async def test_openrouter_extras_become_provider_metadata(
     ("fail", "status", "error_type"),
     [
         ("401", 502, "provider_error"),
+        ("403", 502, "provider_error"),
         ("429", 429, "rate_limit_error"),
         ("500", 502, "provider_error"),
         ("503", 503, "provider_error"),
@@ -320,8 +321,10 @@ async def test_provider_errors_are_mapped(
     error = assert_envelope(response, status, error_type)
     assert error["details"]["provider"] == provider
     assert NAMES[provider] in error["message"]
-    if fail == "401":
+    if fail in ("401", "403"):
         assert "credentials" in error["message"]
+    if fail == "403":
+        assert error["details"]["upstream_status"] == 403
     if fail == "429":
         assert int(response.headers["retry-after"]) >= 1
 

@@ -6,12 +6,13 @@ import httpx
 import pytest
 
 from services.simulator import retrieval
-from tests.e2e.helpers import assert_envelope, auth
+from tests.e2e.helpers import assert_envelope, auth, upstream_record
 
 EMBEDDERS = [
     ("nvidia_nim", "nvidia/nv-embedqa-e5-v5"),
     ("huggingface", "BAAI/bge-large-en-v1.5"),
     ("litellm", "text-embedding-3-small"),
+    ("openrouter", "openai/text-embedding-3-small"),
 ]
 RERANKERS = [
     ("nvidia_nim", "nvidia/llama-3.2-nv-rerankqa-1b-v2"),
@@ -71,11 +72,13 @@ async def test_a_list_input_gets_one_vector_per_input(
     assert len(vectors) == len(texts)
     for vector, text in zip(vectors, texts, strict=True):
         assert vector == pytest.approx(retrieval.vector(text), abs=1e-5)
+    record = await upstream_record(simulator, trace)
+    assert record["body"]["inputs" if provider == "huggingface" else "input"] == texts
     if provider == "nvidia_nim":
-        records = (await simulator.get("/_sim/requests", params={"trace_id": trace})).json()
-        [record] = records["requests"]
         assert record["body"]["input_type"] == "query"
-        assert record["body"]["input"] == texts
+    if provider == "openrouter":
+        assert record["path"] == "/openrouter/embeddings"
+        assert record["body"]["model"] == model
 
 
 @pytest.mark.parametrize(("provider", "model"), RERANKERS)
@@ -113,13 +116,50 @@ async def test_rerank_without_top_n_ranks_every_document(
     assert [r["index"] for r in results][:2] == expected_order()[:2]
 
 
+async def test_the_specs_rerank_example_succeeds(
+    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
+) -> None:
+    """The spec's request verbatim: NIM's hosted path spelling of the model (`3_2`), which its
+    /models does not list (it lists `llama-3.2-...`; providers.md §6)."""
+    documents = [
+        "Machine learning is a subset of AI...",
+        "Deep learning uses neural networks...",
+        "Supervised learning requires labeled data...",
+    ]
+    query = "What is machine learning?"
+    body = {
+        "provider": "nvidia_nim",
+        "model": "nvidia/llama-3_2-nv-rerankqa-1b-v2",
+        "query": query,
+        "documents": documents,
+        "top_n": 2,
+    }
+    trace = f"req_test_{secrets.token_hex(6)}"
+    response = await edge.post("/api/v1/rerank", json=body, headers=auth(user_token, trace))
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    ranked = [index for index, _ in retrieval.ranked(query, documents)]
+    assert [r["index"] for r in results] == ranked[:2]
+    assert [r["document"] for r in results] == [documents[r["index"]] for r in results]
+    assert results[0]["relevance_score"] > results[1]["relevance_score"]
+    record = await upstream_record(simulator, trace)
+    assert record["path"].endswith("/retrieval/nvidia/llama-3_2-nv-rerankqa-1b-v2/reranking")
+    assert record["body"]["passages"] == [{"text": d} for d in documents]
+
+
 async def test_a_chat_only_provider_gets_400_naming_those_that_can(
     edge: httpx.AsyncClient, user_token: str
 ) -> None:
     body = {"provider": "deepseek", "model": "deepseek-chat", "input": "hello"}
     response = await edge.post("/api/v1/embeddings", json=body, headers=auth(user_token))
     error = assert_envelope(response, 400, "validation_error")
-    assert error["details"]["available_providers"] == ["huggingface", "litellm", "nvidia_nim"]
+    assert error["details"]["available_providers"] == [
+        "huggingface",
+        "litellm",
+        "nvidia_nim",
+        "openrouter",
+    ]
 
     body = {"provider": "anthropic", "model": "x", "query": "q", "documents": ["d"]}
     response = await edge.post("/api/v1/rerank", json=body, headers=auth(user_token))

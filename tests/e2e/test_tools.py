@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from shared.providers import PROVIDERS
 from tests.e2e.helpers import auth, sse_payloads
 from tests.e2e.test_providers import upstream_record
 
@@ -17,6 +18,9 @@ TOOL_PROVIDERS = [
     ("deepseek", "deepseek-chat"),
     ("openrouter", "openai/gpt-4o-mini"),
     ("xai", "grok-3"),
+    ("litellm", "gpt-4o-mini"),
+    ("nvidia_nim", "meta/llama-3.3-70b-instruct"),
+    ("huggingface", "meta-llama/Llama-3.1-8B-Instruct"),
 ]
 WEATHER = {
     "type": "function",
@@ -69,6 +73,11 @@ def reassemble(payloads: list[Any]) -> tuple[list[dict[str, Any]], dict[str, Any
             call["name"] = piece["function"].get("name") or call["name"]
             call["arguments"] += piece["function"].get("arguments", "")
     return [calls[i] for i in sorted(calls)], payloads[-2]
+
+
+def test_every_provider_offering_function_calling_is_tested_here() -> None:
+    able = [p.id for p in PROVIDERS.values() if p.can("function-calling")]
+    assert sorted(p for p, _ in TOOL_PROVIDERS) == sorted(able)
 
 
 @pytest.mark.parametrize(("provider", "model"), TOOL_PROVIDERS)

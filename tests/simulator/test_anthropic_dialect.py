@@ -74,6 +74,7 @@ def test_system_role_in_messages_is_rejected(client: anthropic.Anthropic) -> Non
     ("directive", "key", "error", "error_type"),
     [
         ("[[sim fail=401]]", "sk-ant-test", anthropic.AuthenticationError, "authentication_error"),
+        ("[[sim fail=403]]", "sk-ant-test", anthropic.PermissionDeniedError, "permission_error"),
         ("", "sk-ant-fail-401", anthropic.AuthenticationError, "authentication_error"),
         ("[[sim fail=429]]", "sk-ant-test", anthropic.RateLimitError, "rate_limit_error"),
         ("", "sk-ant-fail-429", anthropic.RateLimitError, "rate_limit_error"),

@@ -196,3 +196,45 @@ def test_huggingface_models_and_errors(sim_url: str) -> None:
     assert models[0]["providers"][0]["provider"] == "together"
     assert error.status_code == 503
     assert set(error.json()) == {"error", "error_type"}
+
+
+def test_403_in_each_providers_own_form(sim_url: str) -> None:
+    def forbidden(path: str, model: str) -> httpx.Response:
+        body = _chat(model, "hi [[sim fail=403]]")
+        response = httpx.post(f"{sim_url}/{path}/chat/completions", headers=AUTH, json=body)
+        assert response.status_code == 403, (path, response.text)
+        return response
+
+    deepseek = forbidden("deepseek", "deepseek-chat").json()["error"]
+    assert (deepseek["type"], deepseek["code"]) == ("permission_error", "permission_denied")
+    xai = forbidden("xai", "grok-3").json()
+    assert set(xai) == {"code", "error"}
+    assert "blocked" in xai["error"]
+    openrouter = forbidden("openrouter", "openai/gpt-4o-mini").json()["error"]
+    assert openrouter["code"] == 403
+    assert "flagged" in openrouter["message"]
+    assert openrouter["metadata"]["model_slug"] == "openai/gpt-4o-mini"
+    assert set(openrouter["metadata"]) == {
+        "reasons",
+        "flagged_input",
+        "provider_name",
+        "model_slug",
+    }
+    litellm = forbidden("litellm", "gpt-4o").json()["error"]
+    assert litellm["code"] == "403"
+    assert litellm["message"].startswith("litellm.PermissionDeniedError: ")
+    nim = forbidden("nvidia_nim", "meta/llama-3.3-70b-instruct").json()
+    assert (nim["status"], nim["title"]) == (403, "Forbidden")
+    perplexity = forbidden("perplexity", "sonar").json()["error"]
+    assert (perplexity["type"], perplexity["code"]) == ("forbidden", 403)
+    huggingface = forbidden("huggingface/v1", "meta-llama/Llama-3.1-8B-Instruct").json()
+    assert set(huggingface) == {"error"}
+    assert "permissions" in huggingface["error"]
+
+
+def test_403_on_retrieval_routes(sim_url: str) -> None:
+    body = {"model": "openai/text-embedding-3-small", "input": "x [[sim fail=403]]"}
+    response = httpx.post(f"{sim_url}/openrouter/embeddings", headers=AUTH, json=body)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["metadata"]["model_slug"] == body["model"]

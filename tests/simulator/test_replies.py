@@ -11,6 +11,7 @@ def test_directives_override_config() -> None:
     directives = parse_directives(text, CONFIG)
     assert (directives.tokens, directives.latency_ms, directives.chunk_delay_ms) == (3, 250, 7)
     assert directives.fail == "midstream"
+    assert parse_directives("[[sim fail=403]]", CONFIG).fail == 403
 
 
 def test_defaults_and_invalid_values_fall_back_to_config() -> None:

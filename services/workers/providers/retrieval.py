@@ -1,7 +1,8 @@
-"""Embeddings and rerank for the providers that offer them (providers.md §5, §6, §8, §10.1).
+"""Embeddings and rerank for the providers that offer them (providers.md §4-6, §8, §10.1).
 
 embeddings  nvidia_nim   {base}/embeddings, `input_type` (default query), `truncate`
             litellm      {base}/embeddings, OpenAI shape
+            openrouter   {base}/embeddings, OpenAI shape
             huggingface  {base}/hf-inference/models/<model>/pipeline/feature-extraction
 rerank      nvidia_nim   {retrieval}/retrieval/<model path, '.' -> '_'>/reranking, logits
             huggingface  {TEI}/rerank (HUGGINGFACE_TEI_URL), scores
