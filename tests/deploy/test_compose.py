@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from functools import cache
 from typing import Any
 
@@ -21,8 +22,10 @@ DASHBOARD_METRICS = (
     "gateway_tokens_total",
     "gateway_errors_total",
     "gateway_queue_depth",
-    "gateway_inflight_jobs",
+    "gateway_jobs_in_flight",
 )
+# Where the gateway defines the metric families it exposes.
+METRIC_SOURCES = ("shared/metrics.py", "services/edge/observability.py")
 
 
 @cache
@@ -119,6 +122,16 @@ def test_the_dashboard_charts(metric: str) -> None:
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "gateway.json").read_text())
     expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert any(metric in e for e in expressions)
+
+
+def test_the_dashboard_queries_only_metrics_the_gateway_exposes() -> None:
+    dashboard = (DEPLOY / "grafana" / "dashboards" / "gateway.json").read_text()
+    queried = {
+        re.sub(r"_(bucket|sum|count|total)$", "", name)
+        for name in re.findall(r"gateway_[a-z_]+", dashboard)
+    }
+    defined = "".join((DEPLOY.parent / path).read_text() for path in METRIC_SOURCES)
+    assert {name for name in queried if f'"{name}' not in defined} == set()
 
 
 def test_grafana_provisioning_points_at_the_mounted_dashboards() -> None:
