@@ -178,6 +178,7 @@ class _Exchange:
     clock: float = field(default_factory=time.perf_counter)
     status: int = 500
     ended: float | None = None
+    first_chunk: float | None = None  # a streamed answer's first body bytes (its first token)
     disconnected: bool = False
     failed: bool = False  # the app raised
     error_body: bytearray = field(default_factory=bytearray)
@@ -250,6 +251,8 @@ class AuditMiddleware:
             elif message["type"] == "http.response.body":
                 if seen.status >= 400 and len(seen.error_body) < _MAX_ERROR_BODY:
                     seen.error_body += message.get("body", b"")[:_MAX_ERROR_BODY]
+                elif seen.first_chunk is None and message.get("more_body", False):
+                    seen.first_chunk = time.perf_counter()
                 if not message.get("more_body", False) and not seen.disconnected:
                     seen.ended = time.perf_counter()
             await send(message)
@@ -286,3 +289,6 @@ class AuditMiddleware:
                 prompt_tokens=record.prompt_tokens,
                 completion_tokens=record.completion_tokens,
             )
+            if seen.first_chunk is not None and record.provider:
+                first_token = seen.first_chunk - seen.clock
+                metrics.first_token.labels(record.provider).observe(first_token)

@@ -77,6 +77,27 @@ async def test_worker_pools_serve_their_own_metrics(
     assert ("gateway_jobs_in_flight", frozenset({("provider", "litellm")})) in found
 
 
+async def test_a_streamed_answer_records_its_time_to_first_token(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    name = "gateway_time_to_first_token_seconds_count"
+    before = value(await samples(edge), name, provider="xai")
+    body = chat_body("xai", "grok-3", "hi [[sim tokens=5]]", stream=True)
+    response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
+    assert response.status_code == 200, response.text
+    plain = chat_body("xai", "grok-3", "hi [[sim tokens=5]]")
+    assert (
+        await edge.post("/api/v1/chat", json=plain, headers=auth(user_token))
+    ).status_code == 200
+    for _ in range(40):  # the edge records a request right after its last byte
+        after = value(await samples(edge), name, provider="xai")
+        if after > before:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    assert value(await samples(edge), name, provider="xai") == before + 1  # not the plain one
+
+
 async def test_worker_time_is_split_between_the_provider_and_the_workers_overhead(
     edge: httpx.AsyncClient, user_token: str, fleet: FleetConfig
 ) -> None:
