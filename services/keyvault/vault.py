@@ -13,6 +13,8 @@ from shared.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
+ROTATION = "rotation"  # the audit log's actor for the decrypts of `rotate`
+
 VALIDATION_COPY_TTL = 120
 
 
@@ -93,7 +95,13 @@ class Vault:
                     plaintext = self._open(row)
                 except KeyUnreadable as exc:
                     log.error("key %s cannot be re-sealed: %s", row.id, exc.message)
+                    await self.repo.audit(
+                        row.id, row.user_id, actor=ROTATION, action="decrypt_failed", trace_id=None
+                    )
                     continue
+                await self.repo.audit(
+                    row.id, row.user_id, actor=ROTATION, action="decrypt", trace_id=None
+                )
                 aad = associated_data(row.user_id, row.provider, row.id)
                 changed += await self.repo.reseal(
                     row.id, row.sealed, self.master.seal(plaintext, aad)

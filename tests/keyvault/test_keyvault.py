@@ -209,6 +209,18 @@ async def test_rotation_keeps_every_key_usable(
             assert (await reveal(both, item["id"], user)).json()["apiKey"] == key
         changed = await both.app.state.vault.rotate(batch=2)  # type: ignore[attr-defined]
         assert changed >= len(keys)
+    conn = await asyncpg.connect(database_url)
+    try:
+        audit = await conn.fetch(
+            "SELECT key_id, action FROM provider_key_audit WHERE actor = 'rotation'"
+            " AND key_id = ANY($1::text[])",
+            [item["id"] for item in added],
+        )
+    finally:
+        await conn.close()
+    assert sorted((a["key_id"], a["action"]) for a in audit) == sorted(
+        (item["id"], "decrypt") for item in added
+    )
     async with keyvault(f"2:{master_keys[2]}") as new:
         for item, key in zip(added, keys, strict=True):
             assert (await reveal(new, item["id"], user)).json()["apiKey"] == key
