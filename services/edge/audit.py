@@ -7,7 +7,6 @@ from a background task: the request never waits for, or fails because of, the au
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -90,22 +89,22 @@ def track(request: Request, job_id: str, job: TrackedJob) -> None:
 
 @dataclass
 class AuditEmitter:
-    """XADDs records in batches, each one pipelined round trip, from one background task.
+    """XADDs records from one background task, each batch one pipelined round trip.
 
-    A record waits at most `linger` seconds for others to join it (records are written after
-    their responses, so nobody waits for that); at most `backlog` records wait at once.
+    A record is written as soon as no write is in flight; the records that arrive during a
+    write go together in the next one. So an edge that dies loses at most the records it was
+    writing at that moment, and under load records still share round trips. At most `backlog`
+    records wait at once (while Redis is unreachable).
     """
 
     redis: Redis
     keys: RedisKeys
-    linger: float = 0.05
     backlog: int = 10_000
     emitted: int = 0
     failed: int = 0
     dropped: int = 0
     _waiting: list[AuditRecord] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
-    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     def submit(self, record: AuditRecord) -> None:
         if len(self._waiting) >= self.backlog:
@@ -118,8 +117,6 @@ class AuditEmitter:
 
     async def _flush(self) -> None:
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.linger)
             while self._waiting:
                 batch, self._waiting = self._waiting[:_BATCH], self._waiting[_BATCH:]
                 await self._write(batch)
@@ -153,7 +150,6 @@ class AuditEmitter:
 
     async def drain(self, grace: float = 5.0) -> None:
         """Writes the records still waiting (at shutdown)."""
-        self._closing.set()
         if self._flusher is not None:
             await asyncio.wait({self._flusher}, timeout=grace)
 
