@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from services.edge.admission import Admission, Reservation
 from services.edge.replies import ReplyHub
+from shared.delivered import delivered_usage, delta_chars
 from shared.errors import ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
 from shared.messages import (
@@ -78,11 +79,14 @@ class PendingJob:
     usage: Usage | None = None  # the audit record reads these two when the request ends
     error_type: str | None = None
     answered: bool = False  # the last event came: the worker publishes nothing more
+    delivered_chars: int = 0  # answer text relayed so far (`shared.delivered`)
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
         self.answered = not isinstance(event, DeltaEvent)
-        if isinstance(event, DoneEvent | EmbeddingsResult):
+        if isinstance(event, DeltaEvent):
+            self.delivered_chars += delta_chars(event)
+        elif isinstance(event, DoneEvent | EmbeddingsResult):
             self.used_tokens, self.usage = event.usage.total_tokens, event.usage
         elif isinstance(event, ErrorEvent):
             self.error_type = event.type
@@ -247,6 +251,10 @@ class JobQueue:
             self.hub.forget(pending.channel)
         else:  # the worker may still be at work: it stops once nobody listens
             await self.hub.unsubscribe(pending.channel)
+            if pending.delivered_chars and isinstance(pending.job, ChatJob):
+                # The client left mid-stream: it is billed for what it was sent.
+                usage = delivered_usage(pending.job.request, pending.delivered_chars)
+                pending.usage, pending.used_tokens = usage, usage.total_tokens
         await self._settle(pending)
 
     async def _settle(self, pending: PendingJob) -> None:

@@ -5,14 +5,13 @@ client leaves. A streaming job notices on its next PUBLISH (zero receivers); bes
 upstream calls (with their retries) run, the worker counts the listeners of their jobs'
 channels (one `PUBSUB NUMSUB` for all of them every `POLL_SECONDS`) and cancels the calls
 nobody waits for, which also covers a stream's wait for its first token. Either way the job
-ends with `ClientGone`; for a cut stream it carries the usage of what was delivered, estimated
-at about 4 characters per token.
+ends with `ClientGone`; for a cut stream it carries the usage of what was delivered
+(`shared.delivered`).
 """
 
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -20,13 +19,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ProviderError
-from shared.schemas import ChatRequest, Usage
+from shared.schemas import Usage
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CHARS_PER_TOKEN = 4
 POLL_SECONDS = 0.5
 
 
@@ -37,15 +35,6 @@ class ClientGone(ProviderError):
         details = {"usage": usage.model_dump()} if usage is not None else {}
         super().__init__("The client went away", details=details)
         self.usage = usage
-
-
-def delivered_usage(request: ChatRequest, delivered_chars: int) -> Usage:
-    """What a cut stream is billed: the prompt, and the completion text that was delivered."""
-    prompt_chars = sum(len(m.text()) for m in request.messages)
-    prompt = math.ceil(prompt_chars / CHARS_PER_TOKEN)
-    completion = math.ceil(delivered_chars / CHARS_PER_TOKEN)
-    total = prompt + completion
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
 
 
 class ClientWatch:

@@ -17,11 +17,12 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.workers.cancel import ClientGone, ClientWatch, delivered_usage
+from services.workers.cancel import ClientGone, ClientWatch
 from services.workers.credentials import KeyClient
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
 from services.workers.retry import UpstreamGuard
+from shared.delivered import delivered_usage
 from shared.errors import GatewayError, ValidationError
 from shared.messages import (
     ChatJob,

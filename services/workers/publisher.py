@@ -16,6 +16,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from services.workers.retry import Write
+from shared.delivered import delta_chars
 from shared.messages import DeltaEvent, Event, ToolCallDelta, encode
 
 
@@ -109,11 +110,7 @@ class ReplyPublisher:
                 self.client_gone = True
             else:
                 self.delivered += 1
-                self.delivered_chars += (
-                    len(event.content)
-                    + len(event.reasoning_content)
-                    + sum(len(c.arguments) + len(c.name or "") for c in event.tool_calls)
-                )
+                self.delivered_chars += delta_chars(event)
             due = self._published_at + self.coalesce
             if self._waiting and not self._finishing and due > loop.time():
                 self._due = loop.call_at(due, self._start_flush)

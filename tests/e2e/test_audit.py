@@ -148,7 +148,12 @@ async def test_a_client_that_leaves_mid_stream_is_recorded_as_cancelled(
         async for _ in r.aiter_bytes():
             break  # leave after the first chunk
     await wait_for_rows(db, [trace])
-    assert (await row(db, trace))["outcome"] == "cancelled"
+    record = await row(db, trace)
+    assert record["outcome"] == "cancelled"
+    # Billed for the prompt and what was sent before it left: some of the 400 tokens, not all.
+    assert record["prompt_tokens"] > 0
+    assert 0 < record["completion_tokens"] < 100
+    assert record["total_tokens"] == record["prompt_tokens"] + record["completion_tokens"]
 
 
 async def test_usage_is_the_callers_own_by_provider_and_model(

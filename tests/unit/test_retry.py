@@ -5,10 +5,10 @@ import time
 import httpx
 import pytest
 
-from services.workers.cancel import delivered_usage
 from services.workers.fallback import next_job
 from services.workers.providers.upstream_errors import upstream_error
 from services.workers.retry import RetryPolicy, breaker_outcome, circuit_open, error_is_retryable
+from shared.delivered import delivered_usage
 from shared.errors import GatewayError, ProviderError, ValidationError
 from shared.messages import ChatJob
 from shared.providers import PROVIDERS
