@@ -1,4 +1,5 @@
-"""`GET /metrics` of the edge: request families plus queue depth per provider, read at scrape."""
+"""`GET /metrics` of the edge: request families plus, read at scrape, each provider's queue depth
+and circuit-breaker state."""
 
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
@@ -10,8 +11,13 @@ from shared.redis_keys import WORKER_GROUP, RedisKeys
 router = APIRouter()
 
 
+# gateway_breaker_state values
+BREAKER_STATES = {b"closed": 0.0, b"half_open": 1.0, b"open": 2.0}
+
+
 async def queue_snapshot(request: Request) -> Snapshot:
-    """Jobs waiting and in flight per provider, in one pipelined round trip."""
+    """Jobs waiting and in flight, and the breaker's state, per provider, in one pipelined
+    round trip."""
     keys: RedisKeys = request.app.state.keys
     snapshot = Snapshot()
     providers = list(PROVIDERS)
@@ -20,21 +26,30 @@ async def queue_snapshot(request: Request) -> Snapshot:
             for provider in providers:
                 pipe.xlen(keys.jobs(provider))
                 pipe.xpending(keys.jobs(provider), WORKER_GROUP)
+                pipe.hget(keys.breaker(provider), "st")
             answers = await pipe.execute(raise_on_error=False)
     except RedisError:
         return snapshot
     depth: dict[tuple[str, ...], float] = {}
     pending: dict[tuple[str, ...], float] = {}
+    breaker: dict[tuple[str, ...], float] = {}
     for index, provider in enumerate(providers):
-        length, summary = answers[2 * index], answers[2 * index + 1]
+        length, summary, state = answers[3 * index : 3 * index + 3]
         depth[(provider,)] = float(length) if isinstance(length, int) else 0.0
         pending[(provider,)] = float(summary["pending"]) if isinstance(summary, dict) else 0.0
+        breaker[(provider,)] = BREAKER_STATES.get(state or b"closed", 0.0)
     snapshot.set("gateway_queue_depth", "Jobs on a provider's stream", ["provider"], depth)
     snapshot.set(
         "gateway_queue_pending",
         "Jobs taken by a worker and not yet finished",
         ["provider"],
         pending,
+    )
+    snapshot.set(
+        "gateway_breaker_state",
+        "Circuit breaker per provider: 0 closed, 1 half-open (probing), 2 open",
+        ["provider"],
+        breaker,
     )
     return snapshot
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from services.fleet.plan import FleetConfig
@@ -70,6 +71,7 @@ async def test_an_open_circuit_answers_503_before_queueing(
             body = chat_body("openrouter", "openai/gpt-4o-mini", "hi")
             response = await client.post("/api/v1/chat", json=body, headers=auth(user_token))
             health = await client.get("/api/v1/health", headers=auth(user_token))
+            metrics = (await client.get("/metrics")).text
         assert await redis.xlen(keys.jobs("openrouter")) <= 1  # at most the model-list job
     finally:
         await redis.aclose()
@@ -79,6 +81,13 @@ async def test_an_open_circuit_answers_503_before_queueing(
     # No worker beats in this namespace: every provider is offline here.
     assert health.json()["providers"]["openrouter"] == "offline"
     assert health.json()["status"] == "degraded"
+    states = {
+        sample.labels["provider"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "gateway_breaker_state"
+        for sample in family.samples
+    }
+    assert states == {provider: 2.0 if provider == "openrouter" else 0.0 for provider in PROVIDERS}
 
 
 async def test_health_reports_every_provider_database_and_redis(
