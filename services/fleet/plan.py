@@ -111,7 +111,7 @@ def plan(config: FleetConfig) -> list[Service]:
         health = f"{config.simulator_url}/health"
         services.append(service("simulator", [*simulator, *config.simulator_args], health))
     services.append(service("auth", ["-m", "services.auth"], f"{config.auth_url}/health/ready"))
-    keyvault_health = f"{config.keyvault_url}/health/live"
+    keyvault_health = f"{config.keyvault_url}/health/ready"
     services.append(service("keyvault", ["-m", "services.keyvault"], keyvault_health))
     if config.audit_url:
         services.append(audit_service(config, env))

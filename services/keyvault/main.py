@@ -1,5 +1,6 @@
 """`create_app(settings)`: the keyvault's FastAPI app; the lifespan owns pool, keys, Redis."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from services.keyvault.routes import internal, public
 from services.keyvault.vault import Vault
 from shared import http
 from shared.db import apply_migrations, create_pool
+from shared.errors import ServiceUnavailable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import service_token
@@ -21,6 +23,7 @@ from shared.settings import Settings
 from shared.tokens import load_verifier
 
 log = logging.getLogger(__name__)
+READY_TIMEOUT_SECONDS = 2.0
 
 SERVICE = "keyvault"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -78,6 +81,18 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> dict[str, str]:
+        """Ready when PostgreSQL (the keys) and Redis (the edge's key choices) answer."""
+        vault: Vault = app.state.vault
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await vault.repo.ping()
+                await vault.redis.ping()
+        except Exception as exc:
+            raise ServiceUnavailable("PostgreSQL or Redis is unavailable") from exc
         return {"status": "ok"}
 
     return app

@@ -37,6 +37,9 @@ class KeyRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
     async def insert(self, row: KeyRow, *, ttl_seconds: int | None = None) -> None:
         await self.pool.execute(
             "INSERT INTO provider_keys (id, user_id, provider, name, masked, key_version,"

@@ -117,7 +117,7 @@ def test_each_http_service_has_probes_a_service_and_a_disruption_budget() -> Non
         (container,) = containers(deployments[name])
         assert container["ports"] == [{"name": "http", "containerPort": port}]
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
-        assert container["readinessProbe"]["httpGet"]["path"] in ("/health/ready", "/health/live")
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         assert services[name]["spec"]["ports"][0]["port"] == port
         for selector in (services[name]["spec"]["selector"], budgets[name]["spec"]["selector"]):
             labels = selector.get("matchLabels", selector)

@@ -229,3 +229,11 @@ async def test_rotation_keeps_every_key_usable(
         response = await reveal(only_old, fresh["id"], user)
         assert response.status_code == 500
         assert "version 2" in response.json()["error"]["message"]
+
+
+async def test_ready_when_its_database_and_redis_answer(
+    keyvault: AppFactory, master_keys: dict[int, str]
+) -> None:
+    async with keyvault(f"1:{master_keys[1]}") as kv:
+        response = await kv.get("/health/ready")
+    assert response.status_code == 200, response.text
