@@ -40,11 +40,14 @@ def wait_for_port(port: int, timeout: float = _START_TIMEOUT) -> None:
 
 class RedisServer:
     """A redis-server process on 127.0.0.1 that can be stopped and started again on the
-    same port (as an outage and recovery would), always stopped by its own PID."""
+    same port (as an outage and recovery would), always stopped by its own PID. `durable`
+    keeps its data across a restart (append-only file, fsync every second), as production's
+    Redis must, or the queued jobs and audit records it holds die with it."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, durable: bool = False) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,7 +60,7 @@ class RedisServer:
             str(_REDIS_SERVER),
             *("--port", str(self.port), "--bind", "127.0.0.1"),
             *("--dir", str(self.data_dir.resolve()), "--logfile", "redis.log"),
-            *("--save", "", "--appendonly", "no"),
+            *("--save", "", "--appendonly", "yes" if self.durable else "no"),
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)

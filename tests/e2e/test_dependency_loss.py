@@ -10,13 +10,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
 from services.fleet.infra import RedisServer, create_database, embedded_postgres, free_port
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import stop_all
-from tests.e2e.helpers import assert_envelope, auth, chat_body
+from tests.audit.support import wait_for_rows
+from tests.e2e.helpers import assert_envelope, auth, chat_body, new_trace
 
 CHAT = chat_body("deepseek", "deepseek-chat", "hi [[sim tokens=2]]")
 PASSWORD = "correct-horse-battery"
@@ -51,7 +53,7 @@ class PostgresControl:
 @pytest.fixture(scope="module")
 def fragile(run_dir: Path) -> Iterator[FragileFleet]:
     folder = run_dir / f"fragile-{secrets.token_hex(3)}"
-    redis = RedisServer(folder / "redis")
+    redis = RedisServer(folder / "redis", durable=True)
     redis.start()
     with embedded_postgres(folder / "postgres", keep_data=False) as server_dsn:
         postgres = PostgresControl(folder / "postgres")
@@ -64,6 +66,7 @@ def fragile(run_dir: Path) -> Iterator[FragileFleet]:
             auth_port=free_port(),
             keyvault_port=free_port(),
             simulator_port=free_port(),
+            audit_port=free_port(),
             providers=("deepseek",),
             log_dir=folder / "fleet" / "logs",
             extra_env={"BCRYPT_ROUNDS": "4", "NODE_ENV": "test", "REQUEST_TIMEOUT": "10s"},
@@ -98,7 +101,8 @@ def until(check: object, seconds: float = 30.0) -> None:
 def test_redis_outage_fails_fast_and_recovers_without_restarts(fragile: FragileFleet) -> None:
     with httpx.Client(base_url=fragile.config.edge_url, timeout=15.0) as edge:
         token = token_for(edge)
-        assert edge.post("/api/v1/chat", json=CHAT, headers=auth(token)).status_code == 200
+        before, after = new_trace(), new_trace()
+        assert edge.post("/api/v1/chat", json=CHAT, headers=auth(token, before)).status_code == 200
 
         fragile.redis.stop()
         ready = edge.get("/health/ready")
@@ -112,9 +116,13 @@ def test_redis_outage_fails_fast_and_recovers_without_restarts(fragile: FragileF
         fragile.redis.start()
         until(lambda: edge.get("/health/ready").status_code == 200)
         until(lambda: edge.post("/api/v1/chat", json=CHAT, headers=auth(token)).status_code == 200)
-        streamed = edge.post("/api/v1/chat", json={**CHAT, "stream": True}, headers=auth(token))
+        streamed = edge.post(
+            "/api/v1/chat", json={**CHAT, "stream": True}, headers=auth(token, after)
+        )
         assert streamed.status_code == 200
         assert streamed.text.endswith("data: [DONE]\n\n")
+    # What was answered on either side of the outage is in the audit log, once each.
+    asyncio.run(one_row_each(fragile.config.database_url, [before, after]))
 
 
 def test_postgres_outage_fails_login_but_not_chat(fragile: FragileFleet) -> None:
@@ -126,13 +134,25 @@ def test_postgres_outage_fails_login_but_not_chat(fragile: FragileFleet) -> None
             edge.post("/api/v1/auth/register", json={**credentials, "name": "P"}).status_code == 201
         )
 
+        trace = new_trace()
         fragile.postgres.stop()
         try:
             login = edge.post("/api/v1/auth/login", json=credentials)
             assert_envelope(login, 503, "internal_error")
-            assert edge.post("/api/v1/chat", json=CHAT, headers=auth(token)).status_code == 200
+            chat = edge.post("/api/v1/chat", json=CHAT, headers=auth(token, trace))
+            assert chat.status_code == 200
             assert edge.get("/health/ready").json()["database"] == "disconnected"
             assert edge.get("/health/ready").status_code == 200
         finally:
             fragile.postgres.start()
         until(lambda: edge.post("/api/v1/auth/login", json=credentials).status_code == 200)
+    # The chat answered while PostgreSQL was down has its audit row, once, now it is back.
+    asyncio.run(one_row_each(fragile.config.database_url, [trace]))
+
+
+async def one_row_each(database_url: str, traces: list[str]) -> None:
+    db = await asyncpg.connect(database_url)
+    try:
+        await wait_for_rows(db, traces)
+    finally:
+        await db.close()
