@@ -3,14 +3,20 @@
 import asyncio
 import signal
 
+import asyncpg
 import httpx
+import pytest
 
 from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
-from tests.e2e.helpers import auth, chat_body
+from tests.audit.support import wait_for_rows
+from tests.e2e.helpers import auth, chat_body, new_trace
 
 
-async def test_sigterm_lets_open_streams_finish(fleet: FleetConfig, user_token: str) -> None:
+async def test_sigterm_lets_open_streams_finish(
+    fleet: FleetConfig, user_token: str, database_url: str
+) -> None:
+    trace = new_trace()
     replica = edge_replica(fleet, free_port())
     try:
         replica.start()
@@ -21,13 +27,19 @@ async def test_sigterm_lets_open_streams_finish(fleet: FleetConfig, user_token: 
         async with (
             httpx.AsyncClient(base_url=base, timeout=30) as client,
             client.stream(
-                "POST", "/api/v1/chat", json={**body, "stream": True}, headers=auth(user_token)
+                "POST",
+                "/api/v1/chat",
+                json={**body, "stream": True},
+                headers=auth(user_token, trace),
             ) as response,
         ):
             lines = response.aiter_lines()
             assert (await anext(lines)).startswith("data: ")
             replica.process.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.5)
+            async with httpx.AsyncClient(base_url=base, timeout=5) as newcomer:
+                with pytest.raises(httpx.ConnectError):  # no new connections once stopping
+                    await newcomer.get("/health/live")
             rest = [line async for line in lines if line]
             assert rest[-1] == "data: [DONE]"
             assert sum(line.startswith('data: {"delta":{"content"') for line in rest) >= 10
@@ -35,3 +47,8 @@ async def test_sigterm_lets_open_streams_finish(fleet: FleetConfig, user_token: 
         assert await asyncio.to_thread(replica.process.wait, 15) in (0, -signal.SIGTERM)
     finally:
         replica.stop()
+    db = await asyncpg.connect(database_url)
+    try:
+        await wait_for_rows(db, [trace])  # the finished stream's record was written before exit
+    finally:
+        await db.close()
