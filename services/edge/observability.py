@@ -12,7 +12,27 @@ router = APIRouter()
 
 
 # gateway_breaker_state values
-BREAKER_STATES = {b"closed": 0.0, b"half_open": 1.0, b"open": 2.0}
+CLOSED, HALF_OPEN, OPEN = 0.0, 1.0, 2.0
+BREAKER_STATES = {b"closed": CLOSED, b"half_open": HALF_OPEN, b"open": OPEN}
+
+
+def breaker_value(fields: object, now_ms: int) -> float:
+    """The breaker hash's `st` and `until` as the gauge's value. An open breaker whose cooldown
+    has passed reads as half-open, as `Breaker.status` says: its next call is a probe."""
+    if not isinstance(fields, list) or len(fields) != 2:
+        return CLOSED
+    state, until = fields
+    value = BREAKER_STATES.get(state or b"closed", CLOSED)
+    if value == OPEN and until is not None and now_ms >= float(until):
+        return HALF_OPEN
+    return value
+
+
+def redis_ms(reply: object) -> int:
+    """Redis `TIME` (seconds, microseconds) in milliseconds; 0 if the reply is an error."""
+    if isinstance(reply, tuple) and len(reply) == 2:
+        return int(reply[0]) * 1000 + int(reply[1]) // 1000
+    return 0
 
 
 async def queue_snapshot(request: Request) -> Snapshot:
@@ -26,18 +46,20 @@ async def queue_snapshot(request: Request) -> Snapshot:
             for provider in providers:
                 pipe.xlen(keys.jobs(provider))
                 pipe.xpending(keys.jobs(provider), WORKER_GROUP)
-                pipe.hget(keys.breaker(provider), "st")
+                pipe.hmget(keys.breaker(provider), ["st", "until"])
+            pipe.time()  # the breaker's clock: it times its cooldown with Redis `TIME`
             answers = await pipe.execute(raise_on_error=False)
     except RedisError:
         return snapshot
     depth: dict[tuple[str, ...], float] = {}
     pending: dict[tuple[str, ...], float] = {}
     breaker: dict[tuple[str, ...], float] = {}
+    now_ms = redis_ms(answers[-1])
     for index, provider in enumerate(providers):
         length, summary, state = answers[3 * index : 3 * index + 3]
         depth[(provider,)] = float(length) if isinstance(length, int) else 0.0
         pending[(provider,)] = float(summary["pending"]) if isinstance(summary, dict) else 0.0
-        breaker[(provider,)] = BREAKER_STATES.get(state or b"closed", 0.0)
+        breaker[(provider,)] = breaker_value(state, now_ms)
     snapshot.set("gateway_queue_depth", "Jobs on a provider's stream", ["provider"], depth)
     snapshot.set(
         "gateway_queue_pending",

@@ -23,6 +23,7 @@ DASHBOARD_METRICS = (
     "gateway_errors_total",
     "gateway_queue_depth",
     "gateway_jobs_in_flight",
+    "gateway_breaker_state",
 )
 # Where the gateway defines the metric families it exposes.
 METRIC_SOURCES = ("shared/metrics.py", "services/edge/observability.py")

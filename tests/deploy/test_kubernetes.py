@@ -9,6 +9,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from shared.providers import PROVIDERS
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 from tests.deploy.manifests import (
     KUSTOMIZATIONS,
@@ -142,6 +143,27 @@ def worker_deployments() -> dict[str, Manifest]:
         if provider:
             found[provider] = obj
     return found
+
+
+def test_each_worker_pool_has_a_liveness_probe_on_its_metrics_port_and_a_budget() -> None:
+    objects = render("base")
+    budgets = of_kind(objects, "PodDisruptionBudget")
+    config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
+    deployments = worker_deployments()
+    assert set(deployments) == set(PROVIDERS)
+    for deployment in deployments.values():
+        name = deployment["metadata"]["name"]
+        (container,) = containers(deployment)
+        assert container["ports"] == [
+            {"name": "metrics", "containerPort": int(config["METRICS_PORT"])}
+        ]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+        # Workers pull their jobs: no Service sends them traffic, so none waits on readiness.
+        assert "readinessProbe" not in container
+        budget = budgets[name]["spec"]
+        assert budget["maxUnavailable"] == 1
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
 def test_each_worker_pool_scales_on_its_own_stream() -> None:

@@ -4,8 +4,13 @@ import asyncio
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 
 from services.fleet.plan import FleetConfig
+from shared.breaker import Breaker, BreakerConfig
+from shared.providers import PROVIDERS
+from shared.redis_keys import RedisKeys
+from tests.conftest import RUN_ID
 from tests.e2e.helpers import auth, chat_body, running_edge
 
 
@@ -55,6 +60,8 @@ async def test_edge_metrics_count_requests_tokens_errors_and_queues(
     assert grew("gateway_request_duration_seconds_count", provider="litellm") >= 2
     assert ("gateway_queue_depth", frozenset({("provider", "litellm")})) in after
     assert ("gateway_queue_pending", frozenset({("provider", "litellm")})) in after
+    for provider in PROVIDERS:
+        assert ("gateway_breaker_state", frozenset({("provider", provider)})) in after
     labels = {dict(k[1]).get("user_id") or dict(k[1]).get("trace_id") for k in after}
     assert labels == {None}  # bounded labels: no user or request ids
 
@@ -144,3 +151,37 @@ async def test_internal_services_serve_process_metrics(fleet: FleetConfig) -> No
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             found = await samples(client)
         assert any(name == "process_resident_memory_bytes" for name, _ in found)
+
+
+def breaker_states(found: dict) -> dict[str, float]:  # type: ignore[type-arg]
+    return {
+        dict(labels)["provider"]: sample
+        for (name, labels), sample in found.items()
+        if name == "gateway_breaker_state"
+    }
+
+
+async def test_the_breaker_state_follows_a_breaker_through_open_half_open_and_closed(
+    fleet: FleetConfig, redis_url: str
+) -> None:
+    # Its own Redis namespace, so no other test's requests meet this breaker.
+    prefix = f"gw-brk-{RUN_ID}"
+    redis = Redis.from_url(redis_url)
+    breaker = Breaker(redis, RedisKeys(prefix), BreakerConfig(30, 2, 0.5, 1.0, 1))
+    closed = dict.fromkeys(PROVIDERS, 0.0)
+    try:
+        with running_edge(fleet, REDIS_PREFIX=prefix) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                assert breaker_states(await samples(client)) == closed
+                for _ in range(2):
+                    await breaker.record("deepseek", ok=False)
+                assert breaker_states(await samples(client)) == {**closed, "deepseek": 2.0}
+                await asyncio.sleep(1.1)  # the cooldown passed: the next call is a probe
+                assert breaker_states(await samples(client)) == {**closed, "deepseek": 1.0}
+                assert (await breaker.check("deepseek")).allowed
+                assert breaker_states(await samples(client)) == {**closed, "deepseek": 1.0}
+                await breaker.record("deepseek", ok=True)
+                assert breaker_states(await samples(client)) == closed
+    finally:
+        await redis.delete(RedisKeys(prefix).breaker("deepseek"))
+        await redis.aclose()

@@ -7,6 +7,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from services.keyvault.repository import KeyRepository
+from services.keyvault.vault import Vault
 from shared.redis_keys import RedisKeys
 from shared.tokens import TokenSigner
 from tests.keyvault.conftest import SERVICE_HEADERS, AppFactory, user_headers
@@ -237,3 +239,34 @@ async def test_ready_when_its_database_and_redis_answer(
     async with keyvault(f"1:{master_keys[1]}") as kv:
         response = await kv.get("/health/ready")
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("lost", ["postgresql", "redis"])
+async def test_not_ready_when_its_database_or_redis_is_gone(
+    kv: httpx.AsyncClient, lost: str
+) -> None:
+    # A pool or client towards a port where nothing listens stands in for the server going away.
+    vault: Vault = kv.app.state.vault  # type: ignore[attr-defined]
+    repo, redis = vault.repo, vault.redis
+    if lost == "postgresql":
+        dead_pool = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/none", min_size=0)
+        vault.repo = KeyRepository(dead_pool)
+    else:
+        vault.redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    try:
+        response = await kv.get("/health/ready")
+        live = await kv.get("/health/live")
+    finally:
+        if lost == "postgresql":
+            await vault.repo.pool.close()
+        else:
+            await vault.redis.aclose()
+        vault.repo, vault.redis = repo, redis
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "internal_error"
+    assert error["message"] == "PostgreSQL or Redis is unavailable"
+    assert "127.0.0.1" not in response.text
+    assert error["trace_id"] == response.headers["x-request-id"]
+    assert live.status_code == 200
+    assert (await kv.get("/health/ready")).status_code == 200
