@@ -174,7 +174,7 @@ class _Exchange:
     clock: float = field(default_factory=time.perf_counter)
     status: int = 500
     ended: float | None = None
-    first_chunk: float | None = None  # a streamed answer's first body bytes (its first token)
+    first_chunk: float | None = None  # a streamed answer's first body bytes (its first delta)
     disconnected: bool = False
     failed: bool = False  # the app raised
     error_body: bytearray = field(default_factory=bytearray)
@@ -249,6 +249,7 @@ class AuditMiddleware:
                     seen.error_body += message.get("body", b"")[:_MAX_ERROR_BODY]
                 elif seen.first_chunk is None and message.get("more_body", False):
                     seen.first_chunk = time.perf_counter()
+                    _first_token(scope, context, seen.first_chunk - seen.clock)
                 if not message.get("more_body", False) and not seen.disconnected:
                     seen.ended = time.perf_counter()
             await send(message)
@@ -285,6 +286,11 @@ class AuditMiddleware:
                 prompt_tokens=record.prompt_tokens,
                 completion_tokens=record.completion_tokens,
             )
-            if seen.first_chunk is not None and record.provider:
-                first_token = seen.first_chunk - seen.clock
-                metrics.first_token.labels(record.provider).observe(first_token)
+
+
+def _first_token(scope: Scope, context: AuditContext, seconds: float) -> None:
+    """Observed as a streamed answer's first bytes (its first delta) are written: only chat
+    streams are sent in parts, and their provider is known (and checked) by then."""
+    metrics: EdgeMetrics | None = getattr(scope["app"].state, "metrics", None)
+    if metrics is not None and context.provider is not None:
+        metrics.first_token.labels(context.provider).observe(seconds)

@@ -8,7 +8,7 @@ gate, while they are admitted: a job costs the edge two Redis round trips before
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,13 +79,14 @@ class PendingJob:
     usage: Usage | None = None  # the audit record reads these two when the request ends
     error_type: str | None = None
     answered: bool = False  # the last event came: the worker publishes nothing more
-    delivered_chars: int = 0  # answer text relayed so far (`shared.delivered`)
+    delivered_chars: int = 0  # answer text written to the client (`shared.delivered`)
+    handed_chars: int = 0  # answer text handed to the writer, not yet known to be written
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
         self.answered = not isinstance(event, DeltaEvent)
         if isinstance(event, DeltaEvent):
-            self.delivered_chars += delta_chars(event)
+            self.handed_chars += delta_chars(event)
         elif isinstance(event, DoneEvent | EmbeddingsResult):
             self.used_tokens, self.usage = event.usage.total_tokens, event.usage
         elif isinstance(event, ErrorEvent):
@@ -97,6 +98,9 @@ class PendingJob:
         return self.job.request
 
     async def next_event(self) -> Event:
+        """The next event. Every stream writer (`relay`, `openai_stream`, `anthropic_stream`)
+        asks for more only once it wrote what it had: the text handed out before was written."""
+        self.delivered_chars, self.handed_chars = self.delivered_chars + self.handed_chars, 0
         remaining = self.job.deadline - time.time()
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
@@ -137,6 +141,7 @@ class JobQueue:
         self.maxlen = maxlen
         self.queue_limit = queue_limit
         self._enqueue_script = redis.register_script(_ENQUEUE)
+        self._shielding: set[asyncio.Task[None]] = set()  # releases a cancellation cannot stop
 
     def job_fields(self, *, user_id: str, trace: str) -> dict[str, Any]:
         """What every job carries: a fresh id, the trace, and its deadline."""
@@ -192,7 +197,7 @@ class JobQueue:
         try:
             return await self._enqueue(pending, admit)
         except BaseException:
-            await self._settle(pending)
+            await self._shielded(self._settle(pending))
             raise
 
     async def _enqueue(self, pending: PendingJob, admit: Admit | None) -> PendingJob:
@@ -247,15 +252,30 @@ class JobQueue:
             )
 
     async def release(self, pending: PendingJob) -> None:
+        """Stops listening for the job and settles what it reserved.
+
+        A stream is released while its request is being cancelled (its client left), so the
+        Redis work runs in a task of its own that the cancellation cannot cut short.
+        """
+        if not pending.answered and pending.delivered_chars and isinstance(pending.job, ChatJob):
+            # The client left mid-stream: it is billed for what it was sent.
+            usage = delivered_usage(pending.job.request, pending.delivered_chars)
+            pending.usage, pending.used_tokens = usage, usage.total_tokens
+        await self._shielded(self._release(pending))
+
+    async def _release(self, pending: PendingJob) -> None:
         if pending.answered:
             self.hub.forget(pending.channel)
         else:  # the worker may still be at work: it stops once nobody listens
             await self.hub.unsubscribe(pending.channel)
-            if pending.delivered_chars and isinstance(pending.job, ChatJob):
-                # The client left mid-stream: it is billed for what it was sent.
-                usage = delivered_usage(pending.job.request, pending.delivered_chars)
-                pending.usage, pending.used_tokens = usage, usage.total_tokens
         await self._settle(pending)
+
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` to its end even when the caller is cancelled."""
+        task = asyncio.ensure_future(work)
+        self._shielding.add(task)
+        task.add_done_callback(self._shielding.discard)
+        await asyncio.shield(task)
 
     async def _settle(self, pending: PendingJob) -> None:
         now = int(time.time() * 1000)

@@ -18,6 +18,7 @@ from services.fleet.processes import Service
 from shared import audit
 from shared.redis_keys import RedisKeys
 from tests.audit.support import eventually, wait_for_rows
+from tests.conftest import ADMIN_EMAIL
 from tests.e2e.helpers import auth, chat_body, new_trace, sse_payloads
 
 DEEPSEEK = ("deepseek", "deepseek-chat")
@@ -135,11 +136,49 @@ async def test_every_request_has_exactly_one_row(
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE trace_id = $1", health) == 0
 
 
+async def admin_token(edge: httpx.AsyncClient) -> str:
+    body = {"email": ADMIN_EMAIL, "password": "correct-horse-battery", "name": "Admin"}
+    response = await edge.post("/api/v1/auth/register", json=body)
+    if response.status_code == 409:
+        response = await edge.post("/api/v1/auth/login", json=body | {"name": None})
+    assert response.status_code in (200, 201), response.text
+    token: str = response.json()["token"]
+    return token
+
+
+async def tokens_spent(edge: httpx.AsyncClient, token: str, budget: int) -> int:
+    """This minute's tokens spent from `budget`, read from the refusal of a request that
+    cannot fit (a refused request reserves nothing)."""
+    probe = chat_body(*DEEPSEEK, "hi", max_tokens=budget)
+    refused = await edge.post("/api/v1/chat", json=probe, headers=auth(token))
+    assert refused.status_code == 429, refused.text
+    left: int = refused.json()["error"]["details"]["tokens_left"]
+    return budget - left
+
+
 async def test_a_client_that_leaves_mid_stream_is_recorded_as_cancelled(
-    fleet: FleetConfig, user_token: str, db: asyncpg.Connection
+    fleet: FleetConfig, edge: httpx.AsyncClient, user_token: str, db: asyncpg.Connection
 ) -> None:
+    budget = 5000
+    limits = {"tokens_per_minute": budget}
+    response = await edge.put(
+        f"/api/v1/admin/users/{user_of(user_token)}/limits",
+        json=limits,
+        headers=auth(await admin_token(edge)),
+    )
+    assert response.status_code == 200, response.text
+    text = "Long one [[sim tokens=400{}]]"
+    full = await edge.post(
+        "/api/v1/chat",
+        json=chat_body(*DEEPSEEK, text.format(""), max_tokens=500),
+        headers=auth(user_token),
+    )
+    assert full.status_code == 200, full.text
+    full_usage = full.json()["usage"]
+    assert await tokens_spent(edge, user_token, budget) == full_usage["total_tokens"]
+
     trace = new_trace()
-    body = chat_body(*DEEPSEEK, "Long one [[sim tokens=400 chunk_delay_ms=20]]", stream=True)
+    body = chat_body(*DEEPSEEK, text.format(" chunk_delay_ms=20"), stream=True, max_tokens=500)
     async with (
         httpx.AsyncClient(base_url=fleet.edge_url, timeout=30.0) as client,
         client.stream("POST", "/api/v1/chat", json=body, headers=auth(user_token, trace)) as r,
@@ -150,10 +189,13 @@ async def test_a_client_that_leaves_mid_stream_is_recorded_as_cancelled(
     await wait_for_rows(db, [trace])
     record = await row(db, trace)
     assert record["outcome"] == "cancelled"
-    # Billed for the prompt and what was sent before it left: some of the 400 tokens, not all.
+    # Billed for the prompt and what was sent before it left: some of the answer, not all.
     assert record["prompt_tokens"] > 0
-    assert 0 < record["completion_tokens"] < 100
+    assert 0 < record["completion_tokens"] < full_usage["completion_tokens"]
     assert record["total_tokens"] == record["prompt_tokens"] + record["completion_tokens"]
+    # The token budget is charged exactly what the audit row says, not the reservation.
+    spent = full_usage["total_tokens"] + record["total_tokens"]
+    assert await tokens_spent(edge, user_token, budget) == spent
 
 
 async def test_usage_is_the_callers_own_by_provider_and_model(

@@ -4,6 +4,7 @@ import secrets
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.helpers import auth, chat_body, sse_payloads, upstream_record, upstream_usage
 
@@ -122,3 +123,33 @@ async def test_system_prompt_reaches_anthropic_as_top_level_system(
     assert sent["temperature"] == 0.5
     assert record["headers"]["x-api-key"]
     assert record["headers"]["anthropic-version"] == "2023-06-01"
+
+
+async def first_token_count(edge: httpx.AsyncClient, provider: str) -> float:
+    """How many streams of `provider` the edge's /metrics says got their first delta."""
+    response = await edge.get("/metrics")
+    assert response.status_code == 200
+    name = "gateway_time_to_first_token_seconds"
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(response.text)
+        if family.name == name
+        for sample in family.samples
+        if sample.name == f"{name}_count" and sample.labels == {"provider": provider}
+    )
+
+
+async def test_time_to_first_token_is_recorded_as_the_first_delta_is_written(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    provider, model = PROVIDER_MODELS[1]
+    before = await first_token_count(edge, provider)
+    body = chat_body(provider, model, "Slowly [[sim tokens=20 chunk_delay_ms=50]]", stream=True)
+    async with edge.stream("POST", "/api/v1/chat", json=body, headers=auth(user_token)) as r:
+        assert r.status_code == 200
+        chunks = r.aiter_bytes()
+        await anext(chunks)  # the first delta; the rest of the answer takes about a second
+        assert await first_token_count(edge, provider) == before + 1  # not at the stream's end
+        rest = b"".join([chunk async for chunk in chunks])
+    assert rest.endswith(b"data: [DONE]\n\n")
+    assert await first_token_count(edge, provider) == before + 1  # once per stream
