@@ -208,9 +208,21 @@ async def test_an_unreachable_provider_is_a_retryable_502(pool: Pool) -> None:
 
 
 async def test_a_provider_slower_than_the_timeout_is_a_504(pool: Pool) -> None:
-    await pool.worker("deepseek", REQUEST_TIMEOUT="1s", RETRY_MAX_ATTEMPTS="1")
-    event = await (await pool.send(chat_job("deepseek", "hi [[sim latency_ms=3000]]"))).terminal()
+    # xAI sends nothing while it thinks, so the read timeout is what cuts it.
+    await pool.worker("xai", REQUEST_TIMEOUT="1s", RETRY_MAX_ATTEMPTS="1")
+    event = await (await pool.send(chat_job("xai", "hi [[sim latency_ms=3000]]"))).terminal()
     assert isinstance(event, ErrorEvent), event
     assert (event.status, event.type) == (504, "provider_error")
     assert "timed out" in event.message
+    await pool.drained("xai")
+
+
+async def test_keep_alives_do_not_carry_a_job_past_its_deadline(pool: Pool) -> None:
+    # DeepSeek sends keep-alive lines while it waits; each one resets a read timeout.
+    await pool.worker("deepseek", RETRY_MAX_ATTEMPTS="1")
+    job = chat_job("deepseek", "hi [[sim latency_ms=6000]]", deadline=2)
+    event = await (await pool.send(job)).terminal()
+    assert isinstance(event, ErrorEvent), event
+    assert (event.status, event.type) == (504, "provider_error")
+    assert "did not finish before the request's deadline" in event.message
     await pool.drained("deepseek")
