@@ -294,16 +294,24 @@ async def test_openrouter_extras_become_provider_metadata(
     assert metadata["cost"] == record["usage"]["cost"]
 
 
-@pytest.mark.parametrize("provider", IDS)
+FAILURES = [
+    ("401", 502, "provider_error"),
+    ("403", 502, "provider_error"),
+    ("429", 429, "rate_limit_error"),
+    ("500", 502, "provider_error"),
+    ("503", 503, "provider_error"),
+    ("529", 503, "provider_error"),
+]
+
+
+# OpenRouter's 403 is a moderation refusal, not a credentials failure: see the next test.
 @pytest.mark.parametrize(
-    ("fail", "status", "error_type"),
+    ("provider", "fail", "status", "error_type"),
     [
-        ("401", 502, "provider_error"),
-        ("403", 502, "provider_error"),
-        ("429", 429, "rate_limit_error"),
-        ("500", 502, "provider_error"),
-        ("503", 503, "provider_error"),
-        ("529", 503, "provider_error"),
+        (provider, *failure)
+        for failure in FAILURES
+        for provider in IDS
+        if (provider, failure[0]) != ("openrouter", "403")
     ],
 )
 async def test_provider_errors_are_mapped(
@@ -327,6 +335,20 @@ async def test_provider_errors_are_mapped(
         assert error["details"]["upstream_status"] == 403
     if fail == "429":
         assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_openrouter_moderation_is_the_callers_403(
+    edge: httpx.AsyncClient, user_token: str, stream: bool
+) -> None:
+    body = chat_body("openrouter", "openai/gpt-4o-mini", "hi [[sim fail=403]]", stream=stream)
+    response = await post(edge, user_token, body)
+
+    error = assert_envelope(response, 403, "validation_error")
+    assert error["message"].startswith("OpenRouter moderation flagged the input: ")
+    assert error["details"]["code"] == "content_filter"
+    assert error["details"]["reasons"] == ["simulated"]
+    assert "credentials" not in error["message"]
 
 
 @pytest.mark.parametrize(("provider", "model"), [(p, m) for p, m, _ in PROVIDERS], ids=IDS)

@@ -249,6 +249,10 @@ def test_rerank_results_sorted_top_n_and_index_checked() -> None:
         ("anthropic", 529, {"type": "error", "error": {"type": "overloaded_error",
          "message": "Overloaded"}}, ProviderError, 503, "Overloaded"),
         ("deepseek", 429, {"error": {"message": "slow down"}}, RateLimitError, 429, "slow down"),
+        ("openrouter", 403, {"error": {"code": 403, "message": "Input flagged",
+         "metadata": {"reasons": ["violence"]}}}, ValidationError, 403, "Input flagged"),
+        ("openrouter", 403, {"error": {"code": 403, "message": "Key disabled"}},
+         ProviderError, 502, "rejected the credentials: Key disabled"),
     ],
 )  # fmt: skip
 def test_upstream_errors_in_every_providers_shape(

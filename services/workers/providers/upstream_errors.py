@@ -36,6 +36,18 @@ def _from_json(body: Any) -> str | None:
     return None
 
 
+def moderation_reasons(text: str) -> list[str] | None:
+    """OpenRouter's reasons for flagging the input, when its 403 is a moderation refusal."""
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    metadata = error.get("metadata") if isinstance(error, dict) else None
+    reasons = metadata.get("reasons") if isinstance(metadata, dict) else None
+    return [str(r) for r in reasons] if isinstance(reasons, list) else None
+
+
 def upstream_message(text: str) -> str:
     """The human message inside any provider's error body, else the body's start."""
     stripped = text.strip()
@@ -76,6 +88,12 @@ def upstream_error(
         retry_after = retry_after_seconds(headers)
         return RateLimitError(
             f"{name} rate limit reached: {message}", details=details, retry_after=retry_after
+        )
+    if status == 403 and (reasons := moderation_reasons(text)) is not None:
+        # The input was refused, not the key: the caller must change the prompt.
+        details |= {"code": "content_filter", "reasons": reasons}
+        return ValidationError(
+            f"{name} moderation flagged the input: {message}", status=403, details=details
         )
     if status in (401, 403) or (status == 400 and _BAD_KEY.search(message)):
         details["credentials"] = "rejected"
