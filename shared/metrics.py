@@ -68,6 +68,13 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.overhead = Histogram(
+            "gateway_edge_overhead_seconds",
+            "A queued request's time at the edge not spent waiting for its worker's events",
+            ["provider"],
+            buckets=OVERHEAD_BUCKETS,
+            registry=registry,
+        )
 
     def observe(
         self,
@@ -78,10 +85,14 @@ class EdgeMetrics:
         error_type: str | None,
         prompt_tokens: int,
         completion_tokens: int,
+        waited: float | None = None,
     ) -> None:
-        """One finished API request (`provider` is `none` for requests to no provider)."""
+        """One finished API request (`provider` is `none` for requests to no provider);
+        `waited`: its seconds waiting for a worker, when it went through the queue."""
         self.requests.labels(provider, "success" if status < 400 else "error").inc()
         self.duration.labels(provider).observe(seconds)
+        if waited is not None:
+            self.overhead.labels(provider).observe(max(0.0, seconds - waited))
         if prompt_tokens:
             self.tokens.labels(provider, "prompt").inc(prompt_tokens)
         if completion_tokens:

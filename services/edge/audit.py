@@ -44,6 +44,9 @@ class TrackedJob(Protocol):
     @property
     def error_type(self) -> str | None: ...
 
+    @property
+    def waited(self) -> float: ...
+
 
 @dataclass
 class AuditContext:
@@ -285,6 +288,7 @@ class AuditMiddleware:
                 error_type=record.error_type,
                 prompt_tokens=record.prompt_tokens,
                 completion_tokens=record.completion_tokens,
+                waited=None if context.job is None else context.job.waited,
             )
 
 

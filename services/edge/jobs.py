@@ -81,6 +81,7 @@ class PendingJob:
     answered: bool = False  # the last event came: the worker publishes nothing more
     delivered_chars: int = 0  # answer text written to the client (`shared.delivered`)
     handed_chars: int = 0  # answer text handed to the writer, not yet known to be written
+    waited: float = 0.0  # seconds spent waiting for the worker's events (the edge's overhead)
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
@@ -102,6 +103,7 @@ class PendingJob:
         asks for more only once it wrote what it had: the text handed out before was written."""
         self.delivered_chars, self.handed_chars = self.delivered_chars + self.handed_chars, 0
         remaining = self.job.deadline - time.time()
+        waiting = time.perf_counter()
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
                 raw = await self.events.get()
@@ -112,6 +114,8 @@ class PendingJob:
                 status=504,
                 details={"provider": self.provider},
             ) from None
+        finally:
+            self.waited += time.perf_counter() - waiting
         return self._decode(raw)
 
     def ready_events(self) -> list[Event]:

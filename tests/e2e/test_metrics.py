@@ -3,6 +3,7 @@
 import asyncio
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
@@ -105,25 +106,40 @@ async def test_a_streamed_answer_records_its_time_to_first_token(
     assert value(await samples(edge), name, provider="xai") == before + 1  # not the plain one
 
 
-async def test_worker_time_is_split_between_the_provider_and_the_workers_overhead(
-    edge: httpx.AsyncClient, user_token: str, fleet: FleetConfig
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_request_time_is_split_between_the_provider_and_the_gateways_overhead(
+    edge: httpx.AsyncClient, user_token: str, fleet: FleetConfig, stream: bool
 ) -> None:
     port = fleet.worker_metrics_ports[fleet.providers.index("nvidia_nim")]
     model = "meta/llama-3.3-70b-instruct"
-    body = chat_body("nvidia_nim", model, "hi [[sim latency_ms=400 tokens=2]]")
+    body = chat_body("nvidia_nim", model, "hi [[sim latency_ms=400 tokens=2]]", stream=stream)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as worker:
-        before = await samples(worker)
+        before, edge_before = await samples(worker), await samples(edge)
         response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
         assert response.status_code == 200, response.text
         after = await samples(worker)
+        for _ in range(40):  # the edge records a request right after its last byte
+            edge_after = await samples(edge)
+            name, labels = "gateway_edge_overhead_seconds_count", {"provider": "nvidia_nim"}
+            if value(edge_after, name, **labels) > value(edge_before, name, **labels):
+                break
+            await asyncio.sleep(0.05)
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
+
+    def edge_grew(name: str) -> float:
+        return value(edge_after, name, provider="nvidia_nim") - value(
+            edge_before, name, provider="nvidia_nim"
+        )
 
     upstream = grew("gateway_upstream_latency_seconds_sum", provider="nvidia_nim", kind="chat")
     assert grew("gateway_worker_overhead_seconds_count", provider="nvidia_nim") >= 1
     assert upstream >= 0.4
     assert grew("gateway_worker_overhead_seconds_sum", provider="nvidia_nim") < upstream
+    assert edge_grew("gateway_edge_overhead_seconds_count") >= 1
+    assert edge_grew("gateway_request_duration_seconds_sum") >= 0.4
+    assert 0 < edge_grew("gateway_edge_overhead_seconds_sum") < 0.4
 
 
 async def test_counts_are_right_when_the_edge_runs_several_processes(
