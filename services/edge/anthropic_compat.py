@@ -13,7 +13,6 @@ import orjson
 import pydantic
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from services.edge.anthropic_schemas import MessagesRequest, chat_request
@@ -24,7 +23,7 @@ from services.edge.anthropic_stream import (
     message_id,
 )
 from services.edge.auth import Principal, authenticated_anthropic
-from services.edge.chat import SSE_HEADERS, finish_chat, start_chat
+from services.edge.chat import event_stream, finish_chat, start_chat
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 
@@ -107,8 +106,6 @@ async def create_message(
         done = await finish_chat(request, pending, first)
         answer = message_body(message_id(pending), body.model, done)
         return Response(orjson.dumps(answer), media_type="application/json")
-    return StreamingResponse(
-        message_events(request.app.state.jobs, pending, first, body.model),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
+    return event_stream(
+        request, pending, message_events(request.app.state.jobs, pending, first, body.model)
     )

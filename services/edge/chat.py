@@ -1,11 +1,13 @@
 """`POST /api/v1/chat`: plain and streaming chat through the provider's worker pool."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from services.edge import cache, caps
 from services.edge.audit import note, track
@@ -95,9 +97,7 @@ async def start_chat(
     )
     track(request, pending.job.id, pending)
     try:
-        first = await (
-            pending.next_event() if body.stream else answer_or_disconnect(request, pending)
-        )
+        first = await answer_or_disconnect(request, pending)
         if isinstance(first, ErrorEvent):
             raise_error(first)
         if not isinstance(first, DeltaEvent | DoneEvent):
@@ -106,6 +106,19 @@ async def start_chat(
         await queue.release(pending)
         raise
     return pending, first
+
+
+def event_stream(request: Request, pending: PendingJob, frames: AsyncIterator[bytes]) -> Response:
+    """The SSE response of a started chat job. `frames` releases the job when it ends; a client
+    gone before the first frame was asked for never starts it, so the response releases it too
+    (releasing is idempotent)."""
+    queue: JobQueue = request.app.state.jobs
+    return StreamingResponse(
+        frames,
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        background=BackgroundTask(queue.release, pending),
+    )
 
 
 async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -> DoneEvent:
@@ -152,8 +165,4 @@ async def chat(
             media_type="application/json",
         )
     pending, first = await start_chat(request, body, caller)
-    return StreamingResponse(
-        sse_frames(request.app.state.jobs, pending, first),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+    return event_stream(request, pending, sse_frames(request.app.state.jobs, pending, first))

@@ -82,6 +82,7 @@ class PendingJob:
     delivered_chars: int = 0  # answer text written to the client (`shared.delivered`)
     handed_chars: int = 0  # answer text handed to the writer, not yet known to be written
     waited: float = 0.0  # seconds spent waiting for the worker's events (the edge's overhead)
+    released: bool = False
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
@@ -259,8 +260,12 @@ class JobQueue:
         """Stops listening for the job and settles what it reserved.
 
         A stream is released while its request is being cancelled (its client left), so the
-        Redis work runs in a task of its own that the cancellation cannot cut short.
+        Redis work runs in a task of its own that the cancellation cannot cut short. Only the
+        first call does anything.
         """
+        if pending.released:
+            return
+        pending.released = True
         if not pending.answered and pending.delivered_chars and isinstance(pending.job, ChatJob):
             # The client left mid-stream: it is billed for what it was sent.
             usage = delivered_usage(pending.job.request, pending.delivered_chars)

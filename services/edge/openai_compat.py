@@ -12,11 +12,10 @@ from typing import Annotated, Any
 
 import pydantic
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
 
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
-from services.edge.chat import SSE_HEADERS, complete_chat, start_chat
+from services.edge.chat import complete_chat, event_stream, start_chat
 from services.edge.limits import principal
 from services.edge.openai_schemas import (
     ChatCompletion,
@@ -152,13 +151,10 @@ async def chat_completions(
         id=f"chatcmpl-{pending.job.id}", created=int(time.time()), model=body.model
     )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return StreamingResponse(
-        completion_chunks(
-            request.app.state.jobs, pending, first, completion, include_usage=include_usage
-        ),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
+    chunks = completion_chunks(
+        request.app.state.jobs, pending, first, completion, include_usage=include_usage
     )
+    return event_stream(request, pending, chunks)
 
 
 def _encoded(vector: list[float], encoding: str) -> list[float] | str:

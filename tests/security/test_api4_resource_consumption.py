@@ -285,6 +285,43 @@ async def test_open_streams_per_user_are_capped_and_given_back_when_a_client_lea
         assert await _admitted_within(edge, token, seconds=10)
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/chat", chat_body(*DEEPSEEK, "hi [[sim latency_ms=20000]]", stream=True)),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "deepseek/deepseek-chat",
+                "messages": [{"role": "user", "content": "hi [[sim latency_ms=20000]]"}],
+                "stream": True,
+            },
+        ),
+    ],
+    ids=["native", "openai"],
+)
+async def test_a_client_gone_before_its_stream_began_gives_its_slot_back(
+    fleet: FleetConfig, path: str, body: dict[str, Any]
+) -> None:
+    redis = Redis.from_url(fleet.redis_url)
+    with running_edge(fleet, MAX_OPEN_STREAMS="1") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as edge:
+            user_id, token = await register(edge)
+            slots = RedisKeys(fleet.redis_prefix).open_streams("user", user_id)
+            waiting = asyncio.ensure_future(edge.post(path, json=body, headers=auth(token)))
+            try:
+                for _ in range(100):  # until the waiting stream holds the user's one slot
+                    if await redis.zcard(slots) == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                async with AsyncExitStack() as stack:
+                    assert (await _open_stream(stack, edge, token)).status_code == 429
+            finally:
+                waiting.cancel()  # the client leaves before the first token (20 s away)
+                await redis.aclose()
+            assert await _admitted_within(edge, token, seconds=10)
+
+
 async def test_a_stream_slot_is_given_back_when_the_stream_ends_or_fails(
     edge: httpx.AsyncClient,
 ) -> None:
