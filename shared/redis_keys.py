@@ -25,6 +25,10 @@ class RedisKeys:
         """The provider's model list, as its worker pool last fetched it (TTL one hour)."""
         return f"{self.prefix}:models:{provider}"
 
+    def models_refresh_lease(self) -> str:
+        """Held by the one edge replica refreshing every model list this interval."""
+        return f"{self.prefix}:lease:models"
+
     def own_keys(self, user_id: str) -> str:
         """Hash provider -> id of the user's own key the workers should use (keyvault writes)."""
         return f"{self.prefix}:ownkeys:{user_id}"

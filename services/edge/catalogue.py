@@ -5,10 +5,15 @@ hour, shared by every edge replica, plus briefly in process so that checking a m
 path costs no Redis round trip. Concurrent misses for one provider share one fetch. A failed
 fetch is not cached in Redis, so the next listing retries it; the hot path remembers a failure
 for a few seconds only, so an unreachable provider does not make every request wait for it.
+
+Every `MODEL_REFRESH_INTERVAL` one replica (the holder of a Redis lease) fetches every list
+again before it expires, so no request waits for one; like any call to a provider, these count
+in its circuit breaker, so an idle provider's breaker still learns how it is doing.
 """
 
 import asyncio
 import logging
+import random
 import time
 from typing import Annotated
 
@@ -132,6 +137,35 @@ class Catalogue:
             log.warning("unexpected answer to a models job of %s: %s", provider, event.kind)
             return None
         return list(event.models)
+
+    async def refresh(self) -> dict[str, bool]:
+        """Fetches and stores every provider's list now: provider -> whether it answered."""
+
+        async def one(provider: str) -> bool:
+            models = await self._fetch(provider)
+            if models is not None:
+                await self._store(provider, models)
+                self.memory[provider] = (time.monotonic() + MEMORY_TTL_SECONDS, models)
+            return models is not None
+
+        answered = await asyncio.gather(*(one(p) for p in PROVIDERS))
+        return dict(zip(PROVIDERS, answered, strict=True))
+
+    async def keep_fresh(self, interval: float) -> None:
+        """Refreshes every list each `interval` seconds (jittered), from the one replica that
+        takes the lease for that interval."""
+        lease = self.keys.models_refresh_lease()
+        while True:
+            await asyncio.sleep(interval * random.uniform(0.9, 1.1))
+            try:
+                won = await self.redis.set(lease, "1", nx=True, px=max(1, int(interval * 800)))
+            except RedisError:
+                log.warning("could not take the model-list refresh lease", exc_info=True)
+                continue
+            if won:
+                answered = await self.refresh()
+                silent = sorted(p for p, ok in answered.items() if not ok)
+                log.info("model lists refreshed; no answer from: %s", ", ".join(silent) or "none")
 
     async def check(self, provider: str, model: str, capability: Capability = "chat") -> None:
         """Rejects a model the provider does not list; an unknown list lets the request pass,

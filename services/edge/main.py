@@ -1,5 +1,6 @@
 """The edge: the fleet's only public HTTP entry point."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -83,10 +84,18 @@ def create_app(settings: Settings) -> FastAPI:
                 queue_limit=settings.queue_limit,
             )
             app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
+            refresh_every = settings.seconds("model_refresh_interval")
+            refresher = (
+                asyncio.create_task(app.state.catalogue.keep_fresh(refresh_every))
+                if refresh_every > 0
+                else None
+            )
             freeze_startup_heap()
             try:
                 yield
             finally:
+                if refresher is not None:
+                    refresher.cancel()
                 await app.state.audit.drain()
                 await hub.close()
                 await redis.aclose()

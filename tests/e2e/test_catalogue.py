@@ -1,5 +1,6 @@
 """`GET /api/v1/providers`: model lists from each provider's worker pool, cached; validation."""
 
+import asyncio
 import secrets
 
 import httpx
@@ -11,7 +12,7 @@ from services.simulator.anthropic_dialect import MODELS as ANTHROPIC_MODELS
 from services.simulator.registry import PROFILES_BY_ID
 from shared.providers import PROVIDERS
 from shared.redis_keys import RedisKeys
-from tests.e2e.helpers import assert_envelope, auth, chat_body
+from tests.e2e.helpers import assert_envelope, auth, chat_body, running_edge
 
 SIMULATED_MODELS = {
     "anthropic": [m[0] for m in ANTHROPIC_MODELS],
@@ -67,6 +68,28 @@ async def test_model_lists_are_cached_for_an_hour(
         for provider in PROVIDERS:
             ttl = await redis.ttl(keys.models(provider))
             assert 0 < ttl <= 3600, (provider, ttl)
+    finally:
+        await redis.aclose()
+
+
+async def test_an_edge_refreshes_every_model_list_before_it_expires(
+    fleet: FleetConfig, simulator: httpx.AsyncClient
+) -> None:
+    keys = RedisKeys(fleet.redis_prefix)
+    lists = [keys.models(p) for p in PROVIDERS]
+    redis = Redis.from_url(fleet.redis_url)
+    try:
+        await redis.delete(keys.models_refresh_lease(), *lists)
+        fetched = await model_list_requests(simulator)
+        with running_edge(fleet, MODEL_REFRESH_INTERVAL="1s"):
+            for _ in range(150):  # no request asks for a list: the edge fetches them itself
+                if await redis.exists(*lists) == len(lists):
+                    break
+                await asyncio.sleep(0.1)
+            ttls = [await redis.ttl(key) for key in lists]
+        assert all(3500 < ttl <= 3600 for ttl in ttls), dict(zip(PROVIDERS, ttls, strict=True))
+        # Every provider with a list endpoint was called (Perplexity has none).
+        assert await model_list_requests(simulator) >= fetched + len(PROVIDERS) - 1
     finally:
         await redis.aclose()
 
