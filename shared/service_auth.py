@@ -1,31 +1,46 @@
 """How internal services prove to each other that they are services, not users.
 
-Internal endpoints (the keyvault's decrypt, for one) accept only `Authorization: Bearer
-<KEYVAULT_SERVICE_TOKEN>`, compared in constant time; user tokens never match it.
+Two tokens, so that the public-facing edge cannot decrypt anyone's provider key:
+
+- the internal token (`INTERNAL_SERVICE_TOKEN`), held by the edge, auth and keyvault: the
+  edge presents it to resolve gateway API keys (auth) and to look up or stash provider keys
+  (keyvault);
+- the decrypt token (`KEYVAULT_SERVICE_TOKEN`), held only by the workers and keyvault: the one
+  credential the keyvault's decrypt route takes.
+
+Both are `Authorization: Bearer <token>`, compared in constant time; user tokens never match.
 """
 
 import hmac
 import secrets
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from shared.dev_secrets import dev_secret
 from shared.errors import AuthenticationError
 from shared.settings import Settings
 
-DEV_SERVICE_TOKEN_FILE = "keyvault_service_token"
-
 
 class ServiceTokenMissing(RuntimeError):
-    """Production needs a configured service token."""
+    """Production needs its configured service tokens."""
 
 
-def service_token(settings: Settings) -> str:
-    if settings.keyvault_service_token is not None:
-        return settings.keyvault_service_token.get_secret_value()
+def _token(settings: Settings, configured: SecretStr | None, name: str) -> str:
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
     if settings.node_env == "production":
-        raise ServiceTokenMissing("KEYVAULT_SERVICE_TOKEN is not set")
-    path = Path(settings.data_dir) / DEV_SERVICE_TOKEN_FILE
+        raise ServiceTokenMissing(f"{name} is not set")
+    path = Path(settings.data_dir) / name.lower()
     return dev_secret(path, lambda: secrets.token_urlsafe(32).encode()).decode()
+
+
+def internal_token(settings: Settings) -> str:
+    return _token(settings, settings.internal_service_token, "INTERNAL_SERVICE_TOKEN")
+
+
+def decrypt_token(settings: Settings) -> str:
+    return _token(settings, settings.keyvault_service_token, "KEYVAULT_SERVICE_TOKEN")
 
 
 def check_service_token(authorization: str | None, expected: str) -> None:

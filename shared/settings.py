@@ -85,8 +85,10 @@ class Settings(BaseSettings):
     keyvault_port: int = Field(3003, alias="KEYVAULT_PORT")
     # "1:<base64 of 32 bytes>,2:<...>": every version stays readable, the highest encrypts.
     keyvault_master_keys: SecretStr | None = Field(None, alias="KEYVAULT_MASTER_KEYS")
-    # Shared by the keyvault and the workers: how a worker proves it is one.
+    # The keyvault's decrypt route takes only this token: the workers' and keyvault's alone.
     keyvault_service_token: SecretStr | None = Field(None, alias="KEYVAULT_SERVICE_TOKEN")
+    # The edge's token for the other internal routes of auth and keyvault (shared/service_auth).
+    internal_service_token: SecretStr | None = Field(None, alias="INTERNAL_SERVICE_TOKEN")
     provider_key_cache_ttl: str = Field("60s", alias="PROVIDER_KEY_CACHE_TTL")
     simulator_port: int = Field(3010, alias="SIMULATOR_PORT")
 

@@ -19,7 +19,7 @@ from shared import http
 from shared.db import apply_migrations, create_pool
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
-from shared.service_auth import service_token
+from shared.service_auth import internal_token
 from shared.settings import Settings
 from shared.tokens import TokenSigner
 
@@ -52,7 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # Secrets first: a misconfigured service stops before it touches the database.
     signer = TokenSigner.from_settings(settings)
-    internal_token = service_token(settings)
+    service_token = internal_token(settings)
     await migrate(settings)
     passwords = await PasswordHasher.create(settings.bcrypt_rounds)
     pool = await create_pool(database_url(settings))
@@ -69,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         key_cache=KeyCache(redis, keys),
         throttle=LoginThrottle(redis, keys, settings),
         limits=LimitsPublisher(redis, keys, settings),
-        service_token=internal_token,
+        service_token=service_token,
     )
     log.info("auth ready (signing key kid=%s)", signer.kid)
     try:

@@ -34,7 +34,7 @@ from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
-from shared.service_auth import service_token
+from shared.service_auth import internal_token
 from shared.settings import Settings
 from shared.tokens import load_verifier
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
             }
             app.state.audit = AuditEmitter(redis, keys)
             app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
-            app.state.service_token = service_token(settings)
+            app.state.service_token = internal_token(settings)
             api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
             verifier = await load_verifier(settings, auth_client)
             app.state.authenticator = Authenticator(verifier, api_keys)

@@ -37,14 +37,25 @@ def caller(request: Request) -> str:
     return verifier.verify(token.strip()).sub
 
 
-def service(request: Request) -> str:
-    """The calling service's name, after checking it holds the service token."""
-    check_service_token(request.headers.get("authorization"), request.app.state.service_token)
+def _service_name(request: Request) -> str:
     return request.headers.get("x-service-name", "service")[:32]
+
+
+def service(request: Request) -> str:
+    """The calling service's name, after checking it holds the internal token."""
+    check_service_token(request.headers.get("authorization"), request.app.state.internal_token)
+    return _service_name(request)
+
+
+def decrypting_service(request: Request) -> str:
+    """The calling service's name, after checking it holds the decrypt token (workers)."""
+    check_service_token(request.headers.get("authorization"), request.app.state.decrypt_token)
+    return _service_name(request)
 
 
 UserId = Annotated[str, Depends(caller)]
 ServiceName = Annotated[str, Depends(service)]
+DecryptingService = Annotated[str, Depends(decrypting_service)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 
 
@@ -87,7 +98,7 @@ async def key_metadata(
 async def reveal_key(
     key_id: str,
     user_id: Annotated[str, Query()],
-    actor: ServiceName,
+    actor: DecryptingService,
     request: Request,
     vault: VaultDep,
 ) -> RevealedKey:

@@ -29,7 +29,7 @@ from shared.metrics import WorkerMetrics, new_registry
 from shared.providers import PROVIDERS
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
-from shared.service_auth import service_token
+from shared.service_auth import decrypt_token
 from shared.settings import Settings, parse_duration
 
 log = logging.getLogger("services.workers")
@@ -89,7 +89,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
         key_client = KeyClient(
             client,
             settings.keyvault_url,
-            service_token(settings),
+            decrypt_token(settings),
             ttl=parse_duration(settings.provider_key_cache_ttl),
         )
         keys = RedisKeys(settings.redis_prefix)

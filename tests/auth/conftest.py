@@ -29,7 +29,7 @@ def settings(database_url: str, redis_url: str, run_dir: Path) -> Settings:
         REDIS_URL=redis_url,
         REDIS_PREFIX=f"gw-auth-{secrets.token_hex(4)}",
         ADMIN_EMAILS=f" {ADMIN_EMAIL.upper()} , {LATE_ADMIN_EMAIL}",
-        KEYVAULT_SERVICE_TOKEN=SERVICE_TOKEN,
+        INTERNAL_SERVICE_TOKEN=SERVICE_TOKEN,
     )
 
 

@@ -83,16 +83,27 @@ def test_required_secrets_fail_fast_and_nothing_secret_is_written_down() -> None
     text = (DEPLOY.parent / "docker-compose.yml").read_text()
     for name in ("POSTGRES_PASSWORD", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "KEYVAULT_MASTER_KEYS"):
         assert f"${{{name}:?" in text, name
-    assert "KEYVAULT_SERVICE_TOKEN: ${KEYVAULT_SERVICE_TOKEN:?" in text
+    for name in ("KEYVAULT_SERVICE_TOKEN", "INTERNAL_SERVICE_TOKEN"):
+        assert f"{name}: ${{{name}:?" in text, name
     for service in services().values():
         env = service.get("environment", {})
         assert env.get("NODE_ENV", "production") == "production"
         assert env.get("HOST", "0.0.0.0") == "0.0.0.0"
 
 
+def holders(variable: str) -> set[str]:
+    return {n for n, s in services().items() if variable in s.get("environment", {})}
+
+
 def test_only_the_auth_service_gets_the_signing_key() -> None:
-    holders = {n for n, s in services().items() if "JWT_PRIVATE_KEY" in s.get("environment", {})}
-    assert holders == {"auth"}
+    assert holders("JWT_PRIVATE_KEY") == {"auth"}
+
+
+def test_only_keyvault_and_the_workers_get_the_decrypt_token() -> None:
+    workers = {name for name in services() if name.startswith("worker-")}
+    assert len(workers) == len(PROVIDERS)
+    assert holders("KEYVAULT_SERVICE_TOKEN") == {"keyvault", *workers}
+    assert holders("INTERNAL_SERVICE_TOKEN") == {"edge", "auth", "keyvault"}
 
 
 def test_simulator_env_file_matches_the_fleets_simulator_wiring() -> None:

@@ -214,6 +214,19 @@ def test_the_secret_template_holds_every_secret_the_base_reads() -> None:
     assert of_kind(render("base"), "Secret") == {}
 
 
+def test_only_keyvault_and_the_workers_read_the_decrypt_token() -> None:
+    readers = {
+        name
+        for kind in ("Deployment", "Job")
+        for name, obj in of_kind(render("base"), kind).items()
+        if ("gateway-decrypt-token", None) in secret_references(obj)
+    }
+    workers = {d["metadata"]["name"] for d in worker_deployments().values()}
+    assert readers == {"keyvault", *workers}
+    edge = of_kind(render("base"), "Deployment")["edge"]
+    assert ("gateway-internal-token", None) in secret_references(edge)
+
+
 def test_only_the_edge_is_reachable_from_outside() -> None:
     policies = of_kind(render("base"), "NetworkPolicy")
     deny = policies["default-deny-ingress"]["spec"]

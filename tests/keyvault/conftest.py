@@ -17,7 +17,8 @@ from services.keyvault.main import create_app
 from shared.settings import Settings
 from shared.tokens import TokenSigner
 
-SERVICE_TOKEN = secrets.token_urlsafe(24)
+DECRYPT_TOKEN = secrets.token_urlsafe(24)  # the workers'
+INTERNAL_TOKEN = secrets.token_urlsafe(24)  # the edge's
 AppFactory = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -53,7 +54,8 @@ def keyvault_settings(
             "NODE_ENV": "test",
             "JWT_PUBLIC_KEY": public_pem,
             "KEYVAULT_MASTER_KEYS": master,
-            "KEYVAULT_SERVICE_TOKEN": SERVICE_TOKEN,
+            "KEYVAULT_SERVICE_TOKEN": DECRYPT_TOKEN,
+            "INTERNAL_SERVICE_TOKEN": INTERNAL_TOKEN,
         }
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
@@ -86,4 +88,5 @@ def user_headers(signer: TokenSigner, user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {signer.issue(user_id, 'free')}"}
 
 
-SERVICE_HEADERS = {"Authorization": f"Bearer {SERVICE_TOKEN}", "X-Service-Name": "worker-test"}
+WORKER_HEADERS = {"Authorization": f"Bearer {DECRYPT_TOKEN}", "X-Service-Name": "worker-test"}
+EDGE_HEADERS = {"Authorization": f"Bearer {INTERNAL_TOKEN}", "X-Service-Name": "edge-test"}

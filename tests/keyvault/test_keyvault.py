@@ -11,7 +11,7 @@ from services.keyvault.repository import KeyRepository
 from services.keyvault.vault import Vault
 from shared.redis_keys import RedisKeys
 from shared.tokens import TokenSigner
-from tests.keyvault.conftest import SERVICE_HEADERS, AppFactory, user_headers
+from tests.keyvault.conftest import EDGE_HEADERS, WORKER_HEADERS, AppFactory, user_headers
 
 
 def new_user() -> str:
@@ -37,7 +37,7 @@ async def add(
 
 async def reveal(kv: httpx.AsyncClient, key_id: str, user: str) -> httpx.Response:
     return await kv.get(
-        f"/internal/v1/keys/{key_id}/secret", params={"user_id": user}, headers=SERVICE_HEADERS
+        f"/internal/v1/keys/{key_id}/secret", params={"user_id": user}, headers=WORKER_HEADERS
     )
 
 
@@ -122,7 +122,7 @@ async def test_another_user_gets_404_on_every_operation(
     assert deleted.json()["error"]["type"] == "validation_error"
     assert (await reveal(kv, added["id"], intruder)).status_code == 404
     metadata = await kv.get(
-        f"/internal/v1/keys/{added['id']}", params={"user_id": intruder}, headers=SERVICE_HEADERS
+        f"/internal/v1/keys/{added['id']}", params={"user_id": intruder}, headers=EDGE_HEADERS
     )
     assert metadata.status_code == 404
     assert (await reveal(kv, added["id"], owner)).status_code == 200
@@ -141,6 +141,35 @@ async def test_internal_endpoints_refuse_user_tokens(
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
     assert (await kv.get("/api/v1/keys")).status_code == 401
+
+
+async def test_only_the_workers_token_decrypts(kv: httpx.AsyncClient, signer: TokenSigner) -> None:
+    """The edge's token looks keys up and stashes them, but cannot decrypt one; the workers'
+    token decrypts and does nothing else."""
+    user = new_user()
+    added = await add(kv, signer, user, a_key())
+    secret, metadata = f"/internal/v1/keys/{added['id']}/secret", f"/internal/v1/keys/{added['id']}"
+    stash = {"user_id": user, "provider": "anthropic", "apiKey": a_key()}
+
+    refused = await kv.get(secret, params={"user_id": user}, headers=EDGE_HEADERS)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["type"] == "authentication_error"
+    assert (
+        await kv.get(metadata, params={"user_id": user}, headers=WORKER_HEADERS)
+    ).status_code == 401
+    assert (
+        await kv.post("/internal/v1/keys/stash", json=stash, headers=WORKER_HEADERS)
+    ).status_code == 401
+
+    assert (
+        await kv.get(secret, params={"user_id": user}, headers=WORKER_HEADERS)
+    ).status_code == 200
+    assert (
+        await kv.get(metadata, params={"user_id": user}, headers=EDGE_HEADERS)
+    ).status_code == 200
+    assert (
+        await kv.post("/internal/v1/keys/stash", json=stash, headers=EDGE_HEADERS)
+    ).status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -62,3 +62,31 @@ async def test_internal_routes_refuse_user_tokens_when_called_directly(
                     method, f"{base}{path}", json=RESOLVE_BODY, headers=headers
                 )
                 assert_envelope(response, 401, "authentication_error")
+
+
+async def test_the_edges_service_token_cannot_decrypt_a_key(
+    edge: httpx.AsyncClient, fleet: FleetConfig
+) -> None:
+    """The fleet's edge holds the internal token, the workers the decrypt token: a leaked edge
+    secret looks keys up but reveals none."""
+    user_id, token = await register(edge)
+    stored = await edge.post(
+        "/api/v1/keys",
+        json={"provider": "deepseek", "apiKey": "sk-api5-" + "x" * 24},
+        headers=auth(token),
+    )
+    assert stored.status_code == 201, stored.text
+    key_id = stored.json()["id"]
+    edge_token = (fleet.data_dir / "internal_service_token").read_text()
+    worker_token = (fleet.data_dir / "keyvault_service_token").read_text()
+    assert edge_token != worker_token
+    async with httpx.AsyncClient(base_url=fleet.keyvault_url, timeout=10.0) as keyvault:
+        path, params = f"/internal/v1/keys/{key_id}", {"user_id": user_id}
+        assert (
+            await keyvault.get(path, params=params, headers=auth(edge_token))
+        ).status_code == 200
+        secret = await keyvault.get(f"{path}/secret", params=params, headers=auth(edge_token))
+        assert_envelope(secret, 401, "authentication_error")
+        assert "sk-api5-" not in secret.text
+        revealed = await keyvault.get(f"{path}/secret", params=params, headers=auth(worker_token))
+        assert revealed.status_code == 200

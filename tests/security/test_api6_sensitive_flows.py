@@ -37,7 +37,7 @@ async def auth_app(database_url: str, redis_url: str, run_dir: Path) -> AsyncIte
         run_dir / "api6-auth",
         REDIS_URL=redis_url,
         REDIS_PREFIX=f"gw-api6-{secrets.token_hex(4)}",
-        KEYVAULT_SERVICE_TOKEN=secrets.token_urlsafe(24),
+        INTERNAL_SERVICE_TOKEN=secrets.token_urlsafe(24),
         LOGIN_MAX_FAILURES=ACCOUNT_MAX,
         LOGIN_CLIENT_MAX_FAILURES=CLIENT_MAX,
     )

@@ -154,6 +154,7 @@ def production_env(tmp_path: Path, redis_url: str, database_url: str) -> dict[st
         "KEYVAULT_PORT": str(free_port()),
         "AUTH_URL": "http://127.0.0.1:9",  # nothing listens: the services must stop before
         "KEYVAULT_SERVICE_TOKEN": secrets.token_urlsafe(32),
+        "INTERNAL_SERVICE_TOKEN": secrets.token_urlsafe(32),
     }
 
 
@@ -193,7 +194,10 @@ def private_pem() -> str:
         ({}, "JWT_PRIVATE_KEY is not set"),
         ({"JWT_SECRET": SPEC_PLACEHOLDER}, "JWT_PRIVATE_KEY is not set"),
         ({"JWT_PRIVATE_KEY": SPEC_PLACEHOLDER}, "JWT_PRIVATE_KEY is not a readable"),
-        ({"JWT_PRIVATE_KEY": private_pem(), "KEYVAULT_SERVICE_TOKEN": ""}, "SERVICE_TOKEN"),
+        (
+            {"JWT_PRIVATE_KEY": private_pem(), "INTERNAL_SERVICE_TOKEN": ""},
+            "INTERNAL_SERVICE_TOKEN",
+        ),
     ],
     ids=["missing", "spec-placeholder-jwt-secret", "placeholder-as-key", "no-service-token"],
 )
