@@ -248,6 +248,35 @@ def test_only_the_edge_is_reachable_from_outside() -> None:
     assert {path["path"] for path in paths} == {"/api", "/v1", "/health", "/docs", "/openapi.json"}
 
 
+def test_only_the_workers_leave_the_cluster() -> None:
+    policies = of_kind(render("base"), "NetworkPolicy")
+    deny = policies["default-deny-egress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Egress"]}
+    leaving = {
+        json.dumps(p["spec"]["podSelector"], sort_keys=True): peer["ipBlock"]
+        for p in policies.values()
+        for rule in p["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    }
+    worker = {"matchLabels": {"app.kubernetes.io/component": "worker"}}
+    assert list(leaving) == [json.dumps(worker, sort_keys=True)]
+    assert "169.254.0.0/16" in leaving[json.dumps(worker, sort_keys=True)]["except"]
+    # A rule without `to` opens its ports to anywhere: only DNS and the datastores' ports.
+    anywhere = {
+        port["port"]
+        for p in policies.values()
+        for rule in p["spec"].get("egress", [])
+        if "to" not in rule
+        for port in rule["ports"]
+    }
+    assert anywhere == {53, 6379, 5432}
+    database_users = policies["database-users-to-postgresql"]["spec"]
+    assert database_users["egress"] == [{"ports": [{"protocol": "TCP", "port": 5432}]}]
+    (selector,) = database_users["podSelector"]["matchExpressions"]
+    assert "worker" not in selector["values"]
+
+
 def test_the_example_overlay_sets_namespace_image_replicas_and_host() -> None:
     objects = render("overlays/example")
     assert len(objects) == len(render("base"))
