@@ -148,28 +148,21 @@ async def test_only_the_workers_token_decrypts(kv: httpx.AsyncClient, signer: To
     token decrypts and does nothing else."""
     user = new_user()
     added = await add(kv, signer, user, a_key())
-    secret, metadata = f"/internal/v1/keys/{added['id']}/secret", f"/internal/v1/keys/{added['id']}"
+    by_user = {"user_id": user}
     stash = {"user_id": user, "provider": "anthropic", "apiKey": a_key()}
-
-    refused = await kv.get(secret, params={"user_id": user}, headers=EDGE_HEADERS)
-    assert refused.status_code == 401, refused.text
-    assert refused.json()["error"]["type"] == "authentication_error"
-    assert (
-        await kv.get(metadata, params={"user_id": user}, headers=WORKER_HEADERS)
-    ).status_code == 401
-    assert (
-        await kv.post("/internal/v1/keys/stash", json=stash, headers=WORKER_HEADERS)
-    ).status_code == 401
-
-    assert (
-        await kv.get(secret, params={"user_id": user}, headers=WORKER_HEADERS)
-    ).status_code == 200
-    assert (
-        await kv.get(metadata, params={"user_id": user}, headers=EDGE_HEADERS)
-    ).status_code == 200
-    assert (
-        await kv.post("/internal/v1/keys/stash", json=stash, headers=EDGE_HEADERS)
-    ).status_code == 201
+    routes = {
+        "decrypt": ("GET", f"/internal/v1/keys/{added['id']}/secret", by_user, None, 200),
+        "metadata": ("GET", f"/internal/v1/keys/{added['id']}", by_user, None, 200),
+        "stash": ("POST", "/internal/v1/keys/stash", None, stash, 201),
+    }
+    for name, (method, path, params, body, ok) in routes.items():
+        for caller, headers in (("worker", WORKER_HEADERS), ("edge", EDGE_HEADERS)):
+            response = await kv.request(method, path, params=params, json=body, headers=headers)
+            allowed = (caller == "worker") == (name == "decrypt")
+            expected = ok if allowed else 401
+            assert response.status_code == expected, (name, caller, response.text)
+            if not allowed:
+                assert response.json()["error"]["type"] == "authentication_error"
 
 
 @pytest.mark.parametrize(
