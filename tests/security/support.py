@@ -9,6 +9,7 @@ import jwt
 from redis.asyncio import Redis
 
 from shared.redis_keys import RedisKeys
+from shared.settings import Settings
 from tests.conftest import ADMIN_EMAIL
 
 PASSWORD = "correct-horse-battery"
@@ -61,3 +62,10 @@ async def keeps_serving(
             await asyncio.sleep(0.05)
     finally:
         await redis.aclose()
+
+
+def setting_default(name: str) -> int:
+    """The default of an integer setting (`shared.settings.Settings`), as the test fleet runs."""
+    value = Settings.model_fields[name].default
+    assert isinstance(value, int)
+    return value
