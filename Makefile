@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 # Locust load on the queue: throughput, latency, errors, queue depth; fails over 1 % errors.
-# Settings: LOADTEST_USERS, LOADTEST_DURATION, LOADTEST_URL, LOADTEST_MIX ... (bench/loadtest.py).
+# Settings: LOADTEST_USERS, LOADTEST_DURATION, LOADTEST_URL, LOADTEST_MIX ... (bench/loadtest_config.py).
 loadtest: $(STAMP)
 	$(PY) -m bench.loadtest
 

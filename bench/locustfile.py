@@ -2,7 +2,7 @@
 
 `python -m bench.loadtest` runs this file in its own Locust process and sets its environment:
 LOADTEST_TOKEN (the bearer), LOADTEST_MIX, LOADTEST_STREAM_SHARE, LOADTEST_UPSTREAM_MS,
-LOADTEST_ANSWER_TOKENS (see bench/loadtest.py) and LOADTEST_SUMMARY, the JSON file the final
+LOADTEST_ANSWER_TOKENS (see bench/loadtest_config.py) and LOADTEST_SUMMARY, the JSON file the final
 figures are written to when Locust quits (its CSV files miss the last seconds). Locust
 monkey-patches the standard library with gevent, so this file imports no asyncio, nor any
 module that does.

@@ -69,10 +69,15 @@ def _errors(samples: Samples) -> str:
     return f"{samples.errors.total()} ({kinds})"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table padded to line up in a terminal."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
 def chat_table(results: list[CellResult]) -> str:
@@ -93,7 +98,7 @@ def chat_table(results: list[CellResult]) -> str:
             else:
                 row += ["", "", ""]
             rows.append([*row, _errors(samples)])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _span(values: list[int]) -> str:
@@ -131,7 +136,7 @@ def stream_table(results: list[CellResult]) -> str:
                 row += ["", "", "", "", ""]
             row += [_span(samples.events), _span(samples.text), _errors(samples)]
             rows.append(row)
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _foreign_cores(result: CellResult, names: tuple[str, ...]) -> float:
@@ -154,7 +159,7 @@ def cpu_table(results: list[CellResult]) -> str:
         ]
         for r in results
     ]
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def error_examples(results: list[CellResult]) -> str:
@@ -173,7 +178,7 @@ def memory_table(memory: dict[str, Memory]) -> str:
         [name, _f(m.peak_kib / 1024), _f(m.tree_peak_kib / 1024)]
         for name, m in sorted(memory.items())
     ]
-    return _table(["process", "peak RSS MiB (VmHWM)", "with children MiB"], rows)
+    return markdown_table(["process", "peak RSS MiB (VmHWM)", "with children MiB"], rows)
 
 
 def machine() -> str:
