@@ -120,8 +120,8 @@ class Settings(BaseSettings):
     # Backpressure: jobs waiting on one provider's stream before the edge answers 503.
     queue_limit: int = Field(1000, ge=1, alias="QUEUE_LIMIT")
     cache_ttl: str = Field("1h", alias="CACHE_TTL")
-    # How often one edge replica refreshes every provider's model list through its worker pool
-    # (which also probes each provider, idle ones included); "0" turns it off.
+    # How often one edge replica refetches every provider's model list through its worker pool,
+    # before the cached one expires; "0" turns it off.
     model_refresh_interval: str = Field("10m", alias="MODEL_REFRESH_INTERVAL")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")

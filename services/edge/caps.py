@@ -37,11 +37,7 @@ def check_chat(settings: Settings, body: ChatRequest) -> None:
 
 def _answer_tokens(settings: Settings, body: ChatRequest, asked: int) -> None:
     """`max_tokens` within the limit of the model and of every fallback it may move to."""
-    targets = [(body.provider, body.model)]
-    for fallback in body.fallbacks or []:
-        provider, _, model = fallback.partition("/")
-        targets.append((provider, model))  # a malformed one is refused by the chat route
-    for provider, model in targets:
+    for provider, model in [(body.provider, body.model), *fallback_targets(body)]:
         limit = max_output_tokens(provider, model, settings.max_output_tokens)
         if asked > limit:
             raise ValidationError(
@@ -63,3 +59,17 @@ def check_embeddings(settings: Settings, body: EmbeddingsRequest) -> None:
 
 def check_rerank(settings: Settings, body: RerankRequest) -> None:
     _texts(settings, "documents", "documents", body.documents, extra=body.query)
+
+
+def fallback_targets(body: ChatRequest) -> list[tuple[str, str]]:
+    """The (provider, model) pairs of `fallbacks`, each written `provider/model`."""
+    targets = []
+    for target in body.fallbacks or []:
+        provider, _, model = target.partition("/")
+        if not model:
+            raise ValidationError(
+                f"Fallback '{target}' must be written provider/model",
+                details={"field": "fallbacks"},
+            )
+        targets.append((provider, model))
+    return targets

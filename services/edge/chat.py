@@ -60,20 +60,6 @@ async def answer_or_disconnect(request: Request, pending: PendingJob) -> Event:
     raise ClientGone("The client closed the connection")
 
 
-def fallback_targets(body: ChatRequest) -> list[tuple[str, str]]:
-    """The (provider, model) pairs of `fallbacks`, each written `provider/model`."""
-    targets = []
-    for target in body.fallbacks or []:
-        provider, _, model = target.partition("/")
-        if not model:
-            raise ValidationError(
-                f"Fallback '{target}' must be written provider/model",
-                details={"field": "fallbacks"},
-            )
-        targets.append((provider, model))
-    return targets
-
-
 async def start_chat(
     request: Request, body: ChatRequest, caller: Principal
 ) -> tuple[PendingJob, ChatEvent]:
@@ -86,7 +72,7 @@ async def start_chat(
     gate = gate_of(request)
     caps.check_chat(gate.settings, body)
     catalogue: Catalogue = request.app.state.catalogue
-    for provider, model in [(body.provider, body.model), *fallback_targets(body)]:
+    for provider, model in [(body.provider, body.model), *caps.fallback_targets(body)]:
         check_provider(provider)
         check_access(caller, provider, model)
         await catalogue.check(provider, model)
