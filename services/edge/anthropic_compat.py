@@ -2,7 +2,7 @@
 
 `model` is written `provider/model` (a bare name means Anthropic). The request is translated
 into a unified `ChatRequest` (`anthropic_schemas`) and runs as any chat job; the answer comes
-back in Anthropic's shapes (`anthropic_stream`). Errors on these routes use Anthropic's error
+back in Anthropic's shapes (`anthropic_encoder`). Errors on these routes use Anthropic's error
 body, extended with our trace id, so the official SDK raises its own exception types.
 """
 
@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from services.edge.anthropic_schemas import MessagesRequest, chat_request
-from services.edge.anthropic_stream import (
+from services.edge.anthropic_encoder import (
     error_object,
     message_body,
     message_events,
     message_id,
 )
+from services.edge.anthropic_schemas import MessagesRequest, chat_request
 from services.edge.auth import Principal, authenticated_anthropic
 from services.edge.chat import event_stream, finish_chat, start_chat
 from shared.errors import GatewayError, ValidationError

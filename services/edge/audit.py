@@ -36,7 +36,7 @@ _BATCH = 500  # records per pipelined round trip
 
 
 class TrackedJob(Protocol):
-    """What the audit needs of a job (`jobs.PendingJob`)."""
+    """What the audit needs of a job (`job_queue.PendingJob`)."""
 
     @property
     def usage(self) -> Usage | None: ...

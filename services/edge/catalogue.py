@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.edge.auth import Principal
-from services.edge.jobs import JobQueue
+from services.edge.job_queue import JobQueue
 from services.edge.limits import principal
 from shared.errors import GatewayError, ValidationError
 from shared.ids import new_trace_id

@@ -13,9 +13,9 @@ from services.edge import cache, caps
 from services.edge.audit import note, track
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import Catalogue
-from services.edge.jobs import JobQueue, PendingJob, raise_error
+from services.edge.job_queue import JobQueue, PendingJob, raise_error
 from services.edge.limits import check_access, estimate_chat_tokens, gate_of
-from services.edge.relay import ChatEvent, chat_response, sse_frames
+from services.edge.native_encoder import ChatEvent, chat_response, sse_frames
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event

@@ -10,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Depends, Request
 
 from services.edge.auth import Principal
-from services.edge.jobs import JobQueue
+from services.edge.job_queue import JobQueue
 from services.edge.limits import principal
 from shared.errors import NotFoundError, ServiceUnavailable
 from shared.http import trace_id

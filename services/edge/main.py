@@ -25,7 +25,7 @@ from services.edge.auth import ApiKeys, Authenticator
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
-from services.edge.jobs import JobQueue
+from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from shared import http

@@ -17,6 +17,7 @@ from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
 from services.edge.chat import complete_chat, event_stream, start_chat
 from services.edge.limits import principal
+from services.edge.openai_encoder import Completion, completion_chunks
 from services.edge.openai_schemas import (
     ChatCompletion,
     EmbeddingItem,
@@ -27,7 +28,6 @@ from services.edge.openai_schemas import (
     OpenAIChatRequest,
     OpenAIEmbeddingsRequest,
 )
-from services.edge.openai_stream import Completion, completion_chunks
 from services.edge.retrieval import embed
 from shared.errors import ValidationError
 from shared.providers import PROVIDERS

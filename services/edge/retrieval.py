@@ -9,7 +9,7 @@ from services.edge.audit import note
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
 from services.edge.chat import check_provider
-from services.edge.jobs import JobQueue
+from services.edge.job_queue import JobQueue
 from services.edge.limits import check_access, estimate_text_tokens, gate_of
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id

@@ -16,7 +16,7 @@ from services.workers.cancel import ClientWatch
 from services.workers.consumer import JobConsumer
 from services.workers.credentials import KeyClient
 from services.workers.heartbeat import Heartbeat
-from services.workers.jobs import JobRunner
+from services.workers.job_runner import JobRunner
 from services.workers.providers.base import UpstreamLimits
 from services.workers.providers.registry import ADAPTERS
 from services.workers.recovery import Recovery

@@ -1,5 +1,5 @@
 """A provider's worker pool: reads its job stream in the `workers` group and runs jobs
-(`jobs.JobRunner` dispatches them on their kind).
+(`job_runner.JobRunner` dispatches them on their kind).
 
 Jobs run concurrently (bounded by `WORKER_CONCURRENCY`). Each job ends with exactly one
 terminal event on its reply channel, published in one MULTI with acknowledging and deleting its
@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from services.workers.fallback import forward, should_fall_back
-from services.workers.jobs import JobRunner
+from services.workers.job_runner import JobRunner
 from services.workers.publisher import ReplyPublisher
 from shared.breaker import Breaker
 from shared.logs import trace_id_var, user_id_var

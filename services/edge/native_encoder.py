@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 
-from services.edge.jobs import JobQueue, PendingJob
+from services.edge.job_queue import JobQueue, PendingJob
 from shared.errors import GatewayError, rebuild
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 from shared.schemas import AssistantMessage, ChatRequest, ChatResponse, Choice

@@ -100,8 +100,8 @@ class PendingJob:
         return self.job.request
 
     async def next_event(self) -> Event:
-        """The next event. Every stream writer (`relay`, `openai_stream`, `anthropic_stream`)
-        asks for more only once it wrote what it had: the text handed out before was written."""
+        """The next event. The stream writer asks for more only once it wrote what it had:
+        the text handed out before was written."""
         self.delivered_chars, self.handed_chars = self.delivered_chars + self.handed_chars, 0
         remaining = self.job.deadline - time.time()
         waiting = time.perf_counter()

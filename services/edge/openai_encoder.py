@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from services.edge.jobs import JobQueue, PendingJob
+from services.edge.job_queue import JobQueue, PendingJob
+from services.edge.native_encoder import DONE_FRAME, ChatEvent, error_frame, openai_delta
 from services.edge.openai_schemas import ChatCompletion, CompletionChoice, CompletionMessage
-from services.edge.relay import DONE_FRAME, ChatEvent, error_frame, openai_delta
 from shared.errors import GatewayError, rebuild
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from services.edge.jobs import JobQueue, PendingJob
+from services.edge.job_queue import JobQueue, PendingJob
 from shared.errors import GatewayError, rebuild
 from shared.ids import new_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event, ToolCallDelta
