@@ -24,7 +24,7 @@ from services.edge.anthropic_encoder import (
 from services.edge.anthropic_schemas import MessagesRequest, chat_request
 from services.edge.auth import Principal, authenticated_anthropic
 from services.edge.chat import event_stream, finish_chat, start_chat
-from shared.errors import GatewayError, ValidationError
+from shared.errors import GatewayError, InvalidRequest
 from shared.http import trace_id
 
 
@@ -60,7 +60,7 @@ class AnthropicRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                error: GatewayError = ValidationError(_first_problem(list(exc.errors())))
+                error: GatewayError = InvalidRequest(_first_problem(list(exc.errors())))
             except GatewayError as exc:
                 error = exc
             return anthropic_error_response(error, trace_id(request))
@@ -98,9 +98,9 @@ async def create_message(
     try:
         chat = chat_request(body, anthropic_version)
     except pydantic.ValidationError as exc:
-        raise ValidationError(_first_problem(list(exc.errors()))) from exc
+        raise InvalidRequest(_first_problem(list(exc.errors()))) from exc
     except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
+        raise InvalidRequest(str(exc)) from exc
     pending, first = await start_chat(request, chat, caller)
     if not body.stream:
         done = await finish_chat(request, pending, first)

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from services.edge.auth import Principal
 from services.edge.job_queue import JobQueue
 from services.edge.limits import principal
-from shared.errors import GatewayError, ValidationError
+from shared.errors import GatewayError, InvalidRequest
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
 from shared.providers import PROVIDERS, Capability
@@ -175,7 +175,7 @@ class Catalogue:
         models = await self.models(provider)
         if models is None or model in models or model.split(":", 1)[0] in models:
             return
-        raise ValidationError(
+        raise InvalidRequest(
             "Invalid model specified",
             details={"provider": provider, "model": model, "available_models": models},
         )

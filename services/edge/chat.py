@@ -16,7 +16,7 @@ from services.edge.catalogue import Catalogue
 from services.edge.job_queue import JobQueue, PendingJob, raise_error
 from services.edge.limits import check_access, estimate_chat_tokens, gate_of
 from services.edge.native_encoder import ChatEvent, chat_response, sse_frames
-from shared.errors import GatewayError, ValidationError
+from shared.errors import GatewayError, InvalidRequest
 from shared.http import trace_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 from shared.providers import PROVIDERS
@@ -29,13 +29,13 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def check_provider(provider: str) -> None:
     if provider not in PROVIDERS:
-        raise ValidationError(
+        raise InvalidRequest(
             f"Unknown provider '{provider}'",
             details={"provider": provider, "available_providers": sorted(PROVIDERS)},
         )
 
 
-class ClientGone(GatewayError):
+class ClientDisconnected(GatewayError):
     """The client closed the connection before its answer was ready (nginx's 499)."""
 
     status = 499
@@ -57,7 +57,7 @@ async def answer_or_disconnect(request: Request, pending: PendingJob) -> Event:
         task.cancel()
     if answer in done:
         return answer.result()
-    raise ClientGone("The client closed the connection")
+    raise ClientDisconnected("The client closed the connection")
 
 
 async def start_chat(

@@ -29,7 +29,7 @@ from services.edge.openai_schemas import (
     OpenAIEmbeddingsRequest,
 )
 from services.edge.retrieval import embed
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest, EmbeddingsRequest
 
@@ -46,25 +46,25 @@ _REJECTED_EXTRAS = ("functions", "function_call", "audio", "prediction", "logit_
 def split_model(model: str) -> tuple[str, str]:
     provider, _, name = model.partition("/")
     if not provider or not name:
-        raise ValidationError(
+        raise InvalidRequest(
             "model must be written provider/model, e.g. deepseek/deepseek-chat",
             details={"model": model},
         )
     if provider not in PROVIDERS:
-        raise ValidationError(
+        raise InvalidRequest(
             f"Unknown provider '{provider}'",
             details={"provider": provider, "available_providers": sorted(PROVIDERS)},
         )
     return provider, name
 
 
-def _invalid(exc: pydantic.ValidationError) -> ValidationError:
+def _invalid(exc: pydantic.ValidationError) -> InvalidRequest:
     errors = [
         {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
         for err in exc.errors()
     ]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
-    return ValidationError(
+    return InvalidRequest(
         f"Invalid field '{first['field']}': {first['message']}", details={"errors": errors}
     )
 
@@ -78,7 +78,7 @@ def _refuse_unsupported(body: OpenAIChatRequest) -> None:
     if body.response_format and body.response_format.get("type") != "text":
         refused.append("response_format")
     if refused:
-        raise ValidationError(
+        raise InvalidRequest(
             f"Unsupported field '{refused[0]}'", details={"unsupported_fields": refused}
         )
 
@@ -88,7 +88,7 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for tool in tools:
         function = tool.get("function")
         if tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise ValidationError("Only function tools are supported", details={"tool": tool})
+            raise InvalidRequest("Only function tools are supported", details={"tool": tool})
         keep = ("name", "description", "parameters")  # `strict` has no counterpart
         translated.append(
             {"type": "function", "function": {k: function[k] for k in keep if k in function}}
@@ -169,7 +169,7 @@ async def embeddings(
 ) -> EmbeddingList:
     provider, model = split_model(body.model)
     if not isinstance(body.input, str) and any(not isinstance(i, str) for i in body.input):
-        raise ValidationError("Token arrays are not supported; send text", details={})
+        raise InvalidRequest("Token arrays are not supported; send text", details={})
     fields = body.model_dump(include={"input", "dimensions", "input_type", "truncate"})
     try:
         native = EmbeddingsRequest.model_validate(
@@ -207,4 +207,4 @@ async def model(model_id: str, request: Request, _caller: CallerDep) -> ModelCar
     for card in await _cards(request):
         if card.id == model_id:
             return card
-    raise ValidationError(f"The model '{model_id}' does not exist", status=404)
+    raise InvalidRequest(f"The model '{model_id}' does not exist", status=404)

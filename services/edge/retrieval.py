@@ -11,7 +11,7 @@ from services.edge.catalogue import catalogue_of
 from services.edge.chat import check_provider
 from services.edge.job_queue import JobQueue
 from services.edge.limits import check_access, estimate_text_tokens, gate_of
-from shared.errors import GatewayError, ValidationError
+from shared.errors import GatewayError, InvalidRequest
 from shared.http import trace_id
 from shared.messages import EmbeddingsJob, EmbeddingsResult, RerankJob, RerankResultEvent
 from shared.providers import PROVIDERS, Capability
@@ -32,7 +32,7 @@ async def check_capable(
     check_provider(provider)
     if not PROVIDERS[provider].can(capability):
         able = sorted(p.id for p in PROVIDERS.values() if p.can(capability))
-        raise ValidationError(
+        raise InvalidRequest(
             f"Provider '{provider}' does not offer {capability}",
             details={"provider": provider, "capability": capability, "available_providers": able},
         )

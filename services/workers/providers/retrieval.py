@@ -19,7 +19,7 @@ from services.workers.providers.retrieval_shapes import (
     sorted_openai_vectors,
 )
 from services.workers.providers.shapes import OpenAIEmbeddings
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.messages import EmbeddingsResult, RerankResultEvent
 from shared.schemas import EmbeddingsRequest, RerankRequest, Usage
 
@@ -99,7 +99,7 @@ async def rerank(
         scored = _pairs(answer.get("rankings"), "logit", transform=sigmoid)
     elif provider == "huggingface":
         if adapter.retrieval_url is None:
-            raise ValidationError(
+            raise InvalidRequest(
                 "Hugging Face reranks through a text-embeddings-inference server: "
                 "set HUGGINGFACE_TEI_URL to its base URL",
                 details={"provider": provider, "setting": "HUGGINGFACE_TEI_URL"},
