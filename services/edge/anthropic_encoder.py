@@ -1,6 +1,6 @@
 """What the Anthropic-compatible API answers: the message, its event stream, and error bodies.
 
-The stream follows Anthropic's order (providers.md §1): `message_start`, per content block
+The stream follows Anthropic's order (docs/providers.md §1): `message_start`, per content block
 `content_block_start` / `content_block_delta`… / `content_block_stop`, then `message_delta`
 (stop reason and usage) and `message_stop`; a failure after the 200 is an `event: error`.
 """

@@ -43,7 +43,7 @@ FETCH_TIMEOUT_SECONDS = 4.0
 CATALOGUE_USER = "gateway"  # model lists are fetched with the operator's keys, for everyone
 
 # A provider's model list always names its chat models, but not always the models it embeds or
-# reranks with (providers.md): Hugging Face's router lists its inference providers' chat models
+# reranks with (docs/providers.md): Hugging Face's router lists its inference providers' chat models
 # while any Hub model embeds or reranks (§8); NIM's hosted retrieval models may be missing from
 # its /models (§6); OpenRouter's /models is its chat catalogue (its /embeddings is unconfirmed,
 # §4). Only LiteLLM's /v1/models names every model group the key may use, embedders and rerankers

@@ -1,4 +1,4 @@
-"""Anthropic Messages API (providers.md §1)."""
+"""Anthropic Messages API (docs/providers.md §1)."""
 
 from collections.abc import AsyncGenerator
 from typing import Any

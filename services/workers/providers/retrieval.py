@@ -1,4 +1,4 @@
-"""Embeddings and rerank for the providers that offer them (providers.md §4-6, §8, §10.1).
+"""Embeddings and rerank for the providers that offer them (docs/providers.md §4-6, §8, §10.1).
 
 embeddings  nvidia_nim   {base}/embeddings, `input_type` (default query), `truncate`
             litellm      {base}/embeddings, OpenAI shape

@@ -1,4 +1,4 @@
-"""Upstream HTTP failures in the gateway's own error types (providers.md §10.4).
+"""Upstream HTTP failures in the gateway's own error types (docs/providers.md §10.4).
 
 Every provider's error body is read here: the OpenAI envelope, Anthropic's typed error, xAI's
 flat `{"code", "error"}`, NIM's problem JSON `{status, title, detail}`, TEI's
