@@ -98,7 +98,7 @@ class TokenSigner:
             load_signing_key(settings),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            expiry_seconds=settings.jwt_expiry_seconds,
+            expiry_seconds=settings.jwt_expiry.whole_seconds,
         )
 
     def issue(self, sub: str, tier: str, role: str = "user") -> str:

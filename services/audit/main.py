@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             RedisKeys(settings.redis_prefix),
             repo,
             consumer=consumer_name(),
-            reclaim_idle_ms=int(settings.seconds("reclaim_idle") * 1000),
+            reclaim_idle_ms=int(settings.reclaim_idle.seconds * 1000),
         )
         task = asyncio.create_task(consumer.run())
         try:

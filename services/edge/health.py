@@ -68,7 +68,7 @@ async def detailed(
     """Each provider's status (from its circuit breaker and its workers' heartbeats), the
     database and Redis, as the spec shows them."""
     state = request.app.state
-    within = 3 * state.settings.seconds("heartbeat_interval")
+    within = 3 * state.settings.heartbeat_interval.seconds
     providers = list(PROVIDERS)
     breakers = [state.breaker.status(p) for p in providers]
     workers = [live_workers(state.redis, state.keys, p, within) for p in providers]

@@ -46,12 +46,12 @@ class Gate:
         s = self.settings
         if tier == "paid":
             return Limits(
-                s.paid_rate_limit_max, s.paid_rate_limit_window_seconds, s.tokens_per_minute
+                s.paid_rate_limit_max, s.paid_rate_limit_window.whole_seconds, s.tokens_per_minute
             )
-        return Limits(s.rate_limit_max, s.rate_limit_window_seconds, s.tokens_per_minute)
+        return Limits(s.rate_limit_max, s.rate_limit_window.whole_seconds, s.tokens_per_minute)
 
     def stream_slot(self, allowed: int) -> StreamSlot:
-        ttl_ms = int(self.settings.request_timeout_seconds * 1000) + _SLOT_GRACE_MS
+        ttl_ms = int(self.settings.request_timeout.seconds * 1000) + _SLOT_GRACE_MS
         return StreamSlot(allowed, ttl_ms)
 
     async def admit(
@@ -92,7 +92,7 @@ class Gate:
         """Per client address, for the routes that hand out tokens."""
         host = request.client.host if request.client else "unknown"
         limits = Limits(
-            self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window_seconds
+            self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window.whole_seconds
         )
         now = now_ms()
         ((decision, _),) = await self._admit_scopes(request, now, [Scope("client", host, limits)])

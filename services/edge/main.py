@@ -35,7 +35,7 @@ from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import internal_token
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 from shared.tokens import load_verifier
 
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "audit": audit_client,
             }
             app.state.audit = AuditEmitter(redis, keys)
-            app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
+            app.state.response_cache = ResponseCache(redis, keys, settings.cache_ttl.seconds)
             app.state.service_token = internal_token(settings)
             api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
             verifier = await load_verifier(settings, auth_client)
@@ -79,12 +79,12 @@ def create_app(settings: Settings) -> FastAPI:
                 hub,
                 keys,
                 admission,
-                timeout=settings.request_timeout_seconds,
+                timeout=settings.request_timeout.seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
             )
             app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
-            refresh_every = settings.seconds("model_refresh_interval")
+            refresh_every = settings.model_refresh_interval.seconds
             refresher = (
                 asyncio.create_task(app.state.catalogue.keep_fresh(refresh_every))
                 if refresh_every > 0
@@ -138,4 +138,4 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    return create_app(Settings())
+    return create_app(load_settings())

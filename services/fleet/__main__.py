@@ -15,7 +15,7 @@ from services.fleet.infra import create_database, embedded_postgres, embedded_re
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
 from shared.providers import PROVIDERS
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 
 # `make run` puts every worker pool on one host: each gets its own metrics port from here.
 WORKER_METRICS_BASE = 9100
@@ -51,7 +51,7 @@ def report(config: FleetConfig, services: list[Service]) -> None:
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()
     stopping = False
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -30,15 +30,15 @@ from shared.providers import PROVIDERS
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import decrypt_token
-from shared.settings import Settings, parse_duration
+from shared.settings import Settings, load_settings
 
 log = logging.getLogger("services.workers")
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
     return upstream_client(
-        connect=parse_duration(settings.upstream_connect_timeout),
-        read=settings.request_timeout_seconds,
+        connect=settings.upstream_connect_timeout.seconds,
+        read=settings.request_timeout.seconds,
         limit=settings.worker_concurrency,
     )
 
@@ -90,7 +90,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
             client,
             settings.keyvault_url,
             decrypt_token(settings),
-            ttl=parse_duration(settings.provider_key_cache_ttl),
+            ttl=settings.provider_key_cache_ttl.seconds,
         )
         keys = RedisKeys(settings.redis_prefix)
         metrics = serve_metrics(settings)
@@ -107,7 +107,7 @@ async def serve(settings: Settings, provider_id: str) -> None:
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
             concurrency=settings.worker_concurrency,
             maxlen=settings.queue_maxlen,
-            coalesce=settings.seconds("stream_coalesce"),
+            coalesce=settings.stream_coalesce.seconds,
         )
         freeze_startup_heap()
         try:
@@ -122,12 +122,12 @@ async def run_pool(
 ) -> None:
     """The consumer, its heartbeat and its crash recovery, until `stop` and the drain end."""
     finished = asyncio.Event()
-    heartbeat = Heartbeat(redis, keys, consumer, settings.seconds("heartbeat_interval"))
+    heartbeat = Heartbeat(redis, keys, consumer, settings.heartbeat_interval.seconds)
     recovery = Recovery(
         redis,
         keys,
         consumer,
-        idle=settings.seconds("reclaim_idle"),
+        idle=settings.reclaim_idle.seconds,
         max_deliveries=settings.max_deliveries,
     )
     await consumer.ensure_group()
@@ -135,7 +135,7 @@ async def run_pool(
     reclaiming = asyncio.create_task(recovery.run(stop))
     log.info("worker pool for %s consuming %s", consumer.provider, consumer.stream)
     try:
-        await consumer.run(stop, settings.seconds("worker_shutdown_grace"))
+        await consumer.run(stop, settings.worker_shutdown_grace.seconds)
     finally:
         finished.set()
         stop.set()
@@ -146,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--provider", required=True, choices=sorted(PROVIDERS))
     args = parser.parse_args()
-    settings = Settings()
+    settings = load_settings()
     configure_logging(f"worker-{args.provider}", settings.log_level)
     uvloop.run(serve(settings, args.provider))
 

@@ -88,8 +88,8 @@ class RetryPolicy:
     def from_settings(cls, settings: Settings) -> "RetryPolicy":
         return cls(
             max_attempts=settings.retry_max_attempts,
-            base_delay=settings.seconds("retry_base_delay"),
-            max_delay=settings.seconds("retry_max_delay"),
+            base_delay=settings.retry_base_delay.seconds,
+            max_delay=settings.retry_max_delay.seconds,
         )
 
     def delay(self, error: GatewayError, attempt: int, deadline: float) -> float | None:
