@@ -15,16 +15,12 @@ import asyncio
 import logging
 import random
 import time
-from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.edge.auth import Principal
 from services.edge.job_queue import JobQueue
-from services.edge.limits import principal
 from shared.errors import GatewayError, InvalidRequest
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
@@ -33,8 +29,6 @@ from shared.redis_keys import RedisKeys
 from shared.schemas import ProviderInfo, ProvidersResponse
 
 log = logging.getLogger(__name__)
-
-router = APIRouter()
 
 REDIS_TTL_SECONDS = 3600
 MEMORY_TTL_SECONDS = 60.0
@@ -195,15 +189,3 @@ class Catalogue:
                 for p, models in zip(ids, lists, strict=True)
             ]
         )
-
-
-def catalogue_of(request: Request) -> Catalogue:
-    catalogue: Catalogue = request.app.state.catalogue
-    return catalogue
-
-
-@router.get("/api/v1/providers", response_model=ProvidersResponse, tags=["providers"])
-async def providers(
-    request: Request, _caller: Annotated[Principal, Depends(principal)]
-) -> ProvidersResponse:
-    return await catalogue_of(request).listing()

@@ -10,9 +10,8 @@ Every response of a limited route carries the `RateLimit-*` headers of the tight
 
 import time
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from services.edge.admission import (
     Admission,
@@ -23,8 +22,7 @@ from services.edge.admission import (
     Scope,
     StreamSlot,
 )
-from services.edge.auth import Principal, authenticated
-from shared.errors import AuthorizationError
+from services.edge.auth import Principal
 from shared.http import add_response_headers
 from shared.schemas import ChatRequest
 from shared.settings import Settings
@@ -101,33 +99,6 @@ class Gate:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def gate_of(request: Request) -> Gate:
-    gate: Gate = request.app.state.gate
-    return gate
-
-
-async def principal(
-    request: Request, caller: Annotated[Principal, Depends(authenticated)]
-) -> Principal:
-    """The caller, admitted: for routes that spend no provider tokens."""
-    await gate_of(request).admit(request, caller)
-    return caller
-
-
-def check_access(caller: Principal, provider: str, model: str) -> None:
-    """A gateway API key may be limited to some providers and models."""
-    if caller.allowed_providers is not None and provider not in caller.allowed_providers:
-        raise AuthorizationError(
-            f"This API key may not use provider '{provider}'",
-            details={"allowed_providers": list(caller.allowed_providers)},
-        )
-    if caller.allowed_models is not None and model not in caller.allowed_models:
-        raise AuthorizationError(
-            f"This API key may not use model '{model}'",
-            details={"allowed_models": list(caller.allowed_models)},
-        )
 
 
 def estimate_chat_tokens(request: ChatRequest) -> int:

@@ -10,10 +10,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.edge import (
     anthropic_compat,
-    catalogue,
     chat,
     health,
     keys,
+    listing,
     observability,
     openai_compat,
     proxy,
@@ -25,6 +25,7 @@ from services.edge.auth import ApiKeys, Authenticator
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
+from services.edge.deps import Components, Internal
 from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
@@ -42,51 +43,56 @@ from shared.tokens import load_verifier
 def create_app(settings: Settings) -> FastAPI:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is required")
-    redis_url = settings.redis_url
+    # Made here, as the audit middleware needs them; connections open on first use.
+    redis = connect(settings.redis_url)
+    redis_keys = RedisKeys(settings.redis_prefix)
+    registry = new_registry()
+    metrics = EdgeMetrics(registry)
+    audit = AuditEmitter(redis, redis_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        keys = RedisKeys(settings.redis_prefix)
-        redis = connect(redis_url)
-        hub = ReplyHub(redis, keys)
+        hub = ReplyHub(redis, redis_keys)
         async with (
             httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,
             httpx.AsyncClient(base_url=settings.keyvault_url, timeout=10.0) as keyvault_client,
             httpx.AsyncClient(base_url=settings.audit_url, timeout=10.0) as audit_client,
         ):
-            app.state.settings = settings
-            app.state.redis = redis
-            app.state.keys = keys
-            app.state.registry = new_registry()
-            app.state.metrics = EdgeMetrics(app.state.registry)
-            app.state.internal = {
-                "auth": auth_client,
-                "keyvault": keyvault_client,
-                "audit": audit_client,
-            }
-            app.state.audit = AuditEmitter(redis, keys)
-            app.state.response_cache = ResponseCache(redis, keys, settings.cache_ttl.seconds)
-            app.state.service_token = internal_token(settings)
-            api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
+            internal = Internal(
+                auth_client, keyvault_client, audit_client, internal_token(settings)
+            )
+            api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token)
             verifier = await load_verifier(settings, auth_client)
-            app.state.authenticator = Authenticator(verifier, api_keys)
-            admission = Admission(redis, keys)
-            app.state.breaker = Breaker(redis, keys, settings)
-            app.state.gate = Gate(admission, settings)
+            admission = Admission(redis, redis_keys)
             await hub.start()
-            app.state.jobs = JobQueue(
+            jobs = JobQueue(
                 redis,
                 hub,
-                keys,
+                redis_keys,
                 admission,
                 timeout=settings.request_timeout.seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
             )
-            app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
+            edge = Components(
+                settings=settings,
+                redis=redis,
+                keys=redis_keys,
+                registry=registry,
+                metrics=metrics,
+                audit=audit,
+                internal=internal,
+                authenticator=Authenticator(verifier, api_keys),
+                gate=Gate(admission, settings),
+                breaker=Breaker(redis, redis_keys, settings),
+                jobs=jobs,
+                catalogue=Catalogue(redis, jobs, redis_keys),
+                cache=ResponseCache(redis, redis_keys, settings.cache_ttl.seconds),
+            )
+            app.state.edge = edge
             refresh_every = settings.model_refresh_interval.seconds
             refresher = (
-                asyncio.create_task(app.state.catalogue.keep_fresh(refresh_every))
+                asyncio.create_task(edge.catalogue.keep_fresh(refresh_every))
                 if refresh_every > 0
                 else None
             )
@@ -96,7 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
             finally:
                 if refresher is not None:
                     refresher.cancel()
-                await app.state.audit.drain()
+                await audit.drain()
                 await hub.close()
                 await redis.aclose()
 
@@ -108,7 +114,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuditMiddleware)  # inside the trace middleware: it needs the trace id
+    # Inside the trace middleware: it needs the trace id.
+    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics)
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -130,7 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(chat.router)
     app.include_router(retrieval.router)
-    app.include_router(catalogue.router)
+    app.include_router(listing.router)
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.
     app.include_router(anthropic_compat.router)

@@ -1,38 +1,25 @@
-"""Chat answers for the client: the JSON body, and the SSE frames relayed from the worker."""
+"""How `/api/v1/chat` writes an answer: one JSON body, or Server-Sent Events in OpenAI's `delta`
+shape ending with `data: [DONE]`."""
 
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from services.edge.job_queue import JobQueue, PendingJob
-from shared.errors import GatewayError, rebuild
-from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
-from shared.schemas import AssistantMessage, ChatRequest, ChatResponse, Choice
-
-ChatEvent = DeltaEvent | DoneEvent | ErrorEvent
+from shared.errors import GatewayError
+from shared.messages import DeltaEvent, DoneEvent
+from shared.schemas import AssistantMessage, ChatResponse, Choice
 
 DONE_FRAME = b"data: [DONE]\n\n"
 
 
-def chat_response(request: ChatRequest, done: DoneEvent) -> ChatResponse:
-    message = AssistantMessage(
-        content=done.content,
-        reasoning_content=done.reasoning_content,
-        tool_calls=done.tool_calls,
-    )
-    return ChatResponse(
-        id=done.id,
-        provider=done.provider or request.provider,
-        model=done.model,
-        choices=[Choice(message=message, finish_reason=done.finish_reason)],
-        usage=done.usage,
-        provider_metadata=done.provider_metadata,
-    )
-
-
-def _frame(payload: dict[str, Any]) -> bytes:
+def frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def error_frames(error: GatewayError, trace: str) -> bytes:
+    """A failure after the stream began: the standard error envelope, then [DONE]."""
+    return frame(error.envelope(trace)) + DONE_FRAME
 
 
 def openai_tool_call_deltas(event: DeltaEvent) -> list[dict[str, Any]]:
@@ -62,55 +49,44 @@ def openai_delta(event: DeltaEvent) -> dict[str, Any]:
     return delta
 
 
-def delta_frame(event: DeltaEvent) -> bytes:
-    return _frame({"delta": openai_delta(event)})
+@dataclass(frozen=True, slots=True)
+class NativeEncoder:
+    provider: str  # the request's: named when the worker does not say who answered
 
+    def body(self, done: DoneEvent) -> bytes:
+        message = AssistantMessage(
+            content=done.content,
+            reasoning_content=done.reasoning_content,
+            tool_calls=done.tool_calls,
+        )
+        response = ChatResponse(
+            id=done.id,
+            provider=done.provider or self.provider,
+            model=done.model,
+            choices=[Choice(message=message, finish_reason=done.finish_reason)],
+            usage=done.usage,
+            provider_metadata=done.provider_metadata,
+        )
+        return response.model_dump_json(exclude_none=True).encode()
 
-def done_frame(request: ChatRequest, done: DoneEvent) -> bytes:
-    final: dict[str, Any] = {
-        "delta": {},
-        "finish_reason": done.finish_reason,
-        "id": done.id,
-        "provider": done.provider or request.provider,
-        "model": done.model,
-        "usage": done.usage.model_dump(exclude_none=True),
-    }
-    if done.provider_metadata:
-        final["provider_metadata"] = done.provider_metadata
-    return _frame(final)
+    def opening(self) -> bytes:
+        return b""
 
+    def delta(self, event: DeltaEvent) -> bytes:
+        return frame({"delta": openai_delta(event)})
 
-def error_frame(error: GatewayError, trace: str) -> bytes:
-    return _frame(error.envelope(trace))
+    def done(self, event: DoneEvent) -> bytes:
+        final: dict[str, Any] = {
+            "delta": {},
+            "finish_reason": event.finish_reason,
+            "id": event.id,
+            "provider": event.provider or self.provider,
+            "model": event.model,
+            "usage": event.usage.model_dump(exclude_none=True),
+        }
+        if event.provider_metadata:
+            final["provider_metadata"] = event.provider_metadata
+        return frame(final) + DONE_FRAME
 
-
-async def sse_frames(
-    queue: JobQueue, pending: PendingJob, first: ChatEvent
-) -> AsyncIterator[bytes]:
-    """SSE bytes for a stream whose first event was not an error; always ends with [DONE].
-
-    Events that are already waiting are written together, so a burst costs one write.
-    """
-    request, trace = pending.chat_request(), pending.job.trace
-    try:
-        events: list[Event] = [first]
-        while True:
-            chunk = bytearray()
-            for event in events:
-                if isinstance(event, DeltaEvent):
-                    chunk += delta_frame(event)
-                elif isinstance(event, DoneEvent):
-                    yield bytes(chunk + done_frame(request, event) + DONE_FRAME)
-                    return
-                elif isinstance(event, ErrorEvent):
-                    error = rebuild(event.type, event.message, event.status, details=event.details)
-                    yield bytes(chunk + error_frame(error, trace) + DONE_FRAME)
-                    return
-            yield bytes(chunk)
-            try:
-                events = [await pending.next_event(), *pending.ready_events()]
-            except GatewayError as exc:
-                yield error_frame(exc, trace) + DONE_FRAME
-                return
-    finally:
-        await queue.release(pending)
+    def error(self, error: GatewayError, trace: str) -> bytes:
+        return error_frames(error, trace)

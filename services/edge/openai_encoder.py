@@ -1,47 +1,50 @@
-"""Chat answers in OpenAI's shapes: the `chat.completion` body and `chat.completion.chunk` SSE."""
+"""How `/v1/chat/completions` writes an answer: OpenAI's `chat.completion` body, or its
+`chat.completion.chunk` Server-Sent Events ending with `data: [DONE]`.
 
-from collections.abc import AsyncIterator
+A failure after the stream began is a chunk with a top-level `error` (which OpenAI's SDKs
+raise), then [DONE].
+"""
+
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from services.edge.job_queue import JobQueue, PendingJob
-from services.edge.native_encoder import DONE_FRAME, ChatEvent, error_frame, openai_delta
+from services.edge.native_encoder import DONE_FRAME, error_frames, openai_delta
 from services.edge.openai_schemas import ChatCompletion, CompletionChoice, CompletionMessage
-from shared.errors import GatewayError, rebuild
-from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
+from shared.errors import GatewayError
+from shared.messages import DeltaEvent, DoneEvent
 
 
-@dataclass(frozen=True)
-class Completion:
-    """What every chunk (or the body) of one answer repeats."""
+@dataclass(frozen=True, slots=True)
+class OpenAIEncoder:
+    """What every chunk (or the body) of one answer repeats, and whether the stream ends with a
+    usage chunk (`stream_options.include_usage`)."""
 
     id: str
     created: int
     model: str  # as the client wrote it: `provider/model`
+    include_usage: bool = False
 
-    def body(self, done: DoneEvent) -> ChatCompletion:
+    def body(self, done: DoneEvent) -> bytes:
+        """OpenAI's exact shape: `content` and `logprobs` present even when null."""
         message = CompletionMessage(
             content=done.content,
             tool_calls=done.tool_calls or None,
             reasoning_content=done.reasoning_content or None,
         )
-        return ChatCompletion(
+        completion = ChatCompletion(
             id=self.id,
             created=self.created,
             model=self.model,
             choices=[CompletionChoice(message=message, finish_reason=done.finish_reason)],
             usage=done.usage,
         )
-
-    def body_json(self, done: DoneEvent) -> bytes:
-        """OpenAI's exact shape: `content` and `logprobs` present even when null."""
-        body = self.body(done).model_dump()
-        message = body["choices"][0]["message"]
+        body = completion.model_dump()
+        shown = body["choices"][0]["message"]
         for optional in ("tool_calls", "reasoning_content"):
-            if message[optional] is None:
-                del message[optional]
+            if shown[optional] is None:
+                del shown[optional]
         body["usage"] = done.usage.model_dump(exclude_none=True)
         return orjson.dumps(body)
 
@@ -56,56 +59,22 @@ class Completion:
         }
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
         return self._frame([choice])
 
-    def delta_chunk(self, event: DeltaEvent) -> bytes:
-        delta = openai_delta(event)
-        return self.chunk(delta) if delta else b""
+    def opening(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": ""})
 
-    def final_chunks(self, done: DoneEvent, include_usage: bool) -> bytes:
-        frames = self.chunk({}, done.finish_reason)
-        if include_usage:
-            frames += self._frame([], usage=done.usage.model_dump(exclude_none=True))
+    def delta(self, event: DeltaEvent) -> bytes:
+        delta = openai_delta(event)
+        return self._chunk(delta) if delta else b""
+
+    def done(self, event: DoneEvent) -> bytes:
+        frames = self._chunk({}, event.finish_reason)
+        if self.include_usage:
+            frames += self._frame([], usage=event.usage.model_dump(exclude_none=True))
         return frames + DONE_FRAME
 
-
-async def completion_chunks(
-    queue: JobQueue,
-    pending: PendingJob,
-    first: ChatEvent,
-    completion: Completion,
-    *,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    """The chunks of a stream whose first event was not an error; always ends with [DONE].
-
-    A failure after the stream began is a chunk with a top-level `error` (which OpenAI's SDKs
-    raise), then [DONE].
-    """
-    trace = pending.job.trace
-    try:
-        events: list[Event] = [first]
-        chunk = completion.chunk({"role": "assistant", "content": ""})
-        while True:
-            for event in events:
-                if isinstance(event, DeltaEvent):
-                    chunk += completion.delta_chunk(event)
-                elif isinstance(event, DoneEvent):
-                    yield chunk + completion.final_chunks(event, include_usage)
-                    return
-                elif isinstance(event, ErrorEvent):
-                    error = rebuild(event.type, event.message, event.status, details=event.details)
-                    yield chunk + error_frame(error, trace) + DONE_FRAME
-                    return
-            if chunk:
-                yield chunk
-            chunk = b""
-            try:
-                events = [await pending.next_event(), *pending.ready_events()]
-            except GatewayError as exc:
-                yield error_frame(exc, trace) + DONE_FRAME
-                return
-    finally:
-        await queue.release(pending)
+    def error(self, error: GatewayError, trace: str) -> bytes:
+        return error_frames(error, trace)
