@@ -60,11 +60,54 @@ def serve_metrics(settings: Settings) -> WorkerMetrics:
     return WorkerMetrics(registry)
 
 
+def job_consumer(
+    settings: Settings,
+    redis: Redis,
+    client: httpx.AsyncClient,
+    provider_id: str,
+    *,
+    consumer_name: str,
+    metrics: WorkerMetrics,
+) -> JobConsumer:
+    """The provider's consumer with everything its jobs run through: the adapter of its
+    dialect, the caller's keys, the breaker and retries, the watch on the clients."""
+    provider = PROVIDERS[provider_id]
+    adapter = ADAPTERS[provider.dialect](
+        provider,
+        client,
+        settings.provider_base_url(provider_id),
+        settings.provider_key(provider_id) or "",
+        limits=UpstreamLimits.from_settings(settings),
+        retrieval_url=retrieval_url(settings, provider_id),
+    )
+    key_client = KeyClient(
+        client,
+        settings.keyvault_url,
+        decrypt_token(settings),
+        ttl=settings.provider_key_cache_ttl.seconds,
+    )
+    keys = RedisKeys(settings.redis_prefix)
+    guard = UpstreamGuard(
+        Breaker(redis, keys, settings),
+        RetryPolicy.from_settings(settings),
+        provider_id,
+        provider.name,
+    )
+    return JobConsumer(
+        redis,
+        keys,
+        JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
+        consumer_name=consumer_name,
+        concurrency=settings.worker_concurrency,
+        maxlen=settings.queue_maxlen,
+        coalesce=settings.stream_coalesce.seconds,
+    )
+
+
 async def serve(settings: Settings, provider_id: str) -> None:
     provider = PROVIDERS[provider_id]
     provider_var.set(provider_id)
-    api_key = settings.provider_key(provider_id) or ""
-    if not api_key:
+    if not settings.provider_key(provider_id):
         log.warning(
             "no operator key for %s (%s): only callers with their own key are served",
             provider_id,
@@ -78,40 +121,17 @@ async def serve(settings: Settings, provider_id: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     redis = connect(settings.redis_url, max_connections=settings.worker_concurrency + 4)
     async with http_client(settings) as client:
-        adapter = ADAPTERS[provider.dialect](
-            provider,
-            client,
-            settings.provider_base_url(provider_id),
-            api_key,
-            limits=UpstreamLimits.from_settings(settings),
-            retrieval_url=retrieval_url(settings, provider_id),
-        )
-        key_client = KeyClient(
-            client,
-            settings.keyvault_url,
-            decrypt_token(settings),
-            ttl=settings.provider_key_cache_ttl.seconds,
-        )
-        keys = RedisKeys(settings.redis_prefix)
-        metrics = serve_metrics(settings)
-        guard = UpstreamGuard(
-            Breaker(redis, keys, settings),
-            RetryPolicy.from_settings(settings),
-            provider_id,
-            provider.name,
-        )
-        consumer = JobConsumer(
+        consumer = job_consumer(
+            settings,
             redis,
-            keys,
-            JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
+            client,
+            provider_id,
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
-            concurrency=settings.worker_concurrency,
-            maxlen=settings.queue_maxlen,
-            coalesce=settings.stream_coalesce.seconds,
+            metrics=serve_metrics(settings),
         )
         freeze_startup_heap()
         try:
-            await run_pool(settings, redis, keys, consumer, stop)
+            await run_pool(settings, redis, consumer.keys, consumer, stop)
         finally:
             await redis.aclose()
     log.info("worker pool for %s stopped", provider_id)
