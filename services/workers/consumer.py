@@ -92,13 +92,19 @@ class JobConsumer:
     async def run(self, stop: asyncio.Event, grace: float) -> None:
         await self.ensure_group()
         while not stop.is_set():
-            if self.free <= 0:
-                await asyncio.wait(self.running.values(), return_when=asyncio.FIRST_COMPLETED)
+            if self.free <= 0:  # until a slot frees up, or shutdown starts
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {*self.running.values(), stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopping.cancel()
                 continue
             try:
                 entries = await self.read()
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                # The stream (or its group) is gone: deleted between reads (NOGROUP), or while
+                # this read was blocked on it (UNBLOCKED).
+                if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                     raise
                 await self.ensure_group()
                 continue
