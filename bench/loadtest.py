@@ -173,7 +173,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        config = Config.from_env(os.environ)
+        config = Config.from_env()
     except ValueError as error:
         sys.stderr.write(f"{error}\n")
         return 2
