@@ -13,8 +13,6 @@ from services.auth.redis_errors import redis_available
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings, parse_duration
 
-TIERS = ("free", "paid")
-
 
 @dataclass(frozen=True, slots=True)
 class Limits:
