@@ -45,25 +45,15 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChatEncoder(Protocol):
-    """How a surface writes one answer."""
+    """How a surface writes one answer: a plain answer's JSON `body`, or a stream's frames: its
+    `opening` (written with the first event), each `delta`, and its last frames, when the
+    answer is `done` or when it fails after it began (`error`)."""
 
-    def body(self, done: DoneEvent) -> bytes:
-        """The JSON body of a plain answer."""
-        ...
-
-    def opening(self) -> bytes:
-        """What a stream starts with, written together with its first event."""
-        ...
-
+    def body(self, done: DoneEvent) -> bytes: ...
+    def opening(self) -> bytes: ...
     def delta(self, event: DeltaEvent) -> bytes: ...
-
-    def done(self, event: DoneEvent) -> bytes:
-        """A stream's last frames, when the answer is complete."""
-        ...
-
-    def error(self, error: GatewayError, trace: str) -> bytes:
-        """A stream's last frames, when it fails after it began."""
-        ...
+    def done(self, event: DoneEvent) -> bytes: ...
+    def error(self, error: GatewayError, trace: str) -> bytes: ...
 
 
 # The encoder of the answer to a job, by the job's id (from which some surfaces derive theirs).
