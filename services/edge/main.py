@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.edge import (
+    admin,
     anthropic_compat,
     catalogue,
     chat,
+    dead_letters,
     health,
     keys,
     observability,
@@ -134,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.
     app.include_router(anthropic_compat.router)
+    app.include_router(admin.router)
+    app.include_router(dead_letters.router)
     return app
 
 
