@@ -144,6 +144,15 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     )
     shot(page, "provider-keys")
     assert_nothing_stored(page, own_key)
+    stored = page.get_by_role("row").filter(has_text="My Anthropic key")
+    stored.get_by_role("button", name="Validate").click()
+    expect(page.get_by_role("heading", name="anthropic: the key")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("row").filter(has_text="My Anthropic key").get_by_role(
+        "button", name="Delete"
+    ).click()
+    expect(page.get_by_role("status")).to_have_text("The provider key was deleted.")
+    expect(page.get_by_role("row").filter(has_text="My Anthropic key")).to_have_count(0)
 
     # The playground: the answer grows in the page while the stream runs.
     page.get_by_role("link", name="Playground").click()
