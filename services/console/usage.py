@@ -67,9 +67,10 @@ def group_label(row: dict[str, Any], groups: list[str]) -> str:
     return " / ".join(str(row.get(g) or "–") for g in groups)
 
 
-def chart(title: str, unit: str, sums: dict[str, float]) -> Chart:
+def chart(title: str, unit: str, sums: dict[str, float], *, in_order: bool = False) -> Chart:
+    """The largest sums as bars, largest first (`in_order`: by label, as days read)."""
     top = sorted(sums.items(), key=lambda item: item[1], reverse=True)[:_MAX_BARS]
-    if "by day" in title:  # a time line reads left to right, in order
+    if in_order:
         top.sort()
     largest = max((value for _, value in top), default=0) or 1
     return Chart(title, unit, [Bar(label, value, 100 * value / largest) for label, value in top])
@@ -92,7 +93,7 @@ def charts_of(rows: list[dict[str, Any]], columns: list[tuple[str, str, bool]]) 
             sums: dict[str, float] = defaultdict(float)
             for row in rows:
                 sums[group_label(row, groups)] += row.get(field) or 0
-            charts.append(chart(f"{what} {title}", label, sums))
+            charts.append(chart(f"{what} {title}", label, sums, in_order=groups == ["day"]))
     return charts
 
 

@@ -16,7 +16,7 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from redis.exceptions import RedisError
 
-from services.edge.auth import Principal
+from services.edge.auth import Principal, authenticated
 from services.edge.limits import principal
 from services.edge.observability import BREAKER_STATES, HALF_OPEN, OPEN, redis_ms
 from services.edge.proxy import forward
@@ -32,9 +32,13 @@ router = APIRouter(tags=["admin"])
 _STATE_NAMES = {value: name.decode() for name, value in BREAKER_STATES.items()}
 
 
-async def admin(request: Request, caller: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(
+    request: Request, caller: Annotated[Principal, Depends(authenticated)]
+) -> Principal:
     """An admin with a login token. The token's role claim turns others away at once; the auth
-    service then confirms the role from its database, so a demotion applies at once here too."""
+    service then confirms the role from its database and that the token is not revoked, so a
+    demotion or a sign-out applies at once here too. These routes are not counted in the
+    admin's request window: a dashboard polling them must not lock its operator out."""
     if caller.key_id is not None:
         raise AuthenticationError("Admin routes take a login token, not an API key")
     if caller.role != "admin":

@@ -75,6 +75,11 @@ async def test_only_admins_with_a_login_token_see_the_operators_routes(
     assert_envelope(response, 401, "authentication_error")
     path = "/api/v1/admin/dead-letters/deepseek/1-0"
     assert_envelope(await edge.delete(path, headers=auth(user_token)), 403, "authorization_error")
+    signed_out = await admin_token(edge)
+    assert (await edge.get("/api/v1/admin/providers", headers=auth(signed_out))).status_code == 200
+    await edge.post("/api/v1/auth/logout", headers=auth(signed_out))
+    response = await edge.get("/api/v1/admin/providers", headers=auth(signed_out))
+    assert_envelope(response, 401, "authentication_error")
 
 
 async def test_providers_show_queues_workers_breakers_and_recent_errors(
