@@ -170,3 +170,23 @@ def test_the_token_stays_out_of_pages_and_sign_out_revokes_it(
     assert after.status_code == 401
     gone = console.get("/console/api-keys", headers={"cookie": cookie})
     assert gone.status_code == 303 and "/console/login" in gone.headers["location"]
+
+
+def test_without_scripts_the_playground_answers_in_the_page(
+    console: httpx.Client, console_fleet: FleetConfig
+) -> None:
+    cookie = signed_in_client(console, console_fleet, "no-script@example.com")
+    page = console.get("/console/playground", headers={"cookie": cookie})
+    assert page.status_code == 200, page.text
+    assert '<option value="deepseek/deepseek-chat"' in page.text
+    form = {
+        "csrf_token": csrf_of(page),
+        "model": "deepseek/deepseek-chat",
+        "message": "hi [[sim tokens=6]]",
+    }
+    headers = {"cookie": cookie, "origin": str(console.base_url)}
+    answered = console.post("/console/playground", data=form, headers=headers)
+    assert answered.status_code == 200, answered.text
+    assert "6 completion tokens" in answered.text
+    bad = console.post("/console/playground", data={**form, "message": " "}, headers=headers)
+    assert bad.status_code == 400 and "Write a message" in bad.text
