@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     model_refresh_interval: Duration = Field(Duration.parse("10m"), alias="MODEL_REFRESH_INTERVAL")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")
+    # The web console (services/console): its port, the edge it calls (the public API, with
+    # each user's own token), and whether its cookies are `Secure` (HTTPS only; off only for
+    # plain-HTTP local use, as `make run` does).
+    console_port: int = Field(3005, alias="CONSOLE_PORT")
+    edge_url: str = Field("http://127.0.0.1:3001", alias="EDGE_URL")
+    console_secure_cookies: bool = Field(True, alias="CONSOLE_SECURE_COOKIES")
     # Where a worker process serves /metrics (0: nowhere); containers use 9100.
     metrics_port: int = Field(0, ge=0, alias="METRICS_PORT")
 

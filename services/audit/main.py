@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from services.audit import provider_stats
 from services.audit.chain import Verdict, verify
 from services.audit.consumer import AuditConsumer
 from services.audit.repository import AuditRepository
@@ -87,4 +88,5 @@ def create_app(settings: Settings) -> FastAPI:
     http.install(app)
     http.serve_process_metrics(app)
     app.include_router(router)
+    app.include_router(provider_stats.router)
     return app

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.edge import (
+    admin,
     anthropic_compat,
     chat,
+    dead_letters,
     health,
     keys,
     listing,
@@ -141,6 +143,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.
     app.include_router(anthropic_compat.router)
+    app.include_router(admin.router)
+    app.include_router(dead_letters.router)
     return app
 
 

@@ -47,6 +47,8 @@ def report(config: FleetConfig, services: list[Service]) -> None:
     say(f"  {'postgresql':<20} {'':<12} {config.database_url}")
     say()
     say(f"Gateway API: {config.edge_url}   (logs in {config.log_dir})")
+    if config.console_url:
+        say(f"Web console: {config.console_url}/console/")
     say("Press Ctrl-C to stop.")
 
 
@@ -80,6 +82,7 @@ def main() -> None:
                 for index in range(len(providers))
             ),
             audit_port=settings.audit_port,
+            console_port=settings.console_port,
             simulator_port=settings.simulator_port if simulated else None,
             simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token
             providers=providers,

@@ -227,7 +227,7 @@ def test_only_keyvault_and_the_workers_read_the_decrypt_token() -> None:
     assert ("gateway-internal-token", None) in secret_references(edge)
 
 
-def test_only_the_edge_is_reachable_from_outside() -> None:
+def test_only_the_edge_and_the_console_are_reachable_from_outside() -> None:
     policies = of_kind(render("base"), "NetworkPolicy")
     deny = policies["default-deny-ingress"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
@@ -238,14 +238,62 @@ def test_only_the_edge_is_reachable_from_outside() -> None:
         for peer in rule["from"]
         if "ingress-nginx" in json.dumps(peer)
     ]
-    assert [p["spec"]["podSelector"] for p in from_outside] == [
-        {"matchLabels": {"app.kubernetes.io/name": "edge"}}
-    ]
+    selected = sorted(json.dumps(p["spec"]["podSelector"]) for p in from_outside)
+    assert selected == sorted(
+        json.dumps({"matchLabels": {"app.kubernetes.io/name": name}})
+        for name in ("edge", "console")
+    )
     (ingress,) = of_kind(render("base"), "Ingress").values()
     paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
-    assert {path["backend"]["service"]["name"] for path in paths} == {"edge"}
-    # The public API only: the edge's /metrics is for Prometheus inside the cluster.
-    assert {path["path"] for path in paths} == {"/api", "/v1", "/health", "/docs", "/openapi.json"}
+    backends = {path["path"]: path["backend"]["service"]["name"] for path in paths}
+    # The public API and the console: the edge's /metrics is for Prometheus inside the cluster.
+    assert backends == {
+        "/api": "edge",
+        "/v1": "edge",
+        "/health": "edge",
+        "/docs": "edge",
+        "/openapi.json": "edge",
+        "/console": "console",
+    }
+
+
+def selects(selector: Manifest, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions In/NotIn) picks `labels`."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        inside = value in expression["values"]
+        if inside != (expression["operator"] == "In"):
+            return False
+    return True
+
+
+def test_the_console_reaches_the_edge_alone_and_holds_no_secret() -> None:
+    objects = render("base")
+    console = of_kind(objects, "Deployment")["console"]
+    labels = console["spec"]["template"]["metadata"]["labels"]
+    (container,) = containers(console)
+    assert container["ports"] == [{"name": "http", "containerPort": 3005}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert secret_references(console) == set()
+    config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
+    assert config["EDGE_URL"] == "http://edge:3001"
+    assert config["CONSOLE_SECURE_COOKIES"] == "true"
+    egress = [
+        rule
+        for policy in of_kind(objects, "NetworkPolicy").values()
+        if "Egress" in policy["spec"]["policyTypes"]
+        and selects(policy["spec"]["podSelector"], labels)
+        for rule in policy["spec"].get("egress", [])
+    ]
+    open_ports = {port["port"] for rule in egress if "to" not in rule for port in rule["ports"]}
+    assert open_ports == {53}  # names only: not Redis, not PostgreSQL
+    (to_edge,) = [rule for rule in egress if "to" in rule]
+    assert to_edge["to"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "edge"}}}
+    ]
+    assert to_edge["ports"] == [{"protocol": "TCP", "port": 3001}]
 
 
 def test_only_the_workers_leave_the_cluster() -> None:
