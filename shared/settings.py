@@ -86,7 +86,8 @@ class Settings(BaseSettings):
             if isinstance(source, EnvSettingsSource)  # the .env source is one too
         ]
         files = SettingFiles(settings_cls, *environments)
-        return init_settings, env_settings, dotenv_settings, files, file_secret_settings
+        # Before the environment, where NAME may be set but empty beside NAME_FILE.
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
 
     node_env: Literal["development", "test", "production"] = Field("development", alias="NODE_ENV")
     port: int = Field(3001, alias="PORT")

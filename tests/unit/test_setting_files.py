@@ -73,6 +73,16 @@ def test_an_empty_file_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings(_env_file=None).provider_key("anthropic") is None
 
 
+def test_the_file_wins_over_an_empty_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "url").write_text("redis://redis:6379/0")
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("REDIS_URL_FILE", str(tmp_path / "url"))
+
+    assert Settings(_env_file=None).redis_url == "redis://redis:6379/0"
+
+
 def test_a_value_and_a_file_together_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
