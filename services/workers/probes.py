@@ -16,7 +16,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 import orjson
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from shared.errors import ServiceUnavailable
+from shared.errors import NotFoundError, ServiceUnavailable
 from shared.ids import new_trace_id
 
 
@@ -56,7 +56,8 @@ def probe_app(
             envelope = ServiceUnavailable(reason).envelope(new_trace_id())
             return _json(start_response, "503 Service Unavailable", envelope)
         if metrics is None:
-            return _json(start_response, "404 Not Found", {"status": "metrics are off"})
+            off = NotFoundError("Metrics are off (ENABLE_METRICS=false)")
+            return _json(start_response, "404 Not Found", off.envelope(new_trace_id()))
         served: Iterable[bytes] = metrics(environ, start_response)
         return served
 
