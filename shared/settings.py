@@ -8,14 +8,22 @@ written `250ms`, `30s`, `15m`, `24h`, `7d` or in bare seconds (`Duration`).
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 from pydantic import Field, GetCoreSchemaHandler, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema, core_schema
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from shared.providers import PROVIDERS
 
@@ -66,11 +74,63 @@ class Duration:
         )
 
 
+class SettingFiles(PydanticBaseSettingsSource):
+    """`NAME_FILE=<path>` (environment or `.env`) sets NAME to the file's text, trailing line
+    breaks dropped: how Docker and Kubernetes hand a process its mounted secrets. Any setting
+    may be given so; NAME and NAME_FILE together, or a file that cannot be read, stop the
+    process with an error naming the variable (never the value)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *environments: Mapping[str, Any]):
+        super().__init__(settings_cls)
+        # Later environments win, as the environment wins over `.env`; names are lowercase.
+        self.variables: dict[str, Any] = {}
+        for environment in environments:
+            self.variables.update(environment)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, str]:
+        values = {}
+        for field in self.settings_cls.model_fields.values():
+            name = (field.alias or "").lower()
+            path = self.variables.get(f"{name}_file")
+            if not name or not path:
+                continue
+            variable = f"{name.upper()}_FILE"
+            if self.variables.get(name):
+                raise SettingsError(f"{name.upper()} and {variable} are both set: set only one")
+            try:
+                values[str(field.alias)] = Path(path).read_text().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or type(error).__name__
+                raise SettingsError(f"{variable}={path}: cannot read it ({reason})") from None
+        return values
+
+
 class Settings(BaseSettings):
     # Values are read as written: none is decoded from JSON first (a duration is text).
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", populate_by_name=True, enable_decoding=False
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environments = [
+            source.env_vars
+            for source in (dotenv_settings, env_settings)
+            if isinstance(source, EnvSettingsSource)  # the .env source is one too
+        ]
+        files = SettingFiles(settings_cls, *environments)
+        # Before the environment, where NAME may be set but empty beside NAME_FILE.
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
 
     node_env: Literal["development", "test", "production"] = Field("development", alias="NODE_ENV")
     port: int = Field(3001, alias="PORT")

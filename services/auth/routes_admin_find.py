@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from services.auth.deps import AdminDep, SettingsDep, UsersDep
 from services.auth.limits import user_limits
 from services.auth.schemas_admin import AdminUserView
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 
 router = APIRouter()
 
@@ -28,7 +28,7 @@ async def find_users(
     limit: Annotated[int, Query(ge=1, le=_MAX_FOUND)] = 20,
 ) -> FoundUsers:
     if not q.strip():
-        raise ValidationError("'q' must not be blank")
+        raise InvalidRequest("'q' must not be blank")
     found = await users.find(q.strip(), limit)
     return FoundUsers(
         users=[AdminUserView.of(u, user_limits(settings, u.tier, u.limits)) for u in found]

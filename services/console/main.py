@@ -72,7 +72,7 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(10.0, read=settings.request_timeout_seconds + 10)
+        timeout = httpx.Timeout(10.0, read=settings.request_timeout.seconds + 10)
         async with httpx.AsyncClient(base_url=settings.edge_url, timeout=timeout) as client:
             app.state.edge = Edge(client)
             yield

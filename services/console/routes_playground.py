@@ -14,7 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from services.console.edge import EdgeError, edge_of
 from services.console.pages import SessionDep, render
-from shared.errors import PayloadTooLarge, ValidationError
+from shared.errors import InvalidRequest, PayloadTooLarge
 
 router = APIRouter()
 
@@ -28,9 +28,9 @@ def chat_body(fields: dict[str, Any], *, stream: bool) -> dict[str, Any]:
     provider, _, model = str(fields.get("model") or "").partition("/")
     message = str(fields.get("message") or "").strip()
     if not provider or not model:
-        raise ValidationError("Choose a model")
+        raise InvalidRequest("Choose a model")
     if not message:
-        raise ValidationError("Write a message")
+        raise InvalidRequest("Write a message")
     messages = []
     if system := str(fields.get("system") or "").strip():
         messages.append({"role": "system", "content": system[:MAX_MESSAGE]})
@@ -47,7 +47,7 @@ def chat_body(fields: dict[str, Any], *, stream: bool) -> dict[str, Any]:
             try:
                 body[name] = kind(value)
             except ValueError:
-                raise ValidationError(f"'{name}' must be a number") from None
+                raise InvalidRequest(f"'{name}' must be a number") from None
     return body
 
 
@@ -92,7 +92,7 @@ async def playground_send(request: Request, session: SessionDep) -> Response:
         answer = await edge_of(request).json(
             request, "POST", "/api/v1/chat", session.token, json=body
         )
-    except (ValidationError, EdgeError) as exc:
+    except (InvalidRequest, EdgeError) as exc:
         if isinstance(exc, EdgeError) and exc.status == 401:
             raise
         status = exc.status
@@ -109,9 +109,9 @@ async def playground_stream(request: Request, session: SessionDep) -> Response:
     try:
         fields = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ValidationError("Request body is not valid JSON") from None
+        raise InvalidRequest("Request body is not valid JSON") from None
     if not isinstance(fields, dict):
-        raise ValidationError("Request body must be a JSON object")
+        raise InvalidRequest("Request body must be a JSON object")
     body = chat_body(fields, stream=True)
     stack = contextlib.AsyncExitStack()
     upstream = await stack.enter_async_context(

@@ -16,8 +16,8 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from redis.exceptions import RedisError
 
-from services.edge.auth import Principal, authenticated
-from services.edge.limits import principal
+from services.edge.auth import Principal
+from services.edge.deps import AdmittedCallerDep, CallerDep, components
 from services.edge.observability import BREAKER_STATES, HALF_OPEN, OPEN, redis_ms
 from services.edge.proxy import forward
 from shared.errors import AuthenticationError, AuthorizationError, ServiceUnavailable
@@ -32,9 +32,7 @@ router = APIRouter(tags=["admin"])
 _STATE_NAMES = {value: name.decode() for name, value in BREAKER_STATES.items()}
 
 
-async def admin(
-    request: Request, caller: Annotated[Principal, Depends(authenticated)]
-) -> Principal:
+async def admin(request: Request, caller: CallerDep) -> Principal:
     """An admin with a login token. The token's role claim turns others away at once; the auth
     service then confirms the role from its database and that the token is not revoked, so a
     demotion or a sign-out applies at once here too. These routes are not counted in the
@@ -43,7 +41,7 @@ async def admin(
         raise AuthenticationError("Admin routes take a login token, not an API key")
     if caller.role != "admin":
         raise AuthorizationError("Admin role required")
-    client: httpx.AsyncClient = request.app.state.internal["auth"]
+    client: httpx.AsyncClient = components(request).internal.auth
     headers = {
         "authorization": request.headers.get("authorization", ""),
         "x-request-id": trace_id(request),
@@ -78,11 +76,11 @@ def breaker_view(fields: object, now_ms: int) -> dict[str, Any]:
 
 async def queue_view(request: Request, within: float) -> dict[str, dict[str, Any]]:
     """Each provider's queue, workers, breaker and dead letters from Redis."""
-    keys: RedisKeys = request.app.state.keys
+    keys: RedisKeys = components(request).keys
     providers = list(PROVIDERS)
     since_ms = int((time.time() - within) * 1000)
     try:
-        async with request.app.state.redis.pipeline(transaction=False) as pipe:
+        async with components(request).redis.pipeline(transaction=False) as pipe:
             for provider in providers:
                 pipe.xlen(keys.jobs(provider))
                 pipe.xpending(keys.jobs(provider), WORKER_GROUP)
@@ -112,7 +110,7 @@ async def queue_view(request: Request, within: float) -> dict[str, dict[str, Any
 async def recent_stats(request: Request, minutes: int) -> dict[str, Any] | None:
     """Per provider: requests, 5xx errors and latency in the last `minutes`, from the audit
     service (with the admin's own token); None when it cannot answer."""
-    client: httpx.AsyncClient = request.app.state.internal["audit"]
+    client: httpx.AsyncClient = components(request).internal.audit
     headers = {
         "authorization": request.headers.get("authorization", ""),
         "x-request-id": trace_id(request),
@@ -139,7 +137,7 @@ async def providers(
 ) -> dict[str, Any]:
     """Admins only: each provider's queue depth, jobs taken and not finished, live workers,
     circuit breaker, dead letters, and its error rate and latency over the last `minutes`."""
-    within = 3 * request.app.state.settings.seconds("heartbeat_interval")
+    within = 3 * components(request).settings.heartbeat_interval.seconds
     queues, stats = await asyncio.gather(
         queue_view(request, within), recent_stats(request, minutes)
     )
@@ -151,7 +149,7 @@ async def providers(
 @router.get("/api/v1/admin/users")
 async def find_users(
     request: Request,
-    caller: Annotated[Principal, Depends(principal)],
+    caller: AdmittedCallerDep,
     q: Annotated[str, Query(min_length=1, max_length=254)],
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> Response:

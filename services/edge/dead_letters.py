@@ -16,8 +16,9 @@ from redis.exceptions import RedisError
 
 from services.edge.admin import AdminDep
 from services.edge.audit import note
-from services.edge.jobs import JobQueue
-from shared.errors import GatewayError, NotFoundError, ServiceUnavailable, ValidationError
+from services.edge.deps import components
+from services.edge.job_queue import JobQueue
+from shared.errors import GatewayError, InvalidRequest, NotFoundError, ServiceUnavailable
 from shared.http import trace_id
 from shared.ids import new_id
 from shared.messages import DeltaEvent, DoneEvent, EmbeddingsResult, ErrorEvent, Job, decode_job
@@ -34,7 +35,7 @@ _MAX_LIST = 500
 
 def provider_of(name: str) -> str:
     if name not in PROVIDERS:
-        raise ValidationError(
+        raise InvalidRequest(
             f"Unknown provider '{name[:64]}'",
             details={"available_providers": list(PROVIDERS)},
         )
@@ -78,10 +79,10 @@ async def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=_MAX_LIST)] = 100,
 ) -> dict[str, Any]:
     """Admins only: the newest dead letters (of one provider, or of all), newest first."""
-    keys: RedisKeys = request.app.state.keys
+    keys: RedisKeys = components(request).keys
     providers = [provider_of(provider)] if provider else list(PROVIDERS)
     try:
-        async with request.app.state.redis.pipeline(transaction=False) as pipe:
+        async with components(request).redis.pipeline(transaction=False) as pipe:
             for name in providers:
                 pipe.xrevrange(keys.dead_letters(name), count=limit)
             answers = await pipe.execute()
@@ -96,18 +97,20 @@ async def list_dead_letters(
     return {"dead_letters": letters[:limit]}
 
 
-async def take(request: Request, provider: str, entry_id: str) -> dict[bytes, bytes]:
+async def take(request: Request, provider: str, entry_id: str) -> dict[Any, Any]:
     """Removes one dead letter and returns its fields; 404 if it is not (or no longer) there,
     so two admins retrying the same letter run it once."""
-    redis = request.app.state.redis
-    stream = request.app.state.keys.dead_letters(provider)
+    redis = components(request).redis
+    stream = components(request).keys.dead_letters(provider)
     try:
         entries = await redis.xrange(stream, min=entry_id, max=entry_id, count=1)
         if not entries or not await redis.xdel(stream, entry_id):
             raise NotFoundError("Dead letter not found", details={"id": entry_id})
     except RedisError as exc:
         raise ServiceUnavailable("The gateway's Redis is unavailable") from exc
-    fields: dict[bytes, bytes] = entries[0][1]
+    fields: dict[Any, Any] | None = entries[0][1]
+    if fields is None:  # the entry was trimmed away while we read it
+        raise NotFoundError("Dead letter not found", details={"id": entry_id})
     return fields
 
 
@@ -149,8 +152,8 @@ async def retry_dead_letter(
     try:
         original = decode_job(fields.get(b"job", b""))
     except ValueError:
-        raise ValidationError("This dead letter holds no readable job; drop it") from None
-    queue: JobQueue = request.app.state.jobs
+        raise InvalidRequest("This dead letter holds no readable job; drop it") from None
+    queue: JobQueue = components(request).jobs
     now = time.time()
     job = original.model_copy(
         update={
@@ -165,7 +168,9 @@ async def retry_dead_letter(
     try:
         result, usage = await outcome(queue, job, provider)
     except GatewayError:  # not even queued (circuit open, queue full): the letter goes back
-        await request.app.state.redis.xadd(request.app.state.keys.dead_letters(provider), fields)
+        await components(request).redis.xadd(
+            components(request).keys.dead_letters(provider), fields
+        )
         raise
     note(request, usage=usage)  # the retry's tokens are the admin's request's
     return {"job_id": job.id, "retried": entry_id, **result}

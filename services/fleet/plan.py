@@ -125,7 +125,7 @@ def plan(config: FleetConfig) -> list[Service]:
         service(
             f"worker-{provider}",
             ["-m", "services.workers", "--provider", provider],
-            f"http://127.0.0.1:{port}/metrics" if port else None,
+            f"http://127.0.0.1:{port}/health/ready" if port else None,
             {"METRICS_PORT": str(port)},
         )
         for provider, port in zip(config.providers, ports, strict=True)

@@ -9,7 +9,7 @@ import socket
 
 import httpx
 import uvloop
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from services.workers.cancel import ClientWatch
@@ -17,6 +17,7 @@ from services.workers.consumer import JobConsumer
 from services.workers.credentials import KeyClient
 from services.workers.heartbeat import Heartbeat
 from services.workers.job_runner import JobRunner
+from services.workers.probes import probe_app, serve_probes
 from services.workers.providers.base import UpstreamLimits
 from services.workers.providers.registry import ADAPTERS
 from services.workers.recovery import Recovery
@@ -33,6 +34,10 @@ from shared.service_auth import decrypt_token
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("services.workers")
+
+# A pool is ready while Redis answered a read of its stream this recently (a read blocks for
+# at most a second when the stream is idle).
+READY_WITHIN = 5.0
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -51,13 +56,25 @@ def retrieval_url(settings: Settings, provider_id: str) -> str | None:
     }.get(provider_id)
 
 
-def serve_metrics(settings: Settings) -> WorkerMetrics:
-    """This process's metrics, served on `METRICS_PORT` (0: not served)."""
-    registry = new_registry()
-    if settings.enable_metrics and settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
-        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
-    return WorkerMetrics(registry)
+def unready_reason(consumer: JobConsumer, stop: asyncio.Event) -> str | None:
+    if stop.is_set():
+        return "stopping: finishing the jobs in flight, taking no new ones"
+    if not consumer.consuming(READY_WITHIN):
+        return f"not consuming {consumer.stream}: Redis answered no read in {READY_WITHIN:g} s"
+    return None
+
+
+def serve_port(
+    settings: Settings, registry: CollectorRegistry, consumer: JobConsumer, stop: asyncio.Event
+) -> None:
+    """Metrics and the health probes on `METRICS_PORT` (0: not served; see `probes`)."""
+    if not settings.metrics_port:
+        return
+    app = probe_app(
+        registry if settings.enable_metrics else None, lambda: unready_reason(consumer, stop)
+    )
+    serve_probes(settings.host, settings.metrics_port, app)
+    log.info("metrics and health on http://%s:%d", settings.host, settings.metrics_port)
 
 
 def job_consumer(
@@ -121,14 +138,16 @@ async def serve(settings: Settings, provider_id: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     redis = connect(settings.redis_url, max_connections=settings.worker_concurrency + 4)
     async with http_client(settings) as client:
+        registry = new_registry()
         consumer = job_consumer(
             settings,
             redis,
             client,
             provider_id,
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
-            metrics=serve_metrics(settings),
+            metrics=WorkerMetrics(registry),
         )
+        serve_port(settings, registry, consumer, stop)
         freeze_startup_heap()
         try:
             await run_pool(settings, redis, consumer.keys, consumer, stop)

@@ -55,10 +55,19 @@ class JobConsumer:
         self.maxlen = maxlen
         self.coalesce = coalesce  # seconds over which a stream's deltas share one message
         self.running: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its job
+        self.last_read: float | None = None  # monotonic time of the last read Redis answered
 
     @property
     def free(self) -> int:
         return self.concurrency - len(self.running)
+
+    def consuming(self, within: float) -> bool:
+        """Whether the pool takes jobs: Redis answered a read of its stream in the last
+        `within` seconds, or every slot is busy with a job (it reads again when one ends).
+        Safe to call from another thread (the probe server's)."""
+        if self.free <= 0:
+            return True
+        return self.last_read is not None and time.monotonic() - self.last_read <= within
 
     async def ensure_group(self) -> None:
         try:
@@ -112,6 +121,7 @@ class JobConsumer:
                 log.warning("redis unavailable; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
+            self.last_read = time.monotonic()
             for entry_id, fields in entries:
                 self.start(entry_id, fields)
         await self.drain(grace)
