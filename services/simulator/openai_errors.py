@@ -28,6 +28,7 @@ _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
+    404: "Not Found",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
@@ -156,6 +157,21 @@ def error_response(
     return wire.json_response(_body(profile, status, text, model), status, headers)
 
 
+def error_in_body(answer: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenRouter's error after the model began, with status 200: the answer so far (its
+    choice finished with `error`) plus a top-level `error`, or the `error` alone."""
+    error = {
+        "code": 502,
+        "message": "Provider returned error: upstream disconnected",
+        "metadata": {"provider_name": "SimProvider"},
+    }
+    if answer is None:
+        return {"error": error}
+    for choice in answer["choices"]:
+        choice["finish_reason"] = choice["native_finish_reason"] = "error"
+    return {**answer, "error": error}
+
+
 def midstream_chunk(profile: OpenAIProfile, envelope: dict[str, Any]) -> dict[str, Any]:
     """The chunk that reports a failure after tokens were sent (HTTP status stays 200)."""
     style = profile.error_style
@@ -165,6 +181,11 @@ def midstream_chunk(profile: OpenAIProfile, envelope: dict[str, Any]) -> dict[st
     if style == "litellm":
         text = f"litellm.ServiceUnavailableError: {MIDSTREAM_MESSAGE}"
         return {"error": {"message": text, "type": None, "param": None, "code": "503"}}
+    if style == "hf":  # text-generation-inference: the error is a bare string
+        return {
+            "error": f"Request failed during generation: {MIDSTREAM_MESSAGE}",
+            "error_type": "generation",
+        }
     choice: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": "error"}
     error: dict[str, Any] = {
         "message": MIDSTREAM_MESSAGE,
