@@ -31,6 +31,7 @@ MODELS = (
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request"),
     401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
     403: (
         "permission_error",
         "Your API key does not have permission to use the specified resource.",
@@ -38,6 +39,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
     500: ("api_error", "Internal server error"),
     503: ("api_error", "Service unavailable"),
+    504: ("timeout_error", "Request timed out"),
     529: ("overloaded_error", "Overloaded"),
 }
 _SYSTEM_ROLE = (

@@ -39,6 +39,8 @@ class Call:
 
     @property
     def finish_reason(self) -> str:
+        if self.directives.finish:
+            return self.directives.finish
         if self.calls:
             return "tool_calls"
         return "length" if self.reply.truncated else "stop"

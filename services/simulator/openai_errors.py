@@ -9,6 +9,7 @@ from services.simulator.openai_profile import OpenAIProfile
 
 _OPENAI: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request", "invalid_request_error", "invalid_request_error"),
+    402: ("Insufficient Balance", "invalid_request_error", "insufficient_balance"),
     403: ("You are not allowed to use this resource", "permission_error", "permission_denied"),
     429: ("Rate limit reached for requests", "rate_limit_error", "rate_limit_exceeded"),
     500: ("Internal server error", "server_error", "internal_error"),
@@ -17,6 +18,7 @@ _OPENAI: dict[int, tuple[str, str, str | None]] = {
 }
 _XAI_CODES = {
     400: "Client specified an invalid argument",
+    402: "Client specified an invalid argument",
     401: "unauthenticated:no-credentials",
     403: "The caller does not have permission to execute the specified operation",
     429: "Some resource has been exhausted",
@@ -27,6 +29,7 @@ _XAI_CODES = {
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
     413: "Payload Too Large",
@@ -34,6 +37,7 @@ _TITLES = {
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
     529: "Overloaded",
 }
 _LITELLM_CLASSES = {
@@ -48,11 +52,13 @@ _LITELLM_CLASSES = {
 _HF_TYPES = {
     400: "Empty",
     401: "Unauthorized",
+    402: "Validation",
     413: "Validation",
     422: "Tokenizer",
     429: "Overloaded",
     500: "Backend",
     503: "Unhealthy",
+    504: "Backend",
     529: "Overloaded",
 }
 PERPLEXITY_401_HTML = (
@@ -120,7 +126,7 @@ def _body(profile: OpenAIProfile, status: int, message: str, model: str) -> Any:
     if style == "hf":
         if status == 403:  # the Hub's own refusal: a bare `{"error": ...}` (providers.md §8b)
             return {"error": message}
-        return {"error": message, "error_type": _HF_TYPES[status]}
+        return {"error": message, "error_type": _HF_TYPES.get(status, "Backend")}
     if style == "perplexity":
         kinds = {400: "invalid_request", 403: "forbidden", 429: "rate_limit_exceeded"}
         kind = kinds.get(status, "server_error")

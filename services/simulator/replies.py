@@ -15,12 +15,13 @@ from services.simulator.garbage import GARBAGE
 
 logger = logging.getLogger(__name__)
 
-HTTP_FAILURES = frozenset({401, 403, 429, 500, 503, 529})
+HTTP_FAILURES = frozenset({401, 402, 403, 429, 500, 503, 504, 529})
 # error_body: an error reported with status 200, after the provider began (OpenRouter).
 STREAM_FAILURES = frozenset({"disconnect", "midstream", "error_body"})
 FAIL_AFTER_CHUNKS = 3
 
 _DIRECTIVE = re.compile(r"\[\[sim\b([^\]]*)\]\]")
+_FINISH = re.compile(r"^[a-z_]{1,64}$")
 _KEY_FAILURE = re.compile(r"fail-(401|429|500)")
 _INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms", "fail_times", "pending")
 _VOCABULARY = (
@@ -45,6 +46,7 @@ class Directives:
     tool_args: str | None = None
     fail_times: int | None = None  # fail only the first N attempts of a request
     pending: int = 0  # NIM hosted calls: answer 202 and make the caller poll this many times
+    finish: str | None = None  # OpenAI dialect: this finish reason instead of the usual one
 
     def for_attempt(self, attempt: int) -> "Directives":
         """These directives for the `attempt`-th call (1-based) of the same request."""
@@ -115,6 +117,7 @@ def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> D
         tool_args=values.get("tool_args") or None,
         fail_times=ints.get("fail_times"),
         pending=ints.get("pending", 0),
+        finish=values["finish"] if _FINISH.match(values.get("finish", "")) else None,
     )
 
 
