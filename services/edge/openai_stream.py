@@ -26,6 +26,7 @@ class Completion:
             content=done.content,
             tool_calls=done.tool_calls or None,
             reasoning_content=done.reasoning_content or None,
+            reasoning_details=done.reasoning_details or None,
         )
         return ChatCompletion(
             id=self.id,
@@ -39,7 +40,7 @@ class Completion:
         """OpenAI's exact shape: `content` and `logprobs` present even when null."""
         body = self.body(done).model_dump()
         message = body["choices"][0]["message"]
-        for optional in ("tool_calls", "reasoning_content"):
+        for optional in ("tool_calls", "reasoning_content", "reasoning_details"):
             if message[optional] is None:
                 del message[optional]
         body["usage"] = done.usage.model_dump(exclude_none=True)

@@ -19,6 +19,7 @@ def chat_response(request: ChatRequest, done: DoneEvent) -> ChatResponse:
     message = AssistantMessage(
         content=done.content,
         reasoning_content=done.reasoning_content,
+        reasoning_details=done.reasoning_details,
         tool_calls=done.tool_calls,
     )
     return ChatResponse(
@@ -55,6 +56,8 @@ def openai_delta(event: DeltaEvent) -> dict[str, Any]:
     delta: dict[str, Any] = {}
     if event.reasoning_content:
         delta["reasoning_content"] = event.reasoning_content
+    if event.reasoning_details:
+        delta["reasoning_details"] = list(event.reasoning_details)
     if event.content:
         delta["content"] = event.content
     if event.tool_calls:
