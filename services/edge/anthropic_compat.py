@@ -21,9 +21,11 @@ from services.edge.anthropic_stream import (
     message_body,
     message_events,
     message_id,
+    unfinished,
 )
 from services.edge.auth import Principal, authenticated_anthropic
 from services.edge.chat import event_stream, finish_chat, start_chat
+from services.edge.limits import estimate_prompt_tokens
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 
@@ -104,8 +106,11 @@ async def create_message(
     pending, first = await start_chat(request, chat, caller)
     if not body.stream:
         done = await finish_chat(request, pending, first)
+        if (error := unfinished(done)) is not None:
+            raise error
         answer = message_body(message_id(pending), body.model, done)
         return Response(orjson.dumps(answer), media_type="application/json")
-    return event_stream(
-        request, pending, message_events(request.app.state.jobs, pending, first, body.model)
+    events = message_events(
+        request.app.state.jobs, pending, first, body.model, estimate_prompt_tokens(chat)
     )
+    return event_stream(request, pending, events)
