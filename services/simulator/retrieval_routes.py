@@ -270,7 +270,8 @@ def build_router() -> APIRouter:
             pollable=True,
         )
     # A self-hosted NIM ranks at its own /v1/ranking, same bodies, no 202 mode.
-    route("/nvidia_nim/v1/ranking", NVIDIA_NIM, _parse_nim_rerank, _nim_rerank)
+    for prefix in ("", "/v1"):
+        route(f"/nvidia_nim{prefix}/ranking", NVIDIA_NIM, _parse_nim_rerank, _nim_rerank)
     router.add_api_route(
         "/nvidia_nim/v2/nvcf/pexec/status/{request_id}", _nvcf_status, methods=["GET"]
     )
