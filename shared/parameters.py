@@ -61,10 +61,13 @@ class ProviderRules:
     rules: Mapping[str, Rule]
     families: tuple[Family, ...] = field(default=())
 
+    def with_family(self, family: Family) -> Mapping[str, Rule]:
+        return {**self.rules, **family.rules}
+
     def for_model(self, model: str) -> Mapping[str, Rule]:
         for family in self.families:
             if family.pattern.fullmatch(model):
-                return {**self.rules, **family.rules}
+                return self.with_family(family)
         return self.rules
 
 
@@ -93,7 +96,7 @@ TABLE: Mapping[str, ProviderRules] = MappingProxyType(
                 presence_penalty=REFUSE,
                 stop=Rule("translate", "stop_sequences"),
                 tools=Rule("translate", "tools[].input_schema"),
-                tool_choice=Rule("translate", "tool_choice {type: auto|any|none|tool}"),
+                tool_choice=Rule("translate", "tool_choice {type: auto, any, none, tool}"),
                 parallel_tool_calls=Rule("translate", "tool_choice.disable_parallel_tool_use"),
                 reasoning_effort=REFUSE,
                 # Enabling needs a token budget, which the native API does not carry.
@@ -107,12 +110,16 @@ TABLE: Mapping[str, ProviderRules] = MappingProxyType(
             _rules(reasoning_effort=REFUSE, thinking=REFUSE),
             (
                 _family(
-                    "grok-3-mini",
+                    "grok-3-mini*",
                     r"grok-3-mini.*",
                     **_XAI_REASONING,
                     reasoning_effort=Rule("forward", values=("low", "high")),
                 ),
-                _family("reasoning", r"grok-(?:4|code)(?!.*non-reasoning).*", **_XAI_REASONING),
+                _family(
+                    "grok-4*, grok-code* but *non-reasoning",
+                    r"grok-(?:4|code)(?!.*non-reasoning).*",
+                    **_XAI_REASONING,
+                ),
             ),
         ),
         "openrouter": ProviderRules(
