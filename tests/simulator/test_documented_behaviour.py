@@ -112,7 +112,7 @@ def test_xai_reasoning_that_is_only_counted(sim_url: str) -> None:
     client = _client(sim_url, "xai")
     ask = [{"role": "user", "content": "hi"}]
     mini = client.chat.completions.create(
-        model="grok-3-mini", messages=ask, reasoning_effort="high", presence_penalty=None
+        model="grok-3-mini", messages=ask, reasoning_effort="high"
     )
     fast = client.chat.completions.create(model="grok-4-1-fast-reasoning", messages=ask)
 
