@@ -101,12 +101,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def estimate_chat_tokens(request: ChatRequest) -> int:
-    """Prompt (about four characters a token) plus the longest answer it may get."""
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """The prompt's tokens, at about four characters a token."""
     characters = sum(len(m.text()) for m in request.messages)
     if request.tools:
         characters += sum(len(t.model_dump_json()) for t in request.tools)
-    return characters // 4 + 1 + (request.max_tokens or DEFAULT_ANSWER_TOKENS)
+    return characters // 4 + 1
+
+
+def estimate_chat_tokens(request: ChatRequest) -> int:
+    """Prompt plus the longest answer it may get."""
+    return estimate_prompt_tokens(request) + (request.max_tokens or DEFAULT_ANSWER_TOKENS)
 
 
 def estimate_text_tokens(texts: list[str]) -> int:

@@ -32,6 +32,7 @@ class OpenAIEncoder:
             content=done.content,
             tool_calls=done.tool_calls or None,
             reasoning_content=done.reasoning_content or None,
+            reasoning_details=done.reasoning_details or None,
         )
         completion = ChatCompletion(
             id=self.id,
@@ -42,7 +43,7 @@ class OpenAIEncoder:
         )
         body = completion.model_dump()
         shown = body["choices"][0]["message"]
-        for optional in ("tool_calls", "reasoning_content"):
+        for optional in ("tool_calls", "reasoning_content", "reasoning_details"):
             if shown[optional] is None:
                 del shown[optional]
         body["usage"] = done.usage.model_dump(exclude_none=True)
@@ -63,14 +64,14 @@ class OpenAIEncoder:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
         return self._frame([choice])
 
-    def opening(self) -> bytes:
+    def opening(self, first: DeltaEvent | DoneEvent) -> bytes:
         return self._chunk({"role": "assistant", "content": ""})
 
     def delta(self, event: DeltaEvent) -> bytes:
         delta = openai_delta(event)
         return self._chunk(delta) if delta else b""
 
-    def done(self, event: DoneEvent) -> bytes:
+    def done(self, event: DoneEvent, trace: str) -> bytes:
         frames = self._chunk({}, event.finish_reason)
         if self.include_usage:
             frames += self._frame([], usage=event.usage.model_dump(exclude_none=True))
