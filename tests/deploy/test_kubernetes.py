@@ -239,7 +239,12 @@ def test_secrets_reach_the_pods_as_mounted_files_only() -> None:
     for kind in ("Deployment", "Job"):
         for name, obj in of_kind(render("base"), kind).items():
             pod = obj["spec"]["template"]["spec"]
-            (volume,) = [v for v in pod["volumes"] if "projected" in v]
+            projected = [v for v in pod.get("volumes", []) if "projected" in v]
+            if name == "console":  # it holds no secret at all
+                assert projected == [], name
+                assert all(secret_references(c) == set() for c in containers(obj)), name
+                continue
+            (volume,) = projected
             assert volume["projected"]["defaultMode"] == 0o440
             assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
             keys = {key for _, key in secret_references(volume)}
