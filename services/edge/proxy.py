@@ -119,9 +119,13 @@ async def revoke_api_key(key_id: KeyId, request: Request, caller: CallerDep) -> 
 
 @router.api_route("/api/v1/admin/users/{user_id}/{setting}", methods=["PUT"], tags=["admin"])
 async def admin_update(
-    user_id: KeyId, setting: Literal["tier", "limits"], request: Request, caller: CallerDep
+    user_id: KeyId,
+    setting: Literal["tier", "limits", "budget"],
+    request: Request,
+    caller: CallerDep,
 ) -> Response:
-    """Admins only: a user's tier (`{"tier": "paid"}`) or custom limits."""
+    """Admins only: a user's tier (`{"tier": "paid"}`), custom limits or budget
+    (`{"amount_usd": 50, "period": "month"}`, `null` to remove it)."""
     return await forward(request, "auth", f"/api/v1/admin/users/{user_id}/{setting}")
 
 
