@@ -23,7 +23,7 @@ UNITS_PER_USD = 100_000_000
 def cost_usd(row: PriceRow, usage: Usage | None) -> Decimal | None:
     """The request's cost, or None when the row does not price what it used. `usage` None:
     an answer that reports none (rerank), priced by its per-request fee alone."""
-    if usage is None:
+    if usage is None or (row.input is None and row.output is None):  # priced per request
         return None if row.per_request is None else row.per_request.quantize(QUANTUM)
     prompt = usage.prompt_tokens_details or {}
     read, written = prompt.get("cached_tokens", 0), prompt.get("cache_write_tokens", 0)
@@ -53,6 +53,8 @@ def worst_case_usd(row: PriceRow, prompt_tokens: int, answer_tokens: int) -> Dec
     the end and are settled then."""
     inputs = [p for p in (row.input, row.cached_input_write) if p is not None]
     outputs = [p for p in (row.output, row.reasoning) if p is not None]
+    if not inputs and not outputs:  # priced per request
+        prompt_tokens = answer_tokens = 0
     if (prompt_tokens and not inputs) or (answer_tokens and not outputs):
         return None
     total = prompt_tokens * max(inputs, default=Decimal(0))

@@ -7,6 +7,7 @@ The stream follows Anthropic's order (providers.md §1): `message_start`, per co
 
 import logging
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -162,11 +163,16 @@ class ContentBlocks:
             out += self._tool_piece(piece)
         return bytes(out)
 
-    def finish(self, done: DoneEvent) -> bytes:
+    def finish(self, done: DoneEvent, cost: Decimal | None) -> bytes:
+        """The closing events; `message_delta`'s usage also says what the request cost."""
         delta = {"stop_reason": stop_reason(done.finish_reason), "stop_sequence": None}
+        usage: dict[str, Any] = {
+            **usage_body(done.usage),
+            "cost_usd": None if cost is None else float(cost),
+        }
         return (
             self.close()
-            + frame("message_delta", {"delta": delta, "usage": usage_body(done.usage)})
+            + frame("message_delta", {"delta": delta, "usage": usage})
             + frame("message_stop", {})
         )
 
@@ -199,7 +205,7 @@ async def message_events(
                 if isinstance(event, DeltaEvent):
                     chunk += blocks.delta(event)
                 elif isinstance(event, DoneEvent):
-                    yield bytes(chunk + blocks.finish(event))
+                    yield bytes(chunk + blocks.finish(event, pending.cost))
                     return
                 elif isinstance(event, ErrorEvent):
                     error = rebuild(event.type, event.message, event.status, details=event.details)

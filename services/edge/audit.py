@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import audit
 from shared.audit import AuditRecord, CacheResult, Outcome
+from shared.budgets import BudgetState
 from shared.metrics import EdgeMetrics
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
@@ -47,6 +49,18 @@ class TrackedJob(Protocol):
     @property
     def waited(self) -> float: ...
 
+    @property
+    def cost(self) -> Decimal | None: ...
+
+    @property
+    def budgets(self) -> list[BudgetState]: ...
+
+    @property
+    def priced_as(self) -> tuple[str, str | None, str | None] | None: ...
+
+    @property
+    def cost_model(self) -> str | None: ...
+
 
 @dataclass
 class AuditContext:
@@ -66,6 +80,11 @@ class AuditContext:
         if self.job is not None and self.job.usage is not None:
             return self.job.usage
         return Usage()
+
+    def settled_cost(self) -> float | None:
+        """What the request cost (nothing without a job); None: its model has no price."""
+        cost = self.job.cost if self.job is not None else Decimal(0)
+        return None if cost is None else float(cost)
 
 
 def context_of(request: Request) -> AuditContext:
@@ -219,6 +238,8 @@ class _Exchange:
             total_tokens=usage.total_tokens,
             error_type=error_type,
             cache=context.cache,
+            cached_tokens=(usage.prompt_tokens_details or {}).get("cached_tokens") or None,
+            cost_usd=context.settled_cost(),
         )
 
 
@@ -290,6 +311,21 @@ class AuditMiddleware:
                 completion_tokens=record.completion_tokens,
                 waited=None if context.job is None else context.job.waited,
             )
+            if context.job is not None:
+                _count_spend(scope, metrics, context.job)
+
+
+def _count_spend(scope: Scope, metrics: EdgeMetrics, job: TrackedJob) -> None:
+    """`gateway_cost_usd_total` and `gateway_unpriced_requests_total` of an answered job.
+    The model label is a priced model, one its provider lists, or `other`: a closed set."""
+    if job.priced_as is None or (job.cost is not None and not job.cost):
+        return
+    provider, asked, _ = job.priced_as
+    if job.cost is not None:
+        metrics.cost.labels(provider, job.cost_model or "other").inc(float(job.cost))
+        return
+    listed = asked is not None and scope["app"].state.catalogue.listed(provider, asked)
+    metrics.unpriced.labels(provider, asked if listed else "other").inc()
 
 
 def _first_token(scope: Scope, context: AuditContext, seconds: float) -> None:

@@ -14,8 +14,14 @@ from services.edge.audit import note, track
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue, PendingJob, raise_error
-from services.edge.limits import check_access, estimate_chat_tokens, gate_of
+from services.edge.limits import (
+    check_access,
+    estimate_chat_tokens,
+    estimate_prompt_tokens,
+    gate_of,
+)
 from services.edge.relay import ChatEvent, chat_response, sse_frames
+from services.edge.spend import cost_headers, spending_of
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
@@ -76,7 +82,10 @@ async def start_chat(
         check_provider(provider)
         check_access(caller, provider, model)
         await catalogue.check(provider, model)
-    admit = partial(gate.admit, request, caller, estimate_chat_tokens(body), stream=body.stream)
+    cost = spending_of(request).chat_worst_case(body, estimate_prompt_tokens(body))
+    admit = partial(
+        gate.admit, request, caller, estimate_chat_tokens(body), stream=body.stream, cost_units=cost
+    )
     queue: JobQueue = request.app.state.jobs
     pending = await queue.submit_chat(
         body, user_id=caller.user_id, trace=trace_id(request), admit=admit
@@ -111,6 +120,7 @@ async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -
     """The answer of a non-streaming chat job, whose first event is its last."""
     queue: JobQueue = request.app.state.jobs
     await queue.release(pending)
+    cost_headers(request)
     assert isinstance(first, DoneEvent)
     return first
 
@@ -129,6 +139,7 @@ async def complete_chat(
         check_provider(body.provider)
         check_access(caller, body.provider, body.model)
         await gate.admit(request, caller)
+        cost_headers(request)
         return found.hit.job_id, found.hit.done
     pending, first = await start_chat(request, body, caller)
     done = await finish_chat(request, pending, first)

@@ -18,6 +18,7 @@ from services.edge import (
     openai_compat,
     proxy,
     retrieval,
+    spend_routes,
 )
 from services.edge.admission import Admission
 from services.edge.audit import AuditEmitter, AuditMiddleware
@@ -28,10 +29,12 @@ from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
+from services.edge.spend import Spending
 from shared import http
 from shared.breaker import Breaker
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
+from shared.pricing import PriceTable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import internal_token
@@ -70,9 +73,17 @@ def create_app(settings: Settings) -> FastAPI:
             api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
             verifier = await load_verifier(settings, auth_client)
             app.state.authenticator = Authenticator(verifier, api_keys)
-            admission = Admission(redis, keys)
+            admission = Admission(redis, keys, settings.alert_thresholds)
             app.state.breaker = Breaker(redis, keys, settings)
             app.state.gate = Gate(admission, settings)
+            app.state.spending = Spending(
+                PriceTable.load(settings.prices_file),
+                redis,
+                keys,
+                settings,
+                app.state.audit,
+                app.state.metrics,
+            )
             await hub.start()
             app.state.jobs = JobQueue(
                 redis,
@@ -82,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
                 timeout=settings.request_timeout_seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
+                spending=app.state.spending,
             )
             app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
             refresh_every = settings.seconds("model_refresh_interval")
@@ -122,6 +134,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                "X-Gateway-Cost-USD",
+                "X-Budget-Remaining-USD",
+                "X-Budget-Reset",
             ],
         )
     app.include_router(health.router)
@@ -130,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(chat.router)
     app.include_router(retrieval.router)
+    app.include_router(spend_routes.router)
     app.include_router(catalogue.router)
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.

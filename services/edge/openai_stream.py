@@ -2,13 +2,20 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from services.edge.jobs import JobQueue, PendingJob
 from services.edge.openai_schemas import ChatCompletion, CompletionChoice, CompletionMessage
-from services.edge.relay import DONE_FRAME, ChatEvent, error_frame, openai_delta
+from services.edge.relay import (
+    DONE_FRAME,
+    ChatEvent,
+    error_frame,
+    openai_delta,
+    usage_with_cost,
+)
 from shared.errors import GatewayError, rebuild
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 
@@ -64,10 +71,10 @@ class Completion:
         delta = openai_delta(event)
         return self.chunk(delta) if delta else b""
 
-    def final_chunks(self, done: DoneEvent, include_usage: bool) -> bytes:
+    def final_chunks(self, done: DoneEvent, include_usage: bool, cost: Decimal | None) -> bytes:
         frames = self.chunk({}, done.finish_reason)
         if include_usage:
-            frames += self._frame([], usage=done.usage.model_dump(exclude_none=True))
+            frames += self._frame([], usage=usage_with_cost(done, cost))
         return frames + DONE_FRAME
 
 
@@ -93,7 +100,7 @@ async def completion_chunks(
                 if isinstance(event, DeltaEvent):
                     chunk += completion.delta_chunk(event)
                 elif isinstance(event, DoneEvent):
-                    yield chunk + completion.final_chunks(event, include_usage)
+                    yield chunk + completion.final_chunks(event, include_usage, pending.cost)
                     return
                 elif isinstance(event, ErrorEvent):
                     error = rebuild(event.type, event.message, event.status, details=event.details)

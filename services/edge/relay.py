@@ -1,6 +1,7 @@
 """Chat answers for the client: the JSON body, and the SSE frames relayed from the worker."""
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -66,14 +67,21 @@ def delta_frame(event: DeltaEvent) -> bytes:
     return _frame({"delta": openai_delta(event)})
 
 
-def done_frame(request: ChatRequest, done: DoneEvent) -> bytes:
+def usage_with_cost(done: DoneEvent, cost: Decimal | None) -> dict[str, Any]:
+    """A stream's final usage with what the request cost (`null`: its model has no price)."""
+    return done.usage.model_dump(exclude_none=True) | {
+        "cost_usd": None if cost is None else float(cost)
+    }
+
+
+def done_frame(request: ChatRequest, done: DoneEvent, cost: Decimal | None) -> bytes:
     final: dict[str, Any] = {
         "delta": {},
         "finish_reason": done.finish_reason,
         "id": done.id,
         "provider": done.provider or request.provider,
         "model": done.model,
-        "usage": done.usage.model_dump(exclude_none=True),
+        "usage": usage_with_cost(done, cost),
     }
     if done.provider_metadata:
         final["provider_metadata"] = done.provider_metadata
@@ -100,7 +108,7 @@ async def sse_frames(
                 if isinstance(event, DeltaEvent):
                     chunk += delta_frame(event)
                 elif isinstance(event, DoneEvent):
-                    yield bytes(chunk + done_frame(request, event) + DONE_FRAME)
+                    yield bytes(chunk + done_frame(request, event, pending.cost) + DONE_FRAME)
                     return
                 elif isinstance(event, ErrorEvent):
                     error = rebuild(event.type, event.message, event.status, details=event.details)

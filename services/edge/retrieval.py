@@ -1,16 +1,18 @@
 """`POST /api/v1/embeddings` and `POST /api/v1/rerank` through the provider's worker pool."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from services.edge import caps
-from services.edge.audit import note
+from services.edge.audit import note, track
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
 from services.edge.chat import check_provider
 from services.edge.jobs import JobQueue
 from services.edge.limits import check_access, estimate_text_tokens, gate_of
+from services.edge.spend import cost_headers, spending_of
 from shared.errors import GatewayError, ValidationError
 from shared.http import trace_id
 from shared.messages import EmbeddingsJob, EmbeddingsResult, RerankJob, RerankResultEvent
@@ -46,14 +48,16 @@ async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) ->
     caps.check_embeddings(gate.settings, body)
     check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "embeddings")
-    held = await gate.admit(request, caller, estimate_text_tokens(body.texts()))
+    tokens = estimate_text_tokens(body.texts())
+    cost = spending_of(request).text_worst_case(body.provider, body.model, tokens)
+    held = await gate.admit(request, caller, tokens, cost_units=cost)
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    note(request, job_id=fields["id"])
-    event = await queue.call(EmbeddingsJob(**fields, request=body), body.provider, held)
+    job = EmbeddingsJob(**fields, request=body)
+    event = await queue.call(job, body.provider, held, track=partial(track, request, job.id))
     if not isinstance(event, EmbeddingsResult):
         raise GatewayError(f"Unexpected reply to an embeddings job: {event.kind}")
-    note(request, usage=event.usage)
+    cost_headers(request)
     if len(event.vectors) != len(body.texts()):
         raise GatewayError("The provider returned a different number of vectors than inputs")
     return event
@@ -67,13 +71,15 @@ async def rerank(request: Request, body: RerankRequest, caller: Principal) -> li
     check_access(caller, body.provider, body.model)
     await check_capable(request, body.provider, body.model, "rerank")
     estimate = estimate_text_tokens([body.query, *body.documents])
-    held = await gate.admit(request, caller, estimate)
+    cost = spending_of(request).text_worst_case(body.provider, body.model, estimate)
+    held = await gate.admit(request, caller, estimate, cost_units=cost)
     queue: JobQueue = request.app.state.jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    note(request, job_id=fields["id"])
-    event = await queue.call(RerankJob(**fields, request=body), body.provider, held)
+    job = RerankJob(**fields, request=body)
+    event = await queue.call(job, body.provider, held, track=partial(track, request, job.id))
     if not isinstance(event, RerankResultEvent):
         raise GatewayError(f"Unexpected reply to a rerank job: {event.kind}")
+    cost_headers(request)
     if any(not 0 <= r.index < len(body.documents) for r in event.results):
         raise GatewayError("The provider returned a result for a document that does not exist")
     ranked = sorted(event.results, key=lambda r: (-r.relevance_score, r.index))
