@@ -25,7 +25,8 @@ from shared.key_schemas import KEY_ID_PATTERN, AddKeyRequest, KeyList, KeyView
 
 router = APIRouter()
 
-_FORWARDED_HEADERS = ("authorization", "content-type", "user-agent")
+_FORWARDED_HEADERS = ("authorization", "content-type", "user-agent", "accept")
+_RETURNED_HEADERS = ("content-disposition",)  # the usage report's CSV file name
 
 CallerDep = Annotated[Principal, Depends(principal)]
 KeyId = Annotated[str, Path(pattern=KEY_ID_PATTERN)]
@@ -48,6 +49,7 @@ async def forward(request: Request, service: str, path: str) -> Response:
         upstream.content,
         status_code=upstream.status_code,
         media_type=upstream.headers.get("content-type"),
+        headers={h: v for h in _RETURNED_HEADERS if (v := upstream.headers.get(h)) is not None},
     )
 
 
@@ -153,6 +155,9 @@ async def delete_key(key_id: KeyId, request: Request, caller: CallerDep) -> Resp
 
 @router.get("/api/v1/usage", tags=["usage"])
 async def usage(request: Request, caller: CallerDep) -> Response:
-    """Your requests and tokens by provider and model (optional `from`, `to`: ISO dates)."""
+    """Your requests, tokens and spend over `from`..`to` (ISO dates, UTC), grouped by
+    `group_by` (any of day, provider, model, key; default provider,model), as JSON or
+    `format=csv`. Admins: `user_id=usr_…` for one user, `scope=all` for the whole gateway (and
+    `group_by=user`)."""
     query = f"?{request.url.query}" if request.url.query else ""
     return await forward(request, "audit", f"/api/v1/usage{query}")
