@@ -62,6 +62,11 @@ class RedisKeys:
         period, stamped with its start (`shared.budgets`; TTL: a day past the period)."""
         return f"{self.prefix}:spend:{scope}:{owner_id}:{stamp}"
 
+    def key_spend(self, day: str) -> str:
+        """Sorted set: gateway API key id -> USD it spent on one UTC day (`YYYY-MM-DD`; TTL two
+        days), for the top-keys gauge."""
+        return f"{self.prefix}:keyspend:{day}"
+
     def budget_alerts(self) -> str:
         """Stream of budget threshold crossings, delivered to the alert webhook by the
         workers (`services.workers.alerts`)."""

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ _NOT_AUDITED = ("/api/v1/health",)
 _MAX_ERROR_BODY = 16_384
 _MAX_PATH = 256
 _ATTEMPTS = 3
+KEY_SPEND_TTL_SECONDS = 2 * 86_400
 _BATCH = 500  # records per pipelined round trip
 
 
@@ -137,6 +139,21 @@ class AuditEmitter:
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
+    def _tally_keys(self, pipe: Any, batch: list[AuditRecord]) -> int:
+        """Adds each gateway API key's spend to today's tally (`RedisKeys.key_spend`, read by
+        the `gateway_key_spend_today_usd` gauge); returns how many commands it queued."""
+        spend: dict[str, float] = {}
+        for record in batch:
+            if record.api_key_id and record.cost_usd and record.event is None:
+                spend[record.api_key_id] = spend.get(record.api_key_id, 0.0) + record.cost_usd
+        if not spend:
+            return 0
+        name = self.keys.key_spend(datetime.now(UTC).date().isoformat())
+        for key_id, cost in spend.items():
+            pipe.zincrby(name, cost, key_id)
+        pipe.expire(name, KEY_SPEND_TTL_SECONDS)
+        return len(spend) + 1
+
     async def _flush(self) -> None:
         try:
             while self._waiting:
@@ -147,12 +164,15 @@ class AuditEmitter:
 
     async def _write(self, batch: list[AuditRecord]) -> None:
         """Retries the records Redis did not take; a failed one is counted and logged."""
+        tally = batch
         for attempt in range(_ATTEMPTS):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for record in batch:
                         pipe.xadd(self.keys.audit(), audit.encode(record))  # type: ignore[arg-type]
-                    answers = await pipe.execute(raise_on_error=False)
+                    self._tally_keys(pipe, tally)
+                    tally = []  # counted with the first attempt only
+                    answers = (await pipe.execute(raise_on_error=False))[: len(batch)]
             except RedisError:
                 answers = [None] * len(batch)
             left = [

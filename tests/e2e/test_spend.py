@@ -3,7 +3,9 @@ reported and matched against a hand computation from the simulator's record and 
 table, for plain, streamed, cached and tool-calling requests on several providers and every
 surface; shown in headers and stream usage, stored in the audit record, counted in metrics."""
 
+import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from services.fleet.plan import FleetConfig
 from tests.audit.support import wait_for_rows
 from tests.e2e.helpers import auth, chat_body, new_trace, running_edge, sse_payloads
-from tests.e2e.spend_support import by_hand, usd
+from tests.e2e.spend_support import by_hand, new_key, usd
 from tests.e2e.test_providers import upstream_record
 from tests.e2e.test_tools import WEATHER
 
@@ -283,3 +285,26 @@ async def test_operator_prices_override_the_shipped_ones(
             )
             assert reranked.status_code == 200, reranked.text
             assert reranked.headers["x-gateway-cost-usd"] == "0.00200000"
+
+
+async def test_the_keys_that_spent_most_today_are_on_the_dashboard(
+    edge: httpx.AsyncClient, user_token: str
+) -> None:
+    key = await new_key(edge, user_token)
+    body = chat_body("anthropic", "claude-opus-4-1-20250805", "Write [[sim tokens=400]]")
+    spent = Decimal(0)
+    for _ in range(2):
+        _, response = await chat(edge, key["key"], body)
+        spent += Decimal(response.headers["x-gateway-cost-usd"])
+    assert spent > Decimal("0.05")  # more than any other key of the suite spends
+    line = f'gateway_key_spend_today_usd{{key_id="{key["id"]}"}}'
+
+    async def tallied() -> str | None:
+        lines = (await edge.get("/metrics")).text.splitlines()
+        return next((x for x in lines if x.startswith(line)), None)
+
+    deadline = time.monotonic() + 10
+    while (found := await tallied()) is None:
+        assert time.monotonic() < deadline, "the key never reached the gauge"
+        await asyncio.sleep(0.1)
+    assert usd(found.split()[-1]) == spent
