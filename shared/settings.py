@@ -140,9 +140,7 @@ class Settings(BaseSettings):
     prices_file: Path | None = Field(None, alias="PRICES_FILE")
     budget_alert_thresholds: str = Field("0.8,1.0", alias="BUDGET_ALERT_THRESHOLDS")
     budget_alert_webhook_url: str | None = Field(None, alias="BUDGET_ALERT_WEBHOOK_URL")
-    budget_alert_webhook_secret: SecretStr | None = Field(
-        None, alias="BUDGET_ALERT_WEBHOOK_SECRET"
-    )
+    budget_alert_webhook_secret: SecretStr | None = Field(None, alias="BUDGET_ALERT_WEBHOOK_SECRET")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")
     # Where a worker process serves /metrics (0: nowhere); containers use 9100.
@@ -185,6 +183,11 @@ class Settings(BaseSettings):
     def _is_duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("prices_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("budget_alert_thresholds")
     @classmethod
