@@ -331,21 +331,9 @@ class AuditMiddleware:
                 completion_tokens=record.completion_tokens,
                 waited=None if context.job is None else context.job.waited,
             )
-            if context.job is not None:
-                _count_spend(scope, metrics, context.job)
-
-
-def _count_spend(scope: Scope, metrics: EdgeMetrics, job: TrackedJob) -> None:
-    """`gateway_cost_usd_total` and `gateway_unpriced_requests_total` of an answered job.
-    The model label is a priced model, one its provider lists, or `other`: a closed set."""
-    if job.priced_as is None or (job.cost is not None and not job.cost):
-        return
-    provider, asked, _ = job.priced_as
-    if job.cost is not None:
-        metrics.cost.labels(provider, job.cost_model or "other").inc(float(job.cost))
-        return
-    listed = asked is not None and scope["app"].state.catalogue.listed(provider, asked)
-    metrics.unpriced.labels(provider, asked if listed else "other").inc()
+        spending = getattr(scope["app"].state, "spending", None)
+        if spending is not None and context.job is not None:
+            spending.count(context.job, scope["app"].state.catalogue.listed)
 
 
 def _first_token(scope: Scope, context: AuditContext, seconds: float) -> None:

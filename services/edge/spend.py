@@ -15,6 +15,7 @@ budget, period and threshold: a `budget_alert` audit record, a metric and an ent
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.edge.admission import Settled
-from services.edge.audit import AuditEmitter, context_of
+from services.edge.audit import AuditEmitter, TrackedJob, context_of
 from services.edge.caps import fallback_targets
 from shared.audit import AuditRecord
 from shared.budgets import BudgetState, iso
@@ -110,6 +111,19 @@ class Spending:
         if row is None:
             return None, None
         return cost_usd(row, None if isinstance(job, RerankJob) else usage), row.model
+
+    def count(self, job: TrackedJob, listed: Callable[[str, str], bool]) -> None:
+        """`gateway_cost_usd_total` and `gateway_unpriced_requests_total` of an answered job.
+        The model label is a priced model, one its provider lists (`listed`), or `other`: a
+        closed set."""
+        if job.priced_as is None or (job.cost is not None and not job.cost):
+            return
+        provider, asked, _ = job.priced_as
+        if job.cost is not None:
+            self.metrics.cost.labels(provider, job.cost_model or "other").inc(float(job.cost))
+            return
+        known = asked is not None and listed(provider, asked)
+        self.metrics.unpriced.labels(provider, asked if known else "other").inc()
 
     async def alert(self, settled: Settled, job: Job) -> None:
         """One alert for each threshold the settlement crossed first in its period."""
