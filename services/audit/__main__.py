@@ -11,7 +11,7 @@ import sys
 from services.audit.main import create_app, migrate, verify_chain
 from shared.logs import configure_logging
 from shared.serving import serve
-from shared.settings import Settings
+from shared.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
         "command", nargs="?", choices=["serve", "migrate", "verify"], default="serve"
     )
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = load_settings()
     configure_logging("audit", settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrate(settings))

@@ -13,9 +13,9 @@ from services.audit.usage import UsageQuery, as_csv, parse_group_by, totals
 from shared.errors import (
     AuthenticationError,
     AuthorizationError,
+    InvalidRequest,
     NotFoundError,
     ServiceUnavailable,
-    ValidationError,
 )
 from shared.http import trace_id
 from shared.tokens import TokenVerifier
@@ -51,7 +51,7 @@ def parse_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationError(
+        raise InvalidRequest(
             f"'{name}' must be an ISO date or date-time", details={name: value[:64]}
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -94,7 +94,7 @@ async def usage(
     scope: Literal["all"] | None = None,
 ) -> Response:
     if user_id is not None and (scope is not None or not _USER_ID.match(user_id)):
-        raise ValidationError("Give user_id (a user id) or scope=all, not both")
+        raise InvalidRequest("Give user_id (a user id) or scope=all, not both")
     if user_id is not None and user_id != caller_id:
         await check_admin(request, user_id)
     if scope == "all":
@@ -106,7 +106,7 @@ async def usage(
         user_id=None if scope == "all" else (user_id or caller_id),
     )
     if query.since and query.until and query.since >= query.until:
-        raise ValidationError("'from' must be before 'to'", details={"from": since, "to": until})
+        raise InvalidRequest("'from' must be before 'to'", details={"from": since, "to": until})
     rows = await query.rows(repo.pool)
     wants_csv = format_ == "csv" or (
         format_ is None and "text/csv" in request.headers.get("accept", "")

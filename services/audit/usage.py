@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 
 Group = Literal["day", "provider", "model", "key", "user"]
 # Each grouping field and the SQL that computes it (a closed set: nothing else reaches SQL).
@@ -77,7 +77,7 @@ class UsageQuery:
         sql, args = self.sql()
         found = await pool.fetch(sql, *args)
         if len(found) > MAX_ROWS:
-            raise ValidationError(
+            raise InvalidRequest(
                 f"More than {MAX_ROWS} rows: narrow the date range or group_by",
                 details={"max_rows": MAX_ROWS},
             )
@@ -115,12 +115,12 @@ def parse_group_by(value: str | None, *, whole_gateway: bool) -> tuple[str, ...]
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     unknown = [n for n in names if n not in GROUPS]
     if unknown or len(value) > 100:
-        raise ValidationError(
+        raise InvalidRequest(
             "group_by takes day, provider, model, key (and user with scope=all)",
             details={"group_by": value[:100], "allowed": list(GROUPS)},
         )
     if "user" in names and not whole_gateway:
-        raise ValidationError(
+        raise InvalidRequest(
             "group_by=user needs scope=all (admins)", details={"group_by": value[:100]}
         )
     return names

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.auth import routes, routes_admin, routes_api_keys
+from services.auth import routes, routes_admin, routes_admin_find, routes_api_keys
 from services.auth.api_keys import ApiKeyRepository
 from services.auth.deps import Components
 from services.auth.limits import LimitsPublisher
@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     http.serve_process_metrics(app)
     app.include_router(routes.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_admin_find.router)
     app.include_router(routes_api_keys.router)
     app.include_router(routes_api_keys.internal)
     return app

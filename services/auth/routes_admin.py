@@ -11,7 +11,7 @@ from services.auth.schemas import LimitsBody
 from services.auth.schemas_admin import AdminUserView, TierRequest
 from services.auth.users import User
 from shared.budgets import BudgetBody, BudgetState
-from shared.errors import NotFoundError, ValidationError
+from shared.errors import InvalidRequest, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def set_budget(
         budget = None if raw is None else BudgetBody.model_validate(raw)
     except ValueError as exc:  # not JSON, or not a budget (pydantic's error is a ValueError)
         errors = exc.errors() if isinstance(exc, pydantic.ValidationError) else []
-        raise ValidationError(
+        raise InvalidRequest(
             "The body must be a budget {amount_usd, period} or null",
             details={
                 "errors": [

@@ -2,15 +2,13 @@
 
 import asyncio
 import logging
-from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
-from services.edge.auth import Principal
-from services.edge.limits import principal
+from services.edge.deps import AdmittedCallerDep, ComponentsDep
 from shared.health import live_workers
 from shared.providers import PROVIDERS
 
@@ -47,11 +45,11 @@ async def database_ok(dsn: str | None) -> bool:
 
 
 @router.get("/health/ready")
-async def ready(request: Request) -> JSONResponse:
+async def ready(edge: ComponentsDep) -> JSONResponse:
     """Ready when Redis answers: every request needs it. PostgreSQL is reported, not required:
     the edge serves already-authenticated traffic while the database is down."""
     redis_up, database_up = await asyncio.gather(
-        redis_ok(request.app.state.redis), database_ok(request.app.state.settings.database_url)
+        redis_ok(edge.redis), database_ok(edge.settings.database_url)
     )
     body = {
         "status": "ready" if redis_up else "not_ready",
@@ -62,21 +60,21 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/api/v1/health", tags=["health"])
-async def detailed(
-    request: Request, _caller: Annotated[Principal, Depends(principal)]
-) -> dict[str, object]:
+async def detailed(_caller: AdmittedCallerDep, edge: ComponentsDep) -> dict[str, object]:
     """Each provider's status (from its circuit breaker and its workers' heartbeats), the
-    database and Redis, as the spec shows them."""
-    state = request.app.state
-    within = 3 * state.settings.seconds("heartbeat_interval")
+    database and Redis."""
+    within = 3 * edge.settings.heartbeat_interval.seconds
     providers = list(PROVIDERS)
-    breakers = [state.breaker.status(p) for p in providers]
-    workers = [live_workers(state.redis, state.keys, p, within) for p in providers]
-    results = await asyncio.gather(*breakers, *workers, return_exceptions=True)
-    database_up = await database_ok(state.settings.database_url)
+    breakers, workers = await asyncio.gather(
+        asyncio.gather(*(edge.breaker.status(p) for p in providers), return_exceptions=True),
+        asyncio.gather(
+            *(live_workers(edge.redis, edge.keys, p, within) for p in providers),
+            return_exceptions=True,
+        ),
+    )
+    database_up = await database_ok(edge.settings.database_url)
     statuses = {}
-    for index, provider in enumerate(providers):
-        circuit, alive = results[index], results[len(providers) + index]
+    for provider, circuit, alive in zip(providers, breakers, workers, strict=True):
         if isinstance(circuit, BaseException) or isinstance(alive, BaseException) or not alive:
             statuses[provider] = "offline"
         else:

@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.edge import (
+    admin,
     anthropic_compat,
-    catalogue,
     chat,
+    dead_letters,
     health,
     keys,
+    listing,
     observability,
     openai_compat,
     proxy,
@@ -21,12 +23,13 @@ from services.edge import (
     spend_routes,
 )
 from services.edge.admission import Admission
-from services.edge.audit import AuditEmitter, AuditMiddleware
+from services.edge.audit import AuditEmitter, AuditMiddleware, TrackedJob
 from services.edge.auth import ApiKeys, Authenticator
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
-from services.edge.jobs import JobQueue
+from services.edge.deps import Components, Internal
+from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
 from services.edge.spend import Spending
@@ -38,67 +41,68 @@ from shared.pricing import PriceTable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import internal_token
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 from shared.tokens import load_verifier
 
 
 def create_app(settings: Settings) -> FastAPI:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is required")
-    redis_url = settings.redis_url
+    # Made here, as the audit middleware needs them; connections open on first use.
+    redis = connect(settings.redis_url)
+    redis_keys = RedisKeys(settings.redis_prefix)
+    registry = new_registry()
+    metrics = EdgeMetrics(registry)
+    audit = AuditEmitter(redis, redis_keys)
+    spending = Spending(
+        PriceTable.load(settings.prices_file), redis, redis_keys, settings, audit, metrics
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        keys = RedisKeys(settings.redis_prefix)
-        redis = connect(redis_url)
-        hub = ReplyHub(redis, keys)
+        hub = ReplyHub(redis, redis_keys)
         async with (
             httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,
             httpx.AsyncClient(base_url=settings.keyvault_url, timeout=10.0) as keyvault_client,
             httpx.AsyncClient(base_url=settings.audit_url, timeout=10.0) as audit_client,
         ):
-            app.state.settings = settings
-            app.state.redis = redis
-            app.state.keys = keys
-            app.state.registry = new_registry()
-            app.state.metrics = EdgeMetrics(app.state.registry)
-            app.state.internal = {
-                "auth": auth_client,
-                "keyvault": keyvault_client,
-                "audit": audit_client,
-            }
-            app.state.audit = AuditEmitter(redis, keys)
-            app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
-            app.state.service_token = internal_token(settings)
-            api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
-            verifier = await load_verifier(settings, auth_client)
-            app.state.authenticator = Authenticator(verifier, api_keys)
-            admission = Admission(redis, keys, settings.alert_thresholds)
-            app.state.breaker = Breaker(redis, keys, settings)
-            app.state.gate = Gate(admission, settings)
-            app.state.spending = Spending(
-                PriceTable.load(settings.prices_file),
-                redis,
-                keys,
-                settings,
-                app.state.audit,
-                app.state.metrics,
+            internal = Internal(
+                auth_client, keyvault_client, audit_client, internal_token(settings)
             )
+            api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token)
+            verifier = await load_verifier(settings, auth_client)
+            admission = Admission(redis, redis_keys, settings.alert_thresholds)
             await hub.start()
-            app.state.jobs = JobQueue(
+            jobs = JobQueue(
                 redis,
                 hub,
-                keys,
+                redis_keys,
                 admission,
-                timeout=settings.request_timeout_seconds,
+                timeout=settings.request_timeout.seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
-                spending=app.state.spending,
+                spending=spending,
             )
-            app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
-            refresh_every = settings.seconds("model_refresh_interval")
+            edge = Components(
+                settings=settings,
+                redis=redis,
+                keys=redis_keys,
+                registry=registry,
+                metrics=metrics,
+                audit=audit,
+                internal=internal,
+                authenticator=Authenticator(verifier, api_keys),
+                gate=Gate(admission, settings),
+                breaker=Breaker(redis, redis_keys, settings),
+                jobs=jobs,
+                catalogue=Catalogue(redis, jobs, redis_keys),
+                cache=ResponseCache(redis, redis_keys, settings.cache_ttl.seconds),
+                spending=spending,
+            )
+            app.state.edge = edge
+            refresh_every = settings.model_refresh_interval.seconds
             refresher = (
-                asyncio.create_task(app.state.catalogue.keep_fresh(refresh_every))
+                asyncio.create_task(edge.catalogue.keep_fresh(refresh_every))
                 if refresh_every > 0
                 else None
             )
@@ -108,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
             finally:
                 if refresher is not None:
                     refresher.cancel()
-                await app.state.audit.drain()
+                await audit.drain()
                 await hub.close()
                 await redis.aclose()
 
@@ -120,7 +124,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuditMiddleware)  # inside the trace middleware: it needs the trace id
+
+    # Inside the trace middleware: it needs the trace id.
+    def count_spend(job: TrackedJob) -> None:
+        edge: Components = app.state.edge
+        spending.count(job, edge.catalogue.listed)
+
+    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics, on_job=count_spend)
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -146,12 +156,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(retrieval.router)
     app.include_router(spend_routes.router)
-    app.include_router(catalogue.router)
+    app.include_router(listing.router)
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.
     app.include_router(anthropic_compat.router)
+    app.include_router(admin.router)
+    app.include_router(dead_letters.router)
     return app
 
 
 def app_from_env() -> FastAPI:
-    return create_app(Settings())
+    return create_app(load_settings())

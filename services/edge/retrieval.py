@@ -1,22 +1,31 @@
-"""`POST /api/v1/embeddings` and `POST /api/v1/rerank` through the provider's worker pool."""
+"""`POST /api/v1/embeddings` and `POST /api/v1/rerank` through the provider's worker pool.
 
+Both (and `/v1/embeddings`) take the steps of every job: `precheck`, admission with the
+inputs' token estimate, then one job and its one answer (`JobQueue.call`).
+"""
+
+from collections.abc import Callable
 from functools import partial
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from services.edge import caps
 from services.edge.audit import note, track
-from services.edge.auth import Principal, authenticated
-from services.edge.catalogue import catalogue_of
-from services.edge.chat import check_provider
-from services.edge.jobs import JobQueue
-from services.edge.limits import check_access, estimate_text_tokens, gate_of
-from services.edge.spend import cost_headers, spending_of
-from shared.errors import GatewayError, ValidationError
+from services.edge.auth import Principal
+from services.edge.deps import CallerDep, components
+from services.edge.limits import estimate_text_tokens
+from services.edge.precheck import JobRequest, precheck
+from services.edge.spend import cost_headers
+from shared.errors import GatewayError
 from shared.http import trace_id
-from shared.messages import EmbeddingsJob, EmbeddingsResult, RerankJob, RerankResultEvent
-from shared.providers import PROVIDERS, Capability
+from shared.messages import (
+    EmbeddingsJob,
+    EmbeddingsResult,
+    Event,
+    Job,
+    RerankJob,
+    RerankResultEvent,
+)
 from shared.schemas import (
     EmbeddingsRequest,
     EmbeddingsResponse,
@@ -28,36 +37,37 @@ from shared.schemas import (
 router = APIRouter(tags=["retrieval"])
 
 
-async def check_capable(
-    request: Request, provider: str, model: str, capability: Capability
-) -> None:
-    check_provider(provider)
-    if not PROVIDERS[provider].can(capability):
-        able = sorted(p.id for p in PROVIDERS.values() if p.can(capability))
-        raise ValidationError(
-            f"Provider '{provider}' does not offer {capability}",
-            details={"provider": provider, "capability": capability, "available_providers": able},
-        )
-    await catalogue_of(request).check(provider, model, capability)
+async def _run(
+    request: Request,
+    caller: Principal,
+    body: JobRequest,
+    texts: list[str],
+    job: Callable[[dict[str, Any]], Job],
+) -> Event:
+    """The one answer of the job `job(fields)` makes of `body`, after its checks and admission
+    (with the token estimate of `texts` and its worst-case cost); the answer's headers tell
+    what it cost."""
+    edge = components(request)
+    await precheck(edge, request, caller, body)
+    tokens = estimate_text_tokens(texts)
+    cost = edge.spending.text_worst_case(body.provider, body.model, tokens)
+    held = await edge.gate.admit(request, caller, tokens, cost_units=cost)
+    queued = job(edge.jobs.job_fields(user_id=caller.user_id, trace=trace_id(request)))
+    answer = await edge.jobs.call(
+        queued, body.provider, held, track=partial(track, request, queued.id)
+    )
+    cost_headers(request)
+    return answer
 
 
 async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) -> EmbeddingsResult:
     """One vector per input text, in input order (every embeddings surface goes through here)."""
-    note(request, provider=body.provider, model=body.model)
-    gate = gate_of(request)
-    caps.check_embeddings(gate.settings, body)
-    check_access(caller, body.provider, body.model)
-    await check_capable(request, body.provider, body.model, "embeddings")
-    tokens = estimate_text_tokens(body.texts())
-    cost = spending_of(request).text_worst_case(body.provider, body.model, tokens)
-    held = await gate.admit(request, caller, tokens, cost_units=cost)
-    queue: JobQueue = request.app.state.jobs
-    fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    job = EmbeddingsJob(**fields, request=body)
-    event = await queue.call(job, body.provider, held, track=partial(track, request, job.id))
+    event = await _run(
+        request, caller, body, body.texts(), lambda fields: EmbeddingsJob(**fields, request=body)
+    )
     if not isinstance(event, EmbeddingsResult):
         raise GatewayError(f"Unexpected reply to an embeddings job: {event.kind}")
-    cost_headers(request)
+    note(request, usage=event.usage)
     if len(event.vectors) != len(body.texts()):
         raise GatewayError("The provider returned a different number of vectors than inputs")
     return event
@@ -65,21 +75,12 @@ async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) ->
 
 async def rerank(request: Request, body: RerankRequest, caller: Principal) -> list[RerankResult]:
     """Results best first, at most `top_n`, each index checked and its document attached."""
-    note(request, provider=body.provider, model=body.model)
-    gate = gate_of(request)
-    caps.check_rerank(gate.settings, body)
-    check_access(caller, body.provider, body.model)
-    await check_capable(request, body.provider, body.model, "rerank")
-    estimate = estimate_text_tokens([body.query, *body.documents])
-    cost = spending_of(request).text_worst_case(body.provider, body.model, estimate)
-    held = await gate.admit(request, caller, estimate, cost_units=cost)
-    queue: JobQueue = request.app.state.jobs
-    fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    job = RerankJob(**fields, request=body)
-    event = await queue.call(job, body.provider, held, track=partial(track, request, job.id))
+    texts = [body.query, *body.documents]
+    event = await _run(
+        request, caller, body, texts, lambda fields: RerankJob(**fields, request=body)
+    )
     if not isinstance(event, RerankResultEvent):
         raise GatewayError(f"Unexpected reply to a rerank job: {event.kind}")
-    cost_headers(request)
     if any(not 0 <= r.index < len(body.documents) for r in event.results):
         raise GatewayError("The provider returned a result for a document that does not exist")
     ranked = sorted(event.results, key=lambda r: (-r.relevance_score, r.index))
@@ -97,7 +98,7 @@ async def rerank(request: Request, body: RerankRequest, caller: Principal) -> li
 
 @router.post("/api/v1/embeddings", response_model=EmbeddingsResponse)
 async def embeddings(
-    body: EmbeddingsRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
+    body: EmbeddingsRequest, request: Request, caller: CallerDep
 ) -> EmbeddingsResponse:
     result = await embed(request, body, caller)
     usage = result.usage
@@ -109,7 +110,5 @@ async def embeddings(
 
 
 @router.post("/api/v1/rerank", response_model=RerankResponse, response_model_exclude_none=True)
-async def rerank_route(
-    body: RerankRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
-) -> RerankResponse:
+async def rerank_route(body: RerankRequest, request: Request, caller: CallerDep) -> RerankResponse:
     return RerankResponse(results=await rerank(request, body, caller))

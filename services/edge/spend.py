@@ -177,8 +177,3 @@ class Spending:
                 )
             except RedisError:
                 log.error("budget alert for %s %s not queued", spend.scope, spend.owner_id)
-
-
-def spending_of(request: Request) -> Spending:
-    spending: Spending = request.app.state.spending
-    return spending
