@@ -3,9 +3,11 @@ consumed into PostgreSQL by the audit service.
 
 A stream entry is `{"kind": "audit", "v": "1", "data": <record JSON>}`. A record never holds a
 prompt, an answer or a secret: only who called, what ran, how much it cost and how it ended.
+Most records are requests; a record with an `event` tells of something else that happened
+(`budget_alert`: a budget passed one of its alert thresholds, its figures in `details`).
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -47,6 +49,10 @@ class AuditRecord(BaseModel):
     total_tokens: int = 0
     error_type: str | None = None
     cache: CacheResult | None = None
+    cached_tokens: int | None = None  # prompt tokens read from the provider's prompt cache
+    cost_usd: float | None = 0.0  # None: the model it ran on has no price (unpriced)
+    event: Literal["budget_alert"] | None = None
+    details: dict[str, Any] | None = None
 
 
 def encode(record: AuditRecord) -> dict[str, bytes]:

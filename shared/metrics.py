@@ -68,6 +68,24 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.cost = Counter(
+            "gateway_cost_usd_total",
+            "What answered requests cost (USD), by the provider and model that answered",
+            ["provider", "model"],
+            registry=registry,
+        )
+        self.unpriced = Counter(
+            "gateway_unpriced_requests_total",
+            "Requests answered by a model that has no price",
+            ["provider", "model"],
+            registry=registry,
+        )
+        self.budget_alerts = Counter(
+            "gateway_budget_alerts_total",
+            "Spend budgets that passed an alert threshold, by budget scope and threshold",
+            ["scope", "threshold"],
+            registry=registry,
+        )
         self.overhead = Histogram(
             "gateway_edge_overhead_seconds",
             "A queued request's time at the edge not spent waiting for its worker's events",

@@ -1,12 +1,10 @@
-"""Audit rows in PostgreSQL: the idempotent, hash-chained batch insert and the usage query."""
+"""Audit rows in PostgreSQL: the idempotent, hash-chained batch insert (`usage.py` reads them)."""
 
 import contextlib
-from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
-from services.audit.chain import CHAINED, GENESIS, row_fields, row_hash
+from services.audit.chain import COLUMNS, GENESIS, row_fields, row_hash
 from shared.audit import AuditRecord
 
 # One writer extends the chain at a time, whichever audit process holds this lock.
@@ -19,8 +17,11 @@ _TYPES = {
     "prompt_tokens": "integer",
     "completion_tokens": "integer",
     "total_tokens": "integer",
+    "cached_tokens": "integer",
+    "cost_usd": "numeric",
+    "details": "jsonb",
 }
-_COLUMNS = [*CHAINED, "prev_hash", "row_hash"]
+_COLUMNS = [*COLUMNS, "prev_hash", "row_hash"]
 # All rows of a batch in one statement (its own transaction), under the chain's lock.
 _INSERT = (
     f"WITH chain AS (SELECT pg_advisory_xact_lock({_CHAIN_LOCK}))"
@@ -31,16 +32,6 @@ _INSERT = (
 )
 
 Head = tuple[int, str]  # the chain's last row: its seq and row_hash
-
-
-@dataclass(frozen=True)
-class UsageLine:
-    provider: str
-    model: str
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
 
 
 def _chained(
@@ -107,32 +98,6 @@ class AuditRepository:
             if rows:
                 await conn.execute(_INSERT, *zip(*rows, strict=True))
         return rows, head
-
-    async def usage(
-        self, user_id: str, since: datetime | None, until: datetime | None
-    ) -> list[UsageLine]:
-        records = await self.pool.fetch(
-            "SELECT provider, model, count(*) AS requests,"
-            " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
-            " sum(total_tokens) AS total_tokens FROM audit_log"
-            " WHERE user_id = $1 AND provider IS NOT NULL AND model IS NOT NULL"
-            " AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)"
-            " GROUP BY provider, model ORDER BY provider, model",
-            user_id,
-            since,
-            until,
-        )
-        return [
-            UsageLine(
-                provider=r["provider"],
-                model=r["model"],
-                requests=r["requests"],
-                prompt_tokens=r["prompt_tokens"],
-                completion_tokens=r["completion_tokens"],
-                total_tokens=r["total_tokens"],
-            )
-            for r in records
-        ]
 
     async def ping(self) -> None:
         await self.pool.fetchval("SELECT 1")

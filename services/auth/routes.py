@@ -53,7 +53,7 @@ async def register(
     await auth.throttle.succeeded(body.email, client)
     if role == "admin":
         log.info("user %s registered as admin (ADMIN_EMAILS)", user.id)
-    await auth.limits.publish_user(user.id, user.tier, user.limits)
+    await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     return RegisterResponse(
         user=PublicUser(id=user.id, email=user.email, name=user.name),
         token=auth.signer.issue(user.id, user.tier, user.role),
@@ -77,7 +77,7 @@ async def login(
     await auth.throttle.succeeded(body.email, client)
     user = await _promote_if_listed(user, users, settings)
     # Re-publishing at every login heals a Redis that lost the hash.
-    await auth.limits.publish_user(user.id, user.tier, user.limits)
+    await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     return LoginResponse(
         token=auth.signer.issue(user.id, user.tier, user.role), expires_in=settings.jwt_expiry.text
     )

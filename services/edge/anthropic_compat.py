@@ -103,5 +103,7 @@ async def create_message(
         request,
         chat,
         caller,
-        lambda job_id: AnthropicEncoder(job_id, body.model, partial(estimate_prompt_tokens, chat)),
+        lambda job_id: AnthropicEncoder(
+            job_id, body.model, partial(estimate_prompt_tokens, chat), trace_id(request)
+        ),
     )

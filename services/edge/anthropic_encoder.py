@@ -7,6 +7,7 @@ The stream follows Anthropic's order (docs/providers.md §1): `message_start`, p
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -198,13 +199,19 @@ class ContentBlocks:
             out += self._tool_piece(piece)
         return bytes(out)
 
-    def finish(self, done: DoneEvent, trace: str) -> bytes:
+    def finish(self, done: DoneEvent, cost: Decimal | None, trace: str) -> bytes:
+        """The closing events; `message_delta`'s usage also says what the request cost. An
+        answer that broke off ends with an error event instead."""
         if (error := unfinished(done)) is not None:
             return self.close() + error_frame(error, trace)
         delta = {"stop_reason": stop_reason(done), "stop_sequence": done.stop_sequence}
+        usage: dict[str, Any] = {
+            **usage_body(done.usage),
+            "cost_usd": None if cost is None else float(cost),
+        }
         return (
             self.close()
-            + frame("message_delta", {"delta": delta, "usage": usage_body(done.usage)})
+            + frame("message_delta", {"delta": delta, "usage": usage})
             + frame("message_stop", {})
         )
 
@@ -227,12 +234,16 @@ def message_start(message_id: str, model: str, usage: Usage) -> bytes:
 
 class AnthropicEncoder:
     """One answer, in the message's shape or as its event stream. `prompt_estimate` gives
-    `message_start` its input tokens when the first event does not report them."""
+    `message_start` its input tokens when the first event does not report them; `trace` goes
+    into the error event of an answer that broke off."""
 
-    def __init__(self, job_id: str, model: str, prompt_estimate: Callable[[], int]) -> None:
+    def __init__(
+        self, job_id: str, model: str, prompt_estimate: Callable[[], int], trace: str
+    ) -> None:
         self.id = message_id(job_id)
         self.model = model  # as the client wrote it
         self.prompt_estimate = prompt_estimate
+        self.trace = trace
         self.blocks = ContentBlocks()
 
     def body(self, done: DoneEvent) -> bytes:
@@ -249,8 +260,8 @@ class AnthropicEncoder:
     def delta(self, event: DeltaEvent) -> bytes:
         return self.blocks.delta(event)
 
-    def done(self, event: DoneEvent, trace: str) -> bytes:
-        return self.blocks.finish(event, trace)
+    def done(self, event: DoneEvent, cost: Decimal | None) -> bytes:
+        return self.blocks.finish(event, cost, self.trace)
 
     def error(self, error: GatewayError, trace: str) -> bytes:
         return error_frame(error, trace)

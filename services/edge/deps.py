@@ -23,6 +23,7 @@ from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
 from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
+from services.edge.spend import Spending
 from shared.breaker import Breaker
 from shared.logs import user_id_var
 from shared.metrics import EdgeMetrics
@@ -62,6 +63,7 @@ class Components:
     jobs: JobQueue
     catalogue: Catalogue
     cache: ResponseCache
+    spending: Spending
 
 
 def components(request: Request) -> Components:

@@ -3,9 +3,11 @@
 Every authenticated request is admitted once: the user's request window (and the gateway API
 key's own, when the key has limits), the JWT's revocation, for a stream a slot among the
 user's open streams (`MAX_OPEN_STREAMS`, every key of the user included; and among the key's
-own with `MAX_OPEN_STREAMS_PER_KEY`), and for work that spends tokens a reservation of its
-estimated tokens; both are given back when the job ends.
-Every response of a limited route carries the `RateLimit-*` headers of the tightest limit.
+own with `MAX_OPEN_STREAMS_PER_KEY`), for work that spends tokens a reservation of its
+estimated tokens, and for work that costs money a reservation of its worst-case cost in the
+user's and the key's spend budgets; all are given back when the job ends.
+Every response of a limited route carries the `RateLimit-*` headers of the tightest limit, and
+a caller with a spend budget the `X-Budget-*` headers of the tighter budget (`spend.py`).
 """
 
 import time
@@ -23,6 +25,7 @@ from services.edge.admission import (
     StreamSlot,
 )
 from services.edge.auth import Principal
+from services.edge.spend import budget_headers
 from shared.http import add_response_headers
 from shared.schemas import ChatRequest
 from shared.settings import Settings
@@ -53,10 +56,16 @@ class Gate:
         return StreamSlot(allowed, ttl_ms)
 
     async def admit(
-        self, request: Request, caller: Principal, estimate_tokens: int = 0, stream: bool = False
+        self,
+        request: Request,
+        caller: Principal,
+        estimate_tokens: int = 0,
+        stream: bool = False,
+        cost_units: int | None = 0,
     ) -> list[Reservation]:
         """Counts the request against its user and (for a gateway API key) the key, in one
-        atomic step: refused by either, it is counted by neither."""
+        atomic step: refused by either, it is counted by neither. `cost_units`: its
+        worst-case cost in 1e-8 USD (0: it costs nothing; None: its model has no price)."""
         scopes = [
             Scope(
                 "user",
@@ -64,17 +73,22 @@ class Gate:
                 self.user_limits(caller.tier),
                 estimate_tokens,
                 self.stream_slot(self.settings.max_open_streams) if stream else None,
+                cost_units,
             )
         ]
         if caller.key_id is not None:
             per_key = self.settings.max_open_streams_per_key
             slot = self.stream_slot(per_key) if stream and per_key else None
-            scopes.append(Scope("key", caller.key_id, _UNLIMITED, estimate_tokens, slot))
+            scopes.append(
+                Scope("key", caller.key_id, _UNLIMITED, estimate_tokens, slot, cost_units)
+            )
         now = now_ms()
         admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
-        # The headers tell of the tightest limit.
+        # The headers tell of the tightest limit and the tighter budget.
         decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
         add_response_headers(request, decision.headers(now))
+        budgets = [d.budget for d, _ in admitted if d.budget is not None]
+        add_response_headers(request, budget_headers(budgets))
         return [held for _, held in admitted if held is not None]
 
     async def _admit_scopes(
@@ -102,7 +116,7 @@ def now_ms() -> int:
 
 
 def estimate_prompt_tokens(request: ChatRequest) -> int:
-    """The prompt's tokens, at about four characters a token."""
+    """About four characters a token, tool definitions included."""
     characters = sum(len(m.text()) for m in request.messages)
     if request.tools:
         characters += sum(len(t.model_dump_json()) for t in request.tools)

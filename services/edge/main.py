@@ -20,9 +20,10 @@ from services.edge import (
     openai_compat,
     proxy,
     retrieval,
+    spend_routes,
 )
 from services.edge.admission import Admission
-from services.edge.audit import AuditEmitter, AuditMiddleware
+from services.edge.audit import AuditEmitter, AuditMiddleware, TrackedJob
 from services.edge.auth import ApiKeys, Authenticator
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
@@ -31,10 +32,12 @@ from services.edge.deps import Components, Internal
 from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
 from services.edge.replies import ReplyHub
+from services.edge.spend import Spending
 from shared import http
 from shared.breaker import Breaker
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
+from shared.pricing import PriceTable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import internal_token
@@ -51,6 +54,9 @@ def create_app(settings: Settings) -> FastAPI:
     registry = new_registry()
     metrics = EdgeMetrics(registry)
     audit = AuditEmitter(redis, redis_keys)
+    spending = Spending(
+        PriceTable.load(settings.prices_file), redis, redis_keys, settings, audit, metrics
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token)
             verifier = await load_verifier(settings, auth_client)
-            admission = Admission(redis, redis_keys)
+            admission = Admission(redis, redis_keys, settings.alert_thresholds)
             await hub.start()
             jobs = JobQueue(
                 redis,
@@ -75,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
                 timeout=settings.request_timeout.seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
+                spending=spending,
             )
             edge = Components(
                 settings=settings,
@@ -90,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
                 jobs=jobs,
                 catalogue=Catalogue(redis, jobs, redis_keys),
                 cache=ResponseCache(redis, redis_keys, settings.cache_ttl.seconds),
+                spending=spending,
             )
             app.state.edge = edge
             refresh_every = settings.model_refresh_interval.seconds
@@ -116,8 +124,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
     # Inside the trace middleware: it needs the trace id.
-    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics)
+    def count_spend(job: TrackedJob) -> None:
+        edge: Components = app.state.edge
+        spending.count(job, edge.catalogue.listed)
+
+    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics, on_job=count_spend)
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -131,6 +144,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                "X-Gateway-Cost-USD",
+                "X-Budget-Remaining-USD",
+                "X-Budget-Reset",
             ],
         )
     app.include_router(health.router)
@@ -139,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(chat.router)
     app.include_router(retrieval.router)
+    app.include_router(spend_routes.router)
     app.include_router(listing.router)
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.

@@ -10,7 +10,8 @@ from services.simulator.config import SimulatorConfig
 from services.simulator.openai_errors import error_in_body, error_response
 from services.simulator.openai_profile import OpenAIProfile
 from services.simulator.openai_usage import usage
-from services.simulator.recorder import attempt_of, counted, record_request
+from services.simulator.prompt_cache import PromptCache
+from services.simulator.recorder import Record, attempt_of, counted, record_request
 from services.simulator.replies import (
     FAIL_AFTER_CHUNKS,
     build_reply,
@@ -76,6 +77,9 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     prompt_tokens = count_words(text_of(m.get("content")) for m in messages)
     seed = seed_of(messages)
     reply = build_reply(seed, prompt_tokens, directives, max_tokens_of(body), reasoning_model)
+    if profile.cache_usage:
+        cache: PromptCache = request.app.state.prompt_cache
+        reply = replace(reply, cache_read=cache.deepseek(key, body["model"], messages).read)
     calls: tuple[tools.ToolCall, ...] = ()
     if profile.chunk_style != "perplexity":
         ends_with_user = messages[-1].get("role") == "user"
@@ -99,6 +103,12 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     record.outcome = str(directives.fail or "ok")
     if body.get("stream"):
         return wire.event_stream(counted(openai_bodies.stream_body(call), record))
+    return await _whole_answer(call, record, key)
+
+
+async def _whole_answer(call: openai_bodies.Call, record: Record, key: str) -> Response:
+    """A non-streamed answer, or the failure its directives ask for."""
+    profile, directives, reply = call.profile, call.directives, call.reply
     if directives.fail in ("midstream", "error_body"):
         if profile.error_style != "openrouter":
             record.status = 503

@@ -66,8 +66,8 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
 
 
 def usage_from(raw: dict[str, Any]) -> Usage:
-    """`input_tokens` counts only the uncached input: the prompt is it plus the tokens read
-    from and written to the cache, each kept in `prompt_tokens_details`."""
+    """Anthropic's `input_tokens` are those after the last cache breakpoint: the prompt is
+    those plus the tokens read from and written to the cache."""
     cached = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
     prompt = int(raw.get("input_tokens") or 0) + written + cached

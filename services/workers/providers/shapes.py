@@ -34,6 +34,7 @@ class OpenAIUsage(Shape):
     prompt_cache_hit_tokens: Count | None = None
     reasoning_tokens: Count | None = None
     citation_tokens: Count | None = None
+    num_search_queries: Count | None = None
     prompt_tokens_details: CountDetails | None = None
     completion_tokens_details: CountDetails | None = None
 
