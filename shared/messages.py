@@ -1,8 +1,9 @@
 """Versioned messages between the edge and the workers: the queue's contract.
 
 A job is one stream entry `{"job": <job JSON>}` on `jobs:{provider}`; its `kind` says what it
-asks for (`chat`, `embeddings`, `rerank`, `models`, `key_check`); `key_id`, when set, names
-the caller's own provider key, which the worker fetches from the keyvault. The worker answers
+asks for (`chat`, `embeddings`, `rerank`, `count_tokens`, `models`, `key_check`); `key_id`,
+when set, names the caller's own provider key, which the worker fetches from the keyvault;
+`traceparent` carries the request's W3C trace context to the provider. The worker answers
 on the pub/sub channel `reply:{job id}`: a chat job with zero or more `DeltaEvent`s (streaming
 only) and exactly one terminal event, `DoneEvent` or `ErrorEvent`; every other job with
 exactly one terminal event, its result or an `ErrorEvent`. Adding an optional field is a

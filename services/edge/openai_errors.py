@@ -2,9 +2,9 @@
 
 `{"error": {"message", "type", "param", "code"}}` (docs/providers.md §0) with our `trace_id`
 added, so OpenAI's SDKs raise their own exception types with `.code` and `.param` set: the
-type follows the status (`invalid_request_error`, `authentication_error`,
-`permission_error`, `rate_limit_error`, `server_error`), `param` names the field at fault, and
-a model (or provider) that does not exist is a 404 `model_not_found`, as OpenAI answers it.
+type follows the status (`invalid_request_error`, `authentication_error`, `insufficient_quota`,
+`permission_error`, `rate_limit_error`, `server_error`), `param` names the field at fault,
+and a model (or provider) that does not exist is a 404 `model_not_found`, as OpenAI answers it.
 A caller that sends `anthropic-version` (the Anthropic SDK listing models) gets Anthropic's
 shape instead. The native `/api/v1` routes keep the standard envelope.
 """
@@ -23,6 +23,7 @@ from shared.http import trace_id
 
 _TYPES = {
     401: "authentication_error",
+    402: "insufficient_quota",  # a spend budget of ours ran out
     403: "permission_error",
     429: "rate_limit_error",
 }
