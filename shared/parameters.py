@@ -18,6 +18,17 @@ from shared.schemas import ChatRequest
 __all__ = ["PARAMETERS", "Refusal", "check", "enforce", "refusals"]
 
 
+def _by_field() -> dict[str, list[tuple[int, str]]]:
+    """The table's parameters (with their place in it) by the request field that holds them."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for place, parameter in enumerate(PARAMETERS):
+        found.setdefault(parameter.partition(".")[0], []).append((place, parameter))
+    return found
+
+
+_OF_FIELD = _by_field()
+
+
 @dataclass(frozen=True)
 class Refusal:
     """One parameter a target does not take: the error it would answer, when not dropped."""
@@ -50,7 +61,9 @@ def refusals(request: ChatRequest, provider: str, model: str) -> list[Refusal]:
     rules = table.for_model(model)
     name = PROVIDERS[provider].name
     found = []
-    for parameter in PARAMETERS:
+    # A request names a few of the parameters: only those are judged, in the table's order.
+    named = sorted(p for f in request.model_fields_set for p in _OF_FIELD.get(f, ()))
+    for _, parameter in named:
         value = _value(request, parameter)
         if value is None:
             continue
