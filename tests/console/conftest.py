@@ -5,6 +5,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.fleet.infra import create_database, drop_database, free_port
@@ -88,3 +89,11 @@ def secure_console(console_fleet: FleetConfig) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         service.stop()
+
+
+@pytest.fixture
+def console(secure_console: str) -> Iterator[httpx.Client]:
+    """A client of the console that runs with `Secure` cookies: being plain HTTP, it sends
+    them by hand, as a header."""
+    with httpx.Client(base_url=secure_console, timeout=30.0) as client:
+        yield client

@@ -1,15 +1,19 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright) against the real
-fleet: sign up, create and revoke an API key, store a provider key, watch a chat stream in the
-playground and find it in usage; as an admin, find a user, see a failing provider's breaker
-open and retry a dead letter. Skipped, saying so, where no Chromium is installed.
+fleet: sign up, create an API key with a spend budget and see its spend, revoke it, store a
+provider key, watch a chat stream in the playground with its cost and find it in usage (spend,
+charts, the edge's CSV); as an admin, find a user, set and remove their budget, read their
+usage and the whole gateway's, see a failing provider's breaker open and retry a dead letter.
+Skipped, saying so, where no Chromium is installed.
 
 `CONSOLE_SCREENSHOTS=docs/console` also saves the screenshots the README shows."""
 
 import base64
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,6 +22,8 @@ import pytest
 import redis
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from services.console.formats import usd, when
+from services.console.usage import NO_KEY
 from services.fleet.plan import FleetConfig
 from services.workers.recovery import WORKER_STOPPED
 from shared.messages import ChatJob, encode
@@ -96,6 +102,47 @@ def assert_nothing_stored(page: Page, *secrets_: str) -> None:
     assert page.evaluate("() => document.cookie") == ""  # every cookie is HttpOnly
 
 
+def chat(edge: str, credential: str, text: str) -> float:
+    """A plain deepseek chat; what it cost (`X-Gateway-Cost-USD`)."""
+    body = {
+        "provider": "deepseek",
+        "model": "deepseek-chat",
+        "messages": [{"role": "user", "content": text}],
+    }
+    headers = {"authorization": f"Bearer {credential}"}
+    response = httpx.post(f"{edge}/api/v1/chat", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return float(response.headers["x-gateway-cost-usd"])
+
+
+def usage_of(edge: str, token: str, **params: str) -> httpx.Response:
+    today = datetime.now(UTC).date().isoformat()
+    query = {"from": today, "to": today, "group_by": "day,provider,model,key", **params}
+    headers = {"authorization": f"Bearer {token}"}
+    return httpx.get(f"{edge}/api/v1/usage", params=query, headers=headers, timeout=30)
+
+
+def reload_until(page: Page, row_text: str, *also: str) -> None:
+    """Reloads until a table row has all these texts (the audit service stores a request's
+    record within moments of its end)."""
+    deadline = time.monotonic() + 30
+    rows = page.get_by_role("row").filter(has_text=row_text)
+    for text in also:
+        rows = rows.filter(has_text=text)
+    while not rows.count():
+        assert time.monotonic() < deadline, page.content()
+        page.reload()
+
+
+def cell(page: Page, row_text: str, heading: str, *also: str) -> str:
+    """The text of a table cell, by its row's text and its column's heading."""
+    headings = page.get_by_role("columnheader").all_text_contents()
+    rows = page.get_by_role("row").filter(has_text=row_text)
+    for text in also:
+        rows = rows.filter(has_text=text)
+    return rows.get_by_role("cell").nth(headings.index(heading)).inner_text()
+
+
 def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     context: BrowserContext, console_fleet: FleetConfig
 ) -> None:
@@ -106,10 +153,13 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     token = session_token(context)
     assert_nothing_stored(page, token)
 
-    # A gateway API key: its secret once, with a copy button; it works until revoked.
+    # A gateway API key with its own budget: its secret once, with a copy button; it works,
+    # its spend shows in the list, until it is revoked.
     page.get_by_label("Name", exact=True).fill("batch job")
     page.get_by_label("DeepSeek").check()
     page.get_by_label("Requests").fill("500")
+    page.get_by_label("Amount (USD)").fill("5")
+    page.get_by_label("Resets").select_option("day")
     page.get_by_role("button", name="Create key").click()
     secret = page.get_by_label("The new API key").input_value()
     assert secret.startswith("gw_")
@@ -120,10 +170,18 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     row = page.get_by_role("row").filter(has_text="batch job")
     expect(row).to_contain_text("deepseek")
     expect(row).to_contain_text("500 requests / 1h")
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    resets = when(f"{tomorrow.isoformat()}T00:00:00Z")
+    expect(row).to_contain_text("$5.00 a day")
+    expect(row).to_contain_text(f"$0.00 spent; resets {resets}")
+    expect(row.locator("meter")).to_have_attribute("max", "5.0")
     shot(page, "api-keys")
     key_auth = {"authorization": f"Bearer {secret}"}
     assert httpx.get(f"{edge}/api/v1/providers", headers=key_auth, timeout=30).status_code == 200
+    key_cost = chat(edge, secret, "Summarise the night's logs [[sim tokens=30]]")
+    assert key_cost > 0
     page.goto(f"{console}/console/api-keys")
+    expect(row).to_contain_text(f"{usd(key_cost)} spent")
     assert_nothing_stored(page, secret, token)  # shown once: never again
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Revoke batch job").click()
@@ -168,23 +226,57 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     assert "Done" not in (status.text_content() or "")  # text arrived before the stream ended
     expect(status).to_contain_text("40 completion tokens", timeout=30_000)
     assert len(answer.text_content() or "") > len(partial) > 0
+    # The stream's last event says what it cost.
+    expect(status).to_contain_text(" · cost $")
+    shown_cost = (status.text_content() or "").rsplit("cost ", 1)[1]
     shot(page, "playground")
 
-    # Usage: the streamed chat is counted (the audit service stores it within moments).
+    # Usage: the key's chat and the streamed one, each in its own row, with its spend; the
+    # totals are the edge's, the charts show spend and tokens by day, model and key.
     page.get_by_role("link", name="Usage").click()
-    deadline = time.monotonic() + 30
-    while not page.get_by_role("row").filter(has_text="deepseek-chat").count():
-        assert time.monotonic() < deadline, page.content()
-        page.reload()
-    row = page.get_by_role("row").filter(has_text="deepseek-chat")
-    expect(row.get_by_role("cell").nth(2)).to_have_text("1")  # requests
-    expect(page.get_by_role("figure").first).to_contain_text("deepseek / deepseek-chat")
+    reload_until(page, "deepseek-chat", NO_KEY)
+    report = usage_of(edge, token).json()
+    (streamed,) = [r for r in report["usage"] if r["key"] is None]
+    assert usd(streamed["cost_usd"]) == shown_cost and streamed["completion_tokens"] == 40
+    assert cell(page, NO_KEY, "Spend (USD)") == shown_cost
+    assert cell(page, NO_KEY, "Requests") == "1"
+    (keyed,) = [r for r in report["usage"] if r["key"] is not None]
+    assert cell(page, f"{keyed['key']} (revoked)", "Spend (USD)") == usd(key_cost)
+    total = report["totals"]["cost_usd"]
+    spend_total = page.locator("dl.totals > div").filter(has_text="Spend (USD)")
+    expect(spend_total.get_by_role("definition")).to_have_text(usd(total))
+    charts = page.get_by_role("figure")
+    expect(charts.filter(has_text="Spend by day")).to_have_count(1)
+    by_day = charts.filter(has_text="Spend by day").get_by_role("img")
+    expect(by_day).to_have_attribute("aria-label", re.compile(rf"the most {re.escape(usd(total))}"))
+    expect(charts.filter(has_text="Spend by provider and model")).to_contain_text(
+        f"deepseek / deepseek-chat — {usd(total)}"
+    )
+    expect(charts.filter(has_text="Tokens by API key")).to_contain_text(NO_KEY)
+    expect(page.get_by_role("heading", name="Your spend budget")).to_be_visible()
+    expect(page.locator(".budget-box")).to_contain_text("No spend budget")
+    shot(page, "usage")
+
+    # The CSV is the edge's own for the same report, passed through.
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
+    today = datetime.now(UTC).date()
+    assert download.value.suggested_filename == f"usage-{today - timedelta(days=30)}-{today}.csv"
     csv_text = Path(download.value.path()).read_text()
-    assert csv_text.splitlines()[0].startswith("provider,model,requests")
-    assert "deepseek,deepseek-chat,1," in csv_text
-    shot(page, "usage")
+    since = (today - timedelta(days=30)).isoformat()
+    assert csv_text == usage_of(edge, token, format="csv", **{"from": since}).text
+    assert csv_text.splitlines()[0].startswith("day,provider,model,key,requests,")
+    assert f",deepseek,deepseek-chat,,1,{streamed['prompt_tokens']},40," in csv_text
+
+    # A narrower grouping and another period: the same spend, by provider alone.
+    for grouping in ("day", "model", "API key"):
+        page.get_by_role("checkbox", name=grouping, exact=True).uncheck()
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("heading", name="By provider")).to_be_visible()
+    assert cell(page, "deepseek", "Spend (USD)") == usd(total)
+    page.get_by_role("link", name="Today").click()
+    expect(page.get_by_label("From", exact=True)).to_have_value(today.isoformat())
+    assert cell(page, "deepseek", "Spend (USD)") == usd(total)
 
     # Signing out revokes the token at the edge.
     page.get_by_role("button", name="Sign out").click()
@@ -244,7 +336,46 @@ def test_an_admin_sees_a_failing_providers_breaker_open_and_retries_a_dead_lette
     page.get_by_role("button", name="Set tier").click()
     expect(page.get_by_role("status")).to_have_text("The user was updated.")
     expect(page.get_by_role("definition").filter(has_text="paid")).to_be_visible()
+
+    # A spend budget for the user: set, spent against, shown with their usage, removed.
+    admin_view = f"{edge}/api/v1/admin/users/{user['user']['id']}"
+    page.get_by_label("Amount (USD)").fill("2.5")
+    page.get_by_label("Resets").select_option("month")
+    page.get_by_role("button", name="Set budget").click()
+    expect(page.get_by_role("status")).to_have_text("The spend budget was set.")
+    expect(page.locator("dl.facts")).to_contain_text("$2.50 a month")
+    admin_token = session_token(context)
+    as_admin = {"authorization": f"Bearer {admin_token}"}
+    budget = httpx.get(admin_view, headers=as_admin, timeout=30).json()["budget"]
+    assert (budget["amount_usd"], budget["period"]) == (2.5, "month")
+    cost = chat(edge, user["token"], "What is a budget? [[sim tokens=25]]")
+    page.reload()
+    expect(page.get_by_role("region", name="Spend budget")).to_contain_text(
+        f"{usd(cost)} spent of $2.50 a month"
+    )
     shot(page, "admin-user")
+    page.get_by_role("link", name="Their usage and spend").click()
+    expect(page.get_by_role("heading", name=f"Usage of {user_email}")).to_be_visible()
+    reload_until(page, "deepseek-chat")
+    assert cell(page, "deepseek-chat", "Spend (USD)") == usd(cost)
+    expect(page.get_by_role("region", name="Their spend budget")).to_contain_text(
+        f"{usd(cost)} spent of $2.50 a month"
+    )
+    page.get_by_label("The whole gateway").check()
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("heading", name="Usage of the whole gateway")).to_be_visible()
+    everyone = page.get_by_role("row").filter(has_text=user["user"]["id"])
+    expect(everyone.filter(has_text="deepseek-chat")).to_have_count(1)
+    expect(page.get_by_role("figure").filter(has_text="Spend by user")).to_contain_text(
+        user["user"]["id"]
+    )
+    shot(page, "usage-gateway")
+    everyone.get_by_role("link", name=user["user"]["id"]).first.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove budget").click()
+    expect(page.get_by_role("status")).to_have_text("The spend budget was removed.")
+    expect(page.get_by_role("region", name="Spend budget")).to_contain_text("No spend budget")
+    assert httpx.get(admin_view, headers=as_admin, timeout=30).json()["budget"] is None
 
     # xAI's upstream fails: after a few failures its breaker opens, and the page shows it.
     headers = {"authorization": f"Bearer {user['token']}"}
