@@ -42,6 +42,8 @@ FLAGS = [
     "--disable-sync",
 ]
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+FITS = """() => document.documentElement.scrollWidth <= window.innerWidth
+    && [...document.querySelectorAll(".table-wrap")].every(t => t.scrollWidth <= t.clientWidth)"""
 
 pytestmark = [
     pytest.mark.skipif(
@@ -102,6 +104,20 @@ def assert_nothing_stored(page: Page, *secrets_: str) -> None:
     assert page.evaluate("() => document.cookie") == ""  # every cookie is HttpOnly
 
 
+def fits_a_phone(browser: Browser, context: BrowserContext, url: str) -> bool:
+    """Whether the page, in this context's session, fits a phone's screen: nothing wider than
+    the screen, no table scrolling sideways (on a phone each row is a card)."""
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, storage_state=context.storage_state()
+    )
+    try:
+        small = phone.new_page()
+        small.goto(url)
+        return bool(small.evaluate(FITS))
+    finally:
+        phone.close()
+
+
 def chat(edge: str, credential: str, text: str) -> float:
     """A plain deepseek chat; what it cost (`X-Gateway-Cost-USD`)."""
     body = {
@@ -144,7 +160,7 @@ def cell(page: Page, row_text: str, heading: str, *also: str) -> str:
 
 
 def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
-    context: BrowserContext, console_fleet: FleetConfig
+    browser: Browser, context: BrowserContext, console_fleet: FleetConfig
 ) -> None:
     console, edge = console_fleet.console_url, console_fleet.edge_url
     assert console
@@ -176,6 +192,7 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     expect(row).to_contain_text(f"$0.00 spent; resets {resets}")
     expect(row.locator("meter")).to_have_attribute("max", "5.0")
     shot(page, "api-keys")
+    assert fits_a_phone(browser, context, f"{console}/console/api-keys")
     key_auth = {"authorization": f"Bearer {secret}"}
     assert httpx.get(f"{edge}/api/v1/providers", headers=key_auth, timeout=30).status_code == 200
     key_cost = chat(edge, secret, "Summarise the night's logs [[sim tokens=30]]")
@@ -256,6 +273,7 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
     expect(page.get_by_role("heading", name="Your spend budget")).to_be_visible()
     expect(page.locator(".budget-box")).to_contain_text("No spend budget")
     shot(page, "usage")
+    assert fits_a_phone(browser, context, f"{console}/console/usage")
 
     # The CSV is the edge's own for the same report, passed through.
     with page.expect_download() as download:
@@ -370,6 +388,7 @@ def test_an_admin_sees_a_failing_providers_breaker_open_and_retries_a_dead_lette
         user["user"]["id"]
     )
     shot(page, "usage-gateway")
+    assert fits_a_phone(browser, context, page.url)
     everyone.get_by_role("link", name=user["user"]["id"]).first.click()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove budget").click()
