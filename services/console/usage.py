@@ -117,13 +117,14 @@ def charts_of(
             ("total_tokens", "tokens", "Tokens"),
         ):
             sums = _sums(rows, label, field)
+            title = f"{what} by {name}"
             if name == "day":
                 order = _days(*period, set(sums))
             else:
                 order = sorted(sums, key=lambda n: (-sums[n], n))[:_MAX_BARS]
-            chart_notes = notes if unit == "USD" else {}
-            bars = _bars(sums, chart_notes, order)
-            charts.append(Chart(f"{what} by {name}", unit, bars, by_day=name == "day"))
+                title += f" (the top {_MAX_BARS} of {len(sums)})" if len(sums) > _MAX_BARS else ""
+            bars = _bars(sums, notes if unit == "USD" else {}, order)
+            charts.append(Chart(title, unit, bars, by_day=name == "day"))
     return charts
 
 

@@ -1,162 +1,33 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright) against the real
-fleet: sign up, create an API key with a spend budget and see its spend, revoke it, store a
-provider key, watch a chat stream in the playground with its cost and find it in usage (spend,
-charts, the edge's CSV); as an admin, find a user, set and remove their budget, read their
-usage and the whole gateway's, see a failing provider's breaker open and retry a dead letter.
-Skipped, saying so, where no Chromium is installed.
+fleet, as a user: sign up, create an API key with a spend budget and see its spend, revoke it,
+store a provider key, watch a chat stream in the playground with its cost, and find both
+requests in usage (spend, charts, other groupings and periods, the edge's CSV)."""
 
-`CONSOLE_SCREENSHOTS=docs/console` also saves the screenshots the README shows."""
-
-import base64
-import os
 import re
 import secrets
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import orjson
-import pytest
-import redis
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from services.console.formats import usd, when
 from services.console.usage import NO_KEY
 from services.fleet.plan import FleetConfig
-from services.workers.recovery import WORKER_STOPPED
-from shared.messages import ChatJob, encode
-from shared.redis_keys import RedisKeys
-from shared.schemas import ChatRequest
-from tests.console.conftest import BREAKER_MIN_REQUESTS, CONSOLE_ADMIN, PASSWORD
+from tests.console.browsing import (
+    BROWSER_TESTS,
+    assert_nothing_stored,
+    cell,
+    chat,
+    fits_a_phone,
+    reload_until,
+    session_token,
+    shot,
+    sign_up,
+    usage_of,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
-FITS = """() => document.documentElement.scrollWidth <= window.innerWidth
-    && [...document.querySelectorAll(".table-wrap")].every(t => t.scrollWidth <= t.clientWidth)"""
-
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="no Chromium at /usr/bin/chromium (apt-get install chromium): browser tests skipped",
-    ),
-    pytest.mark.timeout(240),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    created = browser.new_context(viewport={"width": 1280, "height": 860})
-    try:
-        yield created
-    finally:
-        created.close()
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
-
-
-def sign_up(page: Page, console: str, email: str) -> None:
-    page.goto(f"{console}/console/register")
-    page.get_by_label("Name").fill("Console User")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("heading", name="API keys", exact=True)).to_be_visible()
-
-
-def session_token(context: BrowserContext) -> str:
-    """The token in the HttpOnly session cookie (readable by the test, not by the page)."""
-    (cookie,) = [c for c in context.cookies() if c["name"] == "gw_console"]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-    return str(orjson.loads(base64.urlsafe_b64decode(cookie["value"]))["t"])
-
-
-def assert_nothing_stored(page: Page, *secrets_: str) -> None:
-    """No secret in the page's HTML, and nothing in the browser's storage."""
-    html = page.content()
-    for secret in secrets_:
-        assert secret not in html
-    assert page.evaluate("() => localStorage.length + sessionStorage.length") == 0
-    assert page.evaluate("() => document.cookie") == ""  # every cookie is HttpOnly
-
-
-def fits_a_phone(browser: Browser, context: BrowserContext, url: str) -> bool:
-    """Whether the page, in this context's session, fits a phone's screen: nothing wider than
-    the screen, no table scrolling sideways (on a phone each row is a card)."""
-    phone = browser.new_context(
-        viewport={"width": 390, "height": 844}, storage_state=context.storage_state()
-    )
-    try:
-        small = phone.new_page()
-        small.goto(url)
-        return bool(small.evaluate(FITS))
-    finally:
-        phone.close()
-
-
-def chat(edge: str, credential: str, text: str) -> float:
-    """A plain deepseek chat; what it cost (`X-Gateway-Cost-USD`)."""
-    body = {
-        "provider": "deepseek",
-        "model": "deepseek-chat",
-        "messages": [{"role": "user", "content": text}],
-    }
-    headers = {"authorization": f"Bearer {credential}"}
-    response = httpx.post(f"{edge}/api/v1/chat", json=body, headers=headers, timeout=30)
-    assert response.status_code == 200, response.text
-    return float(response.headers["x-gateway-cost-usd"])
-
-
-def usage_of(edge: str, token: str, **params: str) -> httpx.Response:
-    today = datetime.now(UTC).date().isoformat()
-    query = {"from": today, "to": today, "group_by": "day,provider,model,key", **params}
-    headers = {"authorization": f"Bearer {token}"}
-    return httpx.get(f"{edge}/api/v1/usage", params=query, headers=headers, timeout=30)
-
-
-def reload_until(page: Page, row_text: str, *also: str) -> None:
-    """Reloads until a table row has all these texts (the audit service stores a request's
-    record within moments of its end)."""
-    deadline = time.monotonic() + 30
-    rows = page.get_by_role("row").filter(has_text=row_text)
-    for text in also:
-        rows = rows.filter(has_text=text)
-    while not rows.count():
-        assert time.monotonic() < deadline, page.content()
-        page.reload()
-
-
-def cell(page: Page, row_text: str, heading: str, *also: str) -> str:
-    """The text of a table cell, by its row's text and its column's heading."""
-    headings = page.get_by_role("columnheader").all_text_contents()
-    rows = page.get_by_role("row").filter(has_text=row_text)
-    for text in also:
-        rows = rows.filter(has_text=text)
-    return rows.get_by_role("cell").nth(headings.index(heading)).inner_text()
+pytestmark = BROWSER_TESTS
 
 
 def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
@@ -303,140 +174,3 @@ def test_a_user_manages_keys_streams_a_chat_and_sees_it_in_usage(
         f"{edge}/api/v1/api-keys", headers={"authorization": f"Bearer {token}"}, timeout=30
     )
     assert revoked.status_code == 401
-
-
-def dead_letter(fleet: FleetConfig, user_id: str) -> str:
-    """A deepseek chat job set aside as the workers' recovery sets one aside."""
-    past = time.time() - 300
-    request = ChatRequest(
-        provider="deepseek",
-        model="deepseek-chat",
-        messages=[{"role": "user", "content": "hello again [[sim tokens=7]]"}],
-    )
-    job = ChatJob(
-        id=f"job_test_{secrets.token_hex(6)}",
-        trace=f"req_test_{secrets.token_hex(6)}",
-        ts=past,
-        deadline=past + 30,
-        user_id=user_id,
-        request=request,
-    )
-    record = {"job": encode(job), "error": WORKER_STOPPED, "deliveries": "3", "ts": str(past)}
-    client = redis.Redis.from_url(fleet.redis_url)
-    try:
-        entry = client.xadd(RedisKeys(fleet.redis_prefix).dead_letters("deepseek"), record)
-    finally:
-        client.close()
-    return str(entry.decode() if isinstance(entry, bytes) else entry)
-
-
-def test_an_admin_sees_a_failing_providers_breaker_open_and_retries_a_dead_letter(
-    browser: Browser, context: BrowserContext, console_fleet: FleetConfig
-) -> None:
-    console, edge = console_fleet.console_url, console_fleet.edge_url
-    assert console
-    page = context.new_page()
-    user_email = f"someone-{secrets.token_hex(4)}@example.com"
-    user = httpx.post(
-        f"{edge}/api/v1/auth/register",
-        json={"email": user_email, "password": PASSWORD, "name": "Some One"},
-        timeout=30,
-    ).json()
-    sign_up(page, console, CONSOLE_ADMIN)
-    expect(page.get_by_role("navigation", name="Main")).to_contain_text("Dead letters")
-
-    # Users: find one by part of the email, make them paid.
-    page.get_by_role("link", name="Users").click()
-    page.get_by_label("Find by id").fill(user_email.split("@")[0])
-    page.get_by_role("button", name="Find").click()
-    page.get_by_role("link", name=user_email).click()
-    page.get_by_role("combobox", name="Tier").select_option("paid")
-    page.get_by_role("button", name="Set tier").click()
-    expect(page.get_by_role("status")).to_have_text("The user was updated.")
-    expect(page.get_by_role("definition").filter(has_text="paid")).to_be_visible()
-
-    # A spend budget for the user: set, spent against, shown with their usage, removed.
-    admin_view = f"{edge}/api/v1/admin/users/{user['user']['id']}"
-    page.get_by_label("Amount (USD)").fill("2.5")
-    page.get_by_label("Resets").select_option("month")
-    page.get_by_role("button", name="Set budget").click()
-    expect(page.get_by_role("status")).to_have_text("The spend budget was set.")
-    expect(page.locator("dl.facts")).to_contain_text("$2.50 a month")
-    admin_token = session_token(context)
-    as_admin = {"authorization": f"Bearer {admin_token}"}
-    budget = httpx.get(admin_view, headers=as_admin, timeout=30).json()["budget"]
-    assert (budget["amount_usd"], budget["period"]) == (2.5, "month")
-    cost = chat(edge, user["token"], "What is a budget? [[sim tokens=25]]")
-    page.reload()
-    expect(page.get_by_role("region", name="Spend budget")).to_contain_text(
-        f"{usd(cost)} spent of $2.50 a month"
-    )
-    shot(page, "admin-user")
-    page.get_by_role("link", name="Their usage and spend").click()
-    expect(page.get_by_role("heading", name=f"Usage of {user_email}")).to_be_visible()
-    reload_until(page, "deepseek-chat")
-    assert cell(page, "deepseek-chat", "Spend (USD)") == usd(cost)
-    expect(page.get_by_role("region", name="Their spend budget")).to_contain_text(
-        f"{usd(cost)} spent of $2.50 a month"
-    )
-    page.get_by_label("The whole gateway").check()
-    page.get_by_role("button", name="Show").click()
-    expect(page.get_by_role("heading", name="Usage of the whole gateway")).to_be_visible()
-    everyone = page.get_by_role("row").filter(has_text=user["user"]["id"])
-    expect(everyone.filter(has_text="deepseek-chat")).to_have_count(1)
-    expect(page.get_by_role("figure").filter(has_text="Spend by user")).to_contain_text(
-        user["user"]["id"]
-    )
-    shot(page, "usage-gateway")
-    assert fits_a_phone(browser, context, page.url)
-    everyone.get_by_role("link", name=user["user"]["id"]).first.click()
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Remove budget").click()
-    expect(page.get_by_role("status")).to_have_text("The spend budget was removed.")
-    expect(page.get_by_role("region", name="Spend budget")).to_contain_text("No spend budget")
-    assert httpx.get(admin_view, headers=as_admin, timeout=30).json()["budget"] is None
-
-    # xAI's upstream fails: after a few failures its breaker opens, and the page shows it.
-    headers = {"authorization": f"Bearer {user['token']}"}
-    failing = {
-        "provider": "xai",
-        "model": "grok-3",
-        "messages": [{"role": "user", "content": "hi [[sim fail=500]]"}],
-    }
-    statuses = []
-    while 503 not in statuses:  # 502s until the breaker opens; then 503 at once
-        assert len(statuses) < 3 * BREAKER_MIN_REQUESTS, statuses
-        response = httpx.post(f"{edge}/api/v1/chat", json=failing, headers=headers, timeout=30)
-        statuses.append(response.status_code)
-    assert set(statuses) == {502, 503} and statuses[-1] == 503
-    page.get_by_role("link", name="Providers").click()
-    xai = page.locator('tr[data-provider="xai"]')
-    expect(xai.locator("[data-breaker]")).to_have_attribute("data-breaker", "open")
-    expect(xai).to_contain_text("s left")
-    deadline = time.monotonic() + 30  # the failures reach the audit log within moments
-    while "100.0 %" not in (xai.text_content() or ""):
-        assert time.monotonic() < deadline, xai.text_content()
-        page.reload()
-    expect(page.locator('tr[data-provider="deepseek"] [data-breaker]')).to_have_text("closed")
-    shot(page, "admin-providers")
-    phone = browser.new_context(
-        viewport={"width": 390, "height": 844}, storage_state=context.storage_state()
-    )
-    try:
-        small = phone.new_page()
-        small.goto(f"{console}/console/admin/providers")
-        assert small.evaluate("() => document.documentElement.scrollWidth") <= 390
-        shot(small, "admin-providers-phone")
-    finally:
-        phone.close()
-
-    # A dead letter: listed with its last error, retried, gone from the list.
-    entry = dead_letter(console_fleet, user["user"]["id"])
-    page.get_by_role("link", name="Dead letters").click()
-    row = page.get_by_role("row").filter(has_text=user["user"]["id"])
-    expect(row).to_contain_text(WORKER_STOPPED)
-    expect(row).to_contain_text("chat · deepseek-chat")
-    shot(page, "admin-dead-letters")
-    row.get_by_role("button", name="Retry").click()
-    expect(page.get_by_role("status")).to_contain_text(": success, ")
-    expect(page.locator(f'form[action$="/{entry}/retry"]')).to_have_count(0)

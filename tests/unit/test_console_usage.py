@@ -87,6 +87,10 @@ def test_only_the_groupings_the_rows_have_are_charted() -> None:
     report = report_of(body, PERIOD, key_labeller(None))
     assert [c.title for c in report.charts] == ["Spend by user", "Tokens by user"]
     assert report_of({"usage": [], "group_by": ["day"]}, PERIOD, key_labeller(None)).charts == []
+    many = [{"user": f"usr_{n:02d}", "cost_usd": n, "total_tokens": n} for n in range(30)]
+    spend = report_of({"usage": many, "group_by": ["user"]}, PERIOD, key_labeller(None)).charts[0]
+    assert spend.title == "Spend by user (the top 20 of 30)"
+    assert [b.label for b in spend.bars] == [f"usr_{n:02d}" for n in range(29, 9, -1)]
 
 
 def test_dollars_read_to_the_cent_or_to_four_significant_digits() -> None:
