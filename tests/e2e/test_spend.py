@@ -201,7 +201,7 @@ async def test_every_surface_shows_the_same_cost(
 async def test_an_unpriced_model_says_so_and_is_never_free(
     edge: httpx.AsyncClient, user_token: str, db: asyncpg.Connection
 ) -> None:
-    body = chat_body("perplexity", "sonar-reasoning", "Why? [[sim tokens=5]]")
+    body = chat_body("perplexity", "sonar-deep-research", "Why? [[sim tokens=5]]")
     trace, response = await chat(edge, user_token, body)
     assert response.headers["x-gateway-cost-usd"] == "unpriced"
     _, streamed = await chat(edge, user_token, body | {"stream": True})
@@ -213,7 +213,8 @@ async def test_an_unpriced_model_says_so_and_is_never_free(
     assert row["cost_usd"] is None and row["total_tokens"] > 0
     metrics = (await edge.get("/metrics")).text
     assert (
-        'gateway_unpriced_requests_total{model="sonar-reasoning",provider="perplexity"}' in metrics
+        'gateway_unpriced_requests_total{model="sonar-deep-research",provider="perplexity"}'
+        in metrics
     )
 
 
