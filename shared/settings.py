@@ -57,8 +57,10 @@ class Settings(BaseSettings):
     paid_rate_limit_max: int = Field(1000, alias="PAID_RATE_LIMIT_MAX")
     tokens_per_minute: int = Field(0, ge=0, alias="TOKENS_PER_MINUTE")  # 0: unlimited
 
-    # Comma-separated; these users get the admin role at registration and at login.
-    admin_emails: str = Field("", alias="ADMIN_EMAILS")
+    # The first administrator's account, created (or made an admin, if it holds this
+    # password) at every start of the auth service; registration never grants a role.
+    bootstrap_admin_email: str | None = Field(None, max_length=254, alias="BOOTSTRAP_ADMIN_EMAIL")
+    bootstrap_admin_password: SecretStr | None = Field(None, alias="BOOTSTRAP_ADMIN_PASSWORD")
     login_max_failures: int = Field(5, ge=1, alias="LOGIN_MAX_FAILURES")
     login_client_max_failures: int = Field(20, ge=1, alias="LOGIN_CLIENT_MAX_FAILURES")
     login_lockout: str = Field("15m", alias="LOGIN_LOCKOUT")
@@ -173,10 +175,6 @@ class Settings(BaseSettings):
                 f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production"
             )
         return self
-
-    @property
-    def admin_email_set(self) -> frozenset[str]:
-        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
 
     @property
     def login_lockout_seconds(self) -> int:

@@ -28,6 +28,7 @@ from shared.providers import PROVIDERS
 
 RUN_ID = secrets.token_hex(4)
 ADMIN_EMAIL = f"admin-{RUN_ID}@example.com"
+ADMIN_PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +92,8 @@ def fleet_services(
             "BCRYPT_ROUNDS": "4",
             "REQUEST_TIMEOUT": "30s",
             "NODE_ENV": "test",
-            "ADMIN_EMAILS": ADMIN_EMAIL,
+            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+            "BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
             # Every test comes from 127.0.0.1 and most register a user: the limits under test
             # are set per test (see tests/e2e/test_admission.py).
             "RATE_LIMIT_MAX": "100000",

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
-from tests.conftest import ADMIN_EMAIL
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 PASSWORD = "correct-horse-battery"
 
@@ -35,8 +35,12 @@ async def register(edge: httpx.AsyncClient, email: str | None = None) -> tuple[s
 
 
 async def admin_token(edge: httpx.AsyncClient) -> str:
-    """A token of the suite's admin (`ADMIN_EMAILS`), registered on first use."""
-    return (await register(edge, ADMIN_EMAIL))[1]
+    """A token of the suite's admin (the fleet's bootstrap admin)."""
+    body = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    response = await edge.post("/api/v1/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    return token
 
 
 def assert_no_secrets(response: httpx.Response, *secret_values: str) -> None:
