@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # After a stream's first delta, the longest a delta waits to share a message with the next.
     stream_coalesce: str = Field("8ms", alias="STREAM_COALESCE")
     queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
+    # Audit records waiting in Redis for the audit service; past it the edge drops new ones
+    # (counted in gateway_audit_records_dropped_total) rather than let Redis grow.
+    audit_stream_maxlen: int = Field(100_000, ge=1, alias="AUDIT_STREAM_MAXLEN")
 
     # Reliability (worker retries, circuit breakers, crash recovery, shutdown).
     retry_max_attempts: int = Field(3, ge=1, le=10, alias="RETRY_MAX_ATTEMPTS")

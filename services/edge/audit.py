@@ -14,13 +14,14 @@ from typing import Any, Protocol
 
 import orjson
 from fastapi import Request
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import audit
 from shared.audit import AuditRecord, CacheResult, Outcome
-from shared.metrics import EdgeMetrics
+from shared.metrics import EdgeMetrics, provider_label
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
 
@@ -97,21 +98,33 @@ class AuditEmitter:
     A record is written as soon as no write is in flight; the records that arrive during a
     write go together in the next one. So an edge that dies loses at most the records it was
     writing at that moment, and under load records still share round trips. At most `backlog`
-    records wait at once (while Redis is unreachable).
+    records wait at once (while Redis is unreachable), and at most `maxlen` wait in the stream
+    (while the audit service cannot store them); each record left out is counted in `lost`
+    (`gateway_audit_records_dropped_total`) by reason.
     """
 
     redis: Redis
     keys: RedisKeys
     backlog: int = 10_000
+    maxlen: int = 100_000
+    lost: Counter | None = None
     emitted: int = 0
     failed: int = 0
     dropped: int = 0
     _waiting: list[AuditRecord] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
 
+    def __post_init__(self) -> None:
+        self._add = self.redis.register_script(audit.CAPPED_XADD)
+
+    def _drop(self, reason: str, count: int = 1) -> None:
+        if self.lost is not None:
+            self.lost.labels(reason).inc(count)
+
     def submit(self, record: AuditRecord) -> None:
         if len(self._waiting) >= self.backlog:
             self.dropped += 1
+            self._drop("backlog_full")
             log.error("audit backlog full: record of %s dropped", record.trace_id)
             return
         self._waiting.append(record)
@@ -128,11 +141,14 @@ class AuditEmitter:
 
     async def _write(self, batch: list[AuditRecord]) -> None:
         """Retries the records Redis did not take; a failed one is counted and logged."""
+        stream = [self.keys.audit()]
         for attempt in range(_ATTEMPTS):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for record in batch:
-                        pipe.xadd(self.keys.audit(), audit.encode(record))  # type: ignore[arg-type]
+                        fields = audit.encode(record)
+                        args = [self.maxlen, *(v for pair in fields.items() for v in pair)]
+                        await self._add(stream, args, client=pipe)
                     answers = await pipe.execute(raise_on_error=False)
             except RedisError:
                 answers = [None] * len(batch)
@@ -141,13 +157,19 @@ class AuditEmitter:
                 for r, a in zip(batch, answers, strict=True)
                 if a is None or isinstance(a, Exception)
             ]
-            self.emitted += len(batch) - len(left)
+            full = sum(1 for a in answers if a == 0)
+            if full:
+                self.dropped += full
+                self._drop("stream_full", full)
+                log.error("audit stream full: %d records dropped", full)
+            self.emitted += len(batch) - len(left) - full
             batch = left
             if not batch:
                 return
             if attempt + 1 < _ATTEMPTS:
                 await asyncio.sleep(0.1 * 2**attempt)
         self.failed += len(batch)
+        self._drop("write_failed", len(batch))
         for record in batch:
             log.error("audit record of %s not written", record.trace_id)
 
@@ -282,7 +304,7 @@ class AuditMiddleware:
         metrics: EdgeMetrics | None = getattr(scope["app"].state, "metrics", None)
         if metrics is not None:
             metrics.observe(
-                provider=record.provider or "none",
+                provider=record.provider,
                 status=record.status,
                 seconds=record.duration_ms / 1000,
                 error_type=record.error_type,
@@ -297,4 +319,4 @@ def _first_token(scope: Scope, context: AuditContext, seconds: float) -> None:
     streams are sent in parts, and their provider is known (and checked) by then."""
     metrics: EdgeMetrics | None = getattr(scope["app"].state, "metrics", None)
     if metrics is not None and context.provider is not None:
-        metrics.first_token.labels(context.provider).observe(seconds)
+        metrics.first_token.labels(provider_label(context.provider)).observe(seconds)

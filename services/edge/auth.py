@@ -130,6 +130,7 @@ async def authenticated(request: Request) -> Principal:
 async def _identify(request: Request, authorization: str | None) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
     caller = await authenticator.authenticate(authorization)
+    request.state.caller = caller
     user_id_var.set(caller.user_id)
     note(request, user_id=caller.user_id, api_key_id=caller.key_id)
     return caller

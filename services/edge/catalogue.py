@@ -26,6 +26,7 @@ from services.edge.auth import Principal
 from services.edge.jobs import JobQueue
 from services.edge.limits import principal
 from shared.errors import GatewayError, ValidationError
+from shared.identifiers import quoted
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
 from shared.providers import PROVIDERS, Capability
@@ -177,7 +178,7 @@ class Catalogue:
             return
         raise ValidationError(
             "Invalid model specified",
-            details={"provider": provider, "model": model, "available_models": models},
+            details={"provider": provider, "model": quoted(model), "available_models": models},
         )
 
     async def listing(self) -> ProvidersResponse:

@@ -8,11 +8,13 @@ estimated tokens; both are given back when the job ends.
 Every response of a limited route carries the `RateLimit-*` headers of the tightest limit.
 """
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.exceptions import RedisError
 
 from services.edge.admission import (
     Admission,
@@ -24,8 +26,9 @@ from services.edge.admission import (
     StreamSlot,
 )
 from services.edge.auth import Principal, authenticated
-from shared.errors import AuthorizationError
+from shared.errors import AuthorizationError, GatewayError
 from shared.http import add_response_headers
+from shared.identifiers import quoted
 from shared.schemas import ChatRequest
 from shared.settings import Settings
 
@@ -59,6 +62,16 @@ class Gate:
     ) -> list[Reservation]:
         """Counts the request against its user and (for a gateway API key) the key, in one
         atomic step: refused by either, it is counted by neither."""
+        request.state.admitted = True
+        scopes = self._scopes(caller, estimate_tokens, stream)
+        now = now_ms()
+        admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
+        # The headers tell of the tightest limit.
+        decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
+        add_response_headers(request, decision.headers(now))
+        return [held for _, held in admitted if held is not None]
+
+    def _scopes(self, caller: Principal, estimate_tokens: int, stream: bool) -> list[Scope]:
         scopes = [
             Scope(
                 "user",
@@ -72,12 +85,13 @@ class Gate:
             per_key = self.settings.max_open_streams_per_key
             slot = self.stream_slot(per_key) if stream and per_key else None
             scopes.append(Scope("key", caller.key_id, _UNLIMITED, estimate_tokens, slot))
-        now = now_ms()
-        admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
-        # The headers tell of the tightest limit.
-        decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
-        add_response_headers(request, decision.headers(now))
-        return [held for _, held in admitted if held is not None]
+        return scopes
+
+    async def charge(self, caller: Principal) -> None:
+        """Counts a request that was refused before admission against its caller's request
+        limits (nothing reserved); a caller over its limit already is left as it is."""
+        with contextlib.suppress(GatewayError, RedisError):
+            await self.admission.admit_all(self._scopes(caller, 0, False), now_ms=now_ms())
 
     async def _admit_scopes(
         self, request: Request, now: int, scopes: list[Scope], *, jti: str | None = None
@@ -120,12 +134,12 @@ def check_access(caller: Principal, provider: str, model: str) -> None:
     """A gateway API key may be limited to some providers and models."""
     if caller.allowed_providers is not None and provider not in caller.allowed_providers:
         raise AuthorizationError(
-            f"This API key may not use provider '{provider}'",
+            f"This API key may not use provider '{quoted(provider)}'",
             details={"allowed_providers": list(caller.allowed_providers)},
         )
     if caller.allowed_models is not None and model not in caller.allowed_models:
         raise AuthorizationError(
-            f"This API key may not use model '{model}'",
+            f"This API key may not use model '{quoted(model)}'",
             details={"allowed_models": list(caller.allowed_models)},
         )
 

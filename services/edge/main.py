@@ -27,6 +27,7 @@ from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
 from services.edge.jobs import JobQueue
 from services.edge.limits import Gate
+from services.edge.refusals import ChargeRefusals
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.breaker import Breaker
@@ -64,7 +65,12 @@ def create_app(settings: Settings) -> FastAPI:
                 "keyvault": keyvault_client,
                 "audit": audit_client,
             }
-            app.state.audit = AuditEmitter(redis, keys)
+            app.state.audit = AuditEmitter(
+                redis,
+                keys,
+                maxlen=settings.audit_stream_maxlen,
+                lost=app.state.metrics.audit_dropped,
+            )
             app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
             app.state.service_token = internal_token(settings)
             api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
@@ -108,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ChargeRefusals)
     app.add_middleware(AuditMiddleware)  # inside the trace middleware: it needs the trace id
     http.install(app)
     if settings.cors_origin_list:

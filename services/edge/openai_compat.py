@@ -30,6 +30,7 @@ from services.edge.openai_schemas import (
 from services.edge.openai_stream import Completion, completion_chunks
 from services.edge.retrieval import embed
 from shared.errors import ValidationError
+from shared.identifiers import quoted, unknown_provider_details
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest, EmbeddingsRequest
 
@@ -48,12 +49,11 @@ def split_model(model: str) -> tuple[str, str]:
     if not provider or not name:
         raise ValidationError(
             "model must be written provider/model, e.g. deepseek/deepseek-chat",
-            details={"model": model},
+            details={"model": quoted(model)},
         )
     if provider not in PROVIDERS:
         raise ValidationError(
-            f"Unknown provider '{provider}'",
-            details={"provider": provider, "available_providers": sorted(PROVIDERS)},
+            f"Unknown provider '{quoted(provider)}'", details=unknown_provider_details(provider)
         )
     return provider, name
 
@@ -85,10 +85,10 @@ def _refuse_unsupported(body: OpenAIChatRequest) -> None:
 
 def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     translated = []
-    for tool in tools:
+    for index, tool in enumerate(tools):
         function = tool.get("function")
         if tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise ValidationError("Only function tools are supported", details={"tool": tool})
+            raise ValidationError("Only function tools are supported", details={"tool": index})
         keep = ("name", "description", "parameters")  # `strict` has no counterpart
         translated.append(
             {"type": "function", "function": {k: function[k] for k in keep if k in function}}
@@ -207,4 +207,4 @@ async def model(model_id: str, request: Request, _caller: CallerDep) -> ModelCar
     for card in await _cards(request):
         if card.id == model_id:
             return card
-    raise ValidationError(f"The model '{model_id}' does not exist", status=404)
+    raise ValidationError(f"The model '{quoted(model_id)}' does not exist", status=404)

@@ -8,7 +8,6 @@ from services.edge import caps
 from services.edge.audit import note
 from services.edge.auth import Principal, authenticated
 from services.edge.catalogue import catalogue_of
-from services.edge.chat import check_provider
 from services.edge.jobs import JobQueue
 from services.edge.limits import check_access, estimate_text_tokens, gate_of
 from shared.errors import GatewayError, ValidationError
@@ -29,7 +28,6 @@ router = APIRouter(tags=["retrieval"])
 async def check_capable(
     request: Request, provider: str, model: str, capability: Capability
 ) -> None:
-    check_provider(provider)
     if not PROVIDERS[provider].can(capability):
         able = sorted(p.id for p in PROVIDERS.values() if p.can(capability))
         raise ValidationError(
