@@ -8,10 +8,12 @@ messages quote what was sent only through `quoted`: a short, cut prefix.
 
 import re
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from shared.errors import ValidationError
 from shared.providers import PROVIDERS
 
 MODEL_MAX_LENGTH = 256
@@ -59,6 +61,15 @@ def _model_name(value: str) -> str:
     if problem is not None:
         raise PydanticCustomError("model_name", "Model name {problem}", {"problem": problem})
     return value
+
+
+def model_path(model: str) -> str:
+    """A model name as URL path segments, each percent-encoded: `org/name` stays two segments,
+    and nothing in a name can end the path (`?`, `#`) or climb out of it (`..`)."""
+    segments = model.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise ValidationError(f"Model name '{quoted(model)}' is not a path", details={})
+    return "/".join(quote(segment, safe="") for segment in segments)
 
 
 def _fallback(value: str) -> str:
