@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.client_address import Network, ProxyHeader, parse_networks
 from shared.providers import PROVIDERS
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
     max_open_streams: int = Field(20, ge=1, alias="MAX_OPEN_STREAMS")
     max_open_streams_per_key: int = Field(0, ge=0, alias="MAX_OPEN_STREAMS_PER_KEY")
     cors_origins: str = Field("", alias="CORS_ORIGINS")  # comma-separated allow-list
+    # Proxies (CIDRs, comma-separated) whose TRUSTED_PROXY_HEADER names the client: the
+    # ingress or load balancer in front of the edge, and the edge in front of auth. Any other
+    # peer is the client itself (shared/client_address.py).
+    trusted_proxies: str = Field("127.0.0.1/32,::1/128", alias="TRUSTED_PROXIES")
+    trusted_proxy_header: ProxyHeader = Field("x-forwarded-for", alias="TRUSTED_PROXY_HEADER")
 
     auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
     auth_port: int = Field(3002, alias="AUTH_PORT")
@@ -171,6 +177,12 @@ class Settings(BaseSettings):
         parse_duration(value)
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _are_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @model_validator(mode="after")
     def _production_bcrypt(self) -> "Settings":
         if self.node_env == "production" and self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
@@ -194,6 +206,10 @@ class Settings(BaseSettings):
     def seconds(self, name: str) -> float:
         """A duration setting (by attribute name) in seconds."""
         return parse_duration(getattr(self, name))
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def cors_origin_list(self) -> list[str]:

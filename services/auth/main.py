@@ -17,6 +17,7 @@ from services.auth.revocation import KeyCache, Revocations
 from services.auth.throttle import LoginThrottle
 from services.auth.users import UserRepository
 from shared import http
+from shared.client_address import ClientAddress, TrustedProxies
 from shared.db import apply_migrations, create_pool
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
@@ -93,6 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     http.install(app)
+    proxies = TrustedProxies(settings.trusted_proxy_networks, settings.trusted_proxy_header)
+    app.add_middleware(ClientAddress, proxies=proxies)
     http.serve_process_metrics(app)
     app.include_router(routes.router)
     app.include_router(routes_admin.router)

@@ -31,6 +31,7 @@ from services.edge.refusals import ChargeRefusals
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.breaker import Breaker
+from shared.client_address import ClientAddress, TrustedProxies
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
@@ -116,6 +117,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ChargeRefusals)
     app.add_middleware(AuditMiddleware)  # inside the trace middleware: it needs the trace id
+    proxies = TrustedProxies(settings.trusted_proxy_networks, settings.trusted_proxy_header)
+    app.add_middleware(ClientAddress, proxies=proxies)
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -13,14 +13,15 @@ from tests.auth.support import PASSWORD, assert_error, register
 
 
 def client_ip() -> str:
-    return f"203.0.113.{secrets.randbelow(250)}-{secrets.token_hex(3)}"
+    """A fresh client address (the ASGI peer, 127.0.0.1, is a trusted proxy by default)."""
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str, ip: str) -> httpx.Response:
     return await client.post(
         "/api/v1/auth/login",
         json={"email": email, "password": password},
-        headers={"X-Forwarded-For": f"{ip}, 10.0.0.1"},
+        headers={"X-Forwarded-For": ip},
     )
 
 

@@ -3,13 +3,19 @@
 import asyncio
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import jwt
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from services.auth.main import create_app
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from tests.auth.support import make_settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 PASSWORD = "correct-horse-battery"
@@ -73,3 +79,25 @@ def setting_default(name: str) -> int:
     value = Settings.model_fields[name].default
     assert isinstance(value, int)
     return value
+
+
+@asynccontextmanager
+async def auth_service(
+    database_url: str, redis_url: str, data_dir: Path, **settings: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The auth service in process, started (its lifespan run) with `settings` on a Redis
+    prefix of its own; its peer is 127.0.0.1 (httpx's ASGI transport)."""
+    app: FastAPI = create_app(
+        make_settings(
+            database_url,
+            data_dir,
+            REDIS_URL=redis_url,
+            REDIS_PREFIX=f"gw-sec-{secrets.token_hex(4)}",
+            INTERNAL_SERVICE_TOKEN=secrets.token_urlsafe(24),
+            **settings,
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
+            yield client

@@ -7,18 +7,14 @@ services/auth/bootstrap.py) or made one by `python -m services.auth make-admin E
 """
 
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 
 from services.auth.bootstrap import BootstrapAdminError
-from services.auth.main import create_app
-from tests.auth.support import make_settings
+from tests.security.support import auth_service
 
 OPERATOR_PASSWORD = "operator-" + secrets.token_hex(8)
 OUTSIDER_PASSWORD = "outsider-password"
@@ -26,27 +22,6 @@ OUTSIDER_PASSWORD = "outsider-password"
 
 def _email(tag: str) -> str:
     return f"{tag}-{secrets.token_hex(6)}@example.com"
-
-
-@asynccontextmanager
-async def auth_service(
-    database_url: str, redis_url: str, data_dir: Path, **settings: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The auth service in process, started (its lifespan run) with `settings`."""
-    app: FastAPI = create_app(
-        make_settings(
-            database_url,
-            data_dir,
-            REDIS_URL=redis_url,
-            REDIS_PREFIX=f"gw-boot-{secrets.token_hex(4)}",
-            INTERNAL_SERVICE_TOKEN=secrets.token_urlsafe(24),
-            **settings,
-        )
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
-            yield client
 
 
 async def _role(client: httpx.AsyncClient, path: str, email: str, password: str) -> str:

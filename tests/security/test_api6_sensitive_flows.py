@@ -62,7 +62,8 @@ def _from(client: str) -> dict[str, str]:
 
 
 def _client() -> str:
-    return f"198.51.100.{secrets.randbelow(250) + 1}-{secrets.token_hex(2)}"
+    """A fresh client address (the peer, 127.0.0.1, is a trusted proxy by default)."""
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
 
 
 def _shape(body: Any) -> Any:
@@ -134,7 +135,7 @@ async def test_failed_logins_for_one_email_from_many_clients_are_throttled(
         assert_envelope(response, 429, "rate_limit_error")
         assert int(response.headers["retry-after"]) >= 1
     unknown = await auth_client.post(
-        "/api/v1/auth/login", json={"email": email.upper(), "password": "x"}, headers=_from("c")
+        "/api/v1/auth/login", json={"email": email.upper(), "password": "x"}, headers=_from(_client())
     )
     assert unknown.status_code == 429  # the email's case does not make a new account
 
