@@ -46,7 +46,8 @@ class RedisKeys:
         return f"{self.prefix}:limits:{scope}:{owner_id}"
 
     def login_failures(self, subject: str) -> str:
-        """Failed logins of one account or one client within the throttling window."""
+        """Failed logins of one (account, client) pair or one client within the throttling
+        window."""
         return f"{self.prefix}:loginfail:{subject}"
 
     def rate_window(self, scope: str, owner_id: str) -> str:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # password) at every start of the auth service; registration never grants a role.
     bootstrap_admin_email: str | None = Field(None, max_length=254, alias="BOOTSTRAP_ADMIN_EMAIL")
     bootstrap_admin_password: SecretStr | None = Field(None, alias="BOOTSTRAP_ADMIN_PASSWORD")
+    # Failed logins (or taken emails at registration) within LOGIN_LOCKOUT: at one account
+    # from one client, and from one client at all (services/auth/throttle.py).
     login_max_failures: int = Field(5, ge=1, alias="LOGIN_MAX_FAILURES")
     login_client_max_failures: int = Field(20, ge=1, alias="LOGIN_CLIENT_MAX_FAILURES")
     login_lockout: str = Field("15m", alias="LOGIN_LOCKOUT")

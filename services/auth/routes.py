@@ -33,8 +33,8 @@ async def register(
     users: UsersDep,
     auth: ComponentsDep,
 ) -> RegisterResponse:
-    # Throttled like a login: a 409 (the email is taken) is a failed attempt of the client and
-    # of the email, so probing which emails are registered is as slow as guessing passwords.
+    # Throttled like a login: a 409 (the email is taken) is a failed attempt of the client at
+    # that email, so probing which emails are registered is as slow as guessing passwords.
     client = client_address(request)
     await auth.throttle.attempt(body.email, client)
     password_hash = await auth.passwords.hash(body.password)
