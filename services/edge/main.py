@@ -25,6 +25,7 @@ from services.edge.auth import ApiKeys, Authenticator
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
+from services.edge.health import Readiness
 from services.edge.jobs import JobQueue
 from services.edge.limits import Gate
 from services.edge.refusals import ChargeRefusals
@@ -32,6 +33,7 @@ from services.edge.replies import ReplyHub
 from shared import http
 from shared.breaker import Breaker
 from shared.client_address import ClientAddress, TrustedProxies
+from shared.db import create_pool
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
@@ -59,6 +61,12 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.settings = settings
             app.state.redis = redis
             app.state.keys = keys
+            # Only for readiness (one connection, opened on first use): the edge serves
+            # without PostgreSQL.
+            pool = None
+            if settings.database_url:
+                pool = await create_pool(settings.database_url, max_size=1, min_size=0)
+            app.state.readiness = Readiness(redis, pool)
             app.state.registry = new_registry()
             app.state.metrics = EdgeMetrics(app.state.registry)
             app.state.internal = {
@@ -106,6 +114,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await app.state.audit.drain()
                 await hub.close()
                 await redis.aclose()
+                if pool is not None:
+                    await pool.close()
 
     app = FastAPI(
         title="AI Gateway",
