@@ -18,7 +18,7 @@ from shared.db import apply_migrations, create_pool
 from shared.errors import ServiceUnavailable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
-from shared.service_auth import decrypt_token, internal_token
+from shared.service_auth import both_tokens
 from shared.settings import Settings
 from shared.tokens import load_verifier
 
@@ -60,8 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Secrets first: a misconfigured service stops before it touches the database.
         MasterKeys.from_settings(settings)
-        app.state.internal_token = internal_token(settings)
-        app.state.decrypt_token = decrypt_token(settings)
+        app.state.internal_token, app.state.decrypt_token = both_tokens(settings)
         await migrate(settings)
         async with httpx.AsyncClient(timeout=5.0) as client, open_vault(settings) as vault:
             app.state.verifier = await load_verifier(settings, client)

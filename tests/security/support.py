@@ -1,7 +1,10 @@
 """What the OWASP API Security tests share: fresh users through the edge, body scans."""
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,16 +12,21 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.auth.main import create_app
+from services.fleet.infra import free_port
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from tests.auth.support import make_settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 PASSWORD = "correct-horse-battery"
+REPO = Path(__file__).resolve().parents[2]
 
 # Strings that must never be in a response body: a bcrypt hash, the hash's column, sealed keys.
 FORBIDDEN_IN_BODIES = ("$2b$", "$2a$", "password", "key_hash", "ciphertext", "nonce")
@@ -101,3 +109,51 @@ async def auth_service(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
             yield client
+
+
+def production_env(tmp_path: Path, redis_url: str, database_url: str) -> dict[str, str]:
+    """A clean production environment (nothing inherited but PATH): only what is given."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        "NODE_ENV": "production",
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "REDIS_PREFIX": f"gw-sec-{secrets.token_hex(4)}",
+        "AUTH_PORT": str(free_port()),
+        "KEYVAULT_PORT": str(free_port()),
+        "AUTH_URL": "http://127.0.0.1:9",  # nothing listens: the services must stop before
+        "KEYVAULT_SERVICE_TOKEN": secrets.token_urlsafe(32),
+        "INTERNAL_SERVICE_TOKEN": secrets.token_urlsafe(32),
+    }
+
+
+def start_and_wait(module: str, env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
+    """(exit code, output) of `python -m module args`, stopped by its PID if it does not exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        cwd=cwd,  # no .env file of the repo is read
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"{module} kept running in production without its secret: {output!r}")
+    return process.returncode, output.decode(errors="replace")
+
+
+def private_pem() -> str:
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
