@@ -50,6 +50,10 @@ class RedisKeys:
         window."""
         return f"{self.prefix}:loginfail:{subject}"
 
+    def auth_failures(self, client: str) -> str:
+        """Failed authentications of one client address at the edge in the current window."""
+        return f"{self.prefix}:authfail:{client}"
+
     def rate_window(self, scope: str, owner_id: str) -> str:
         """Request count and window end of a user, gateway API key or client (rate limiting)."""
         return f"{self.prefix}:rl:{scope}:{owner_id}"

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Per client address on /api/v1/auth/* (registration, login, refresh).
     auth_rate_limit_max: int = Field(10, ge=1, alias="AUTH_RATE_LIMIT_MAX")
     auth_rate_limit_window: str = Field("1m", alias="AUTH_RATE_LIMIT_WINDOW")
+    # Failed authentications per client address a AUTH_RATE_LIMIT_WINDOW, on any route; past
+    # them the edge answers 429 and looks up no unknown API key.
+    auth_client_max_failures: int = Field(30, ge=1, alias="AUTH_CLIENT_MAX_FAILURES")
     max_body_bytes: int = Field(1_048_576, ge=1024, alias="MAX_BODY_BYTES")
     # Per request: messages of a chat, characters of their text (or of the inputs, query and
     # documents of embeddings and rerank), answer tokens asked for, retrieval inputs.

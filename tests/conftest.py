@@ -99,6 +99,7 @@ def fleet_services(
             "RATE_LIMIT_MAX": "100000",
             "AUTH_RATE_LIMIT_MAX": "100000",
             "LOGIN_CLIENT_MAX_FAILURES": "100000",
+            "AUTH_CLIENT_MAX_FAILURES": "100000",
             # Many tests make providers fail on purpose: the shared fleet's breakers never
             # open, and a Retry-After (the simulator's 1 s) is not waited for. The tests of
             # breakers and retries run their own workers (tests/e2e/test_reliability_workers.py).

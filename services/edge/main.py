@@ -21,7 +21,7 @@ from services.edge import (
 )
 from services.edge.admission import Admission
 from services.edge.audit import AuditEmitter, AuditMiddleware
-from services.edge.auth import ApiKeys, Authenticator
+from services.edge.auth import ApiKeys, Authenticator, Failures
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
@@ -82,7 +82,13 @@ def create_app(settings: Settings) -> FastAPI:
             )
             app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
             app.state.service_token = internal_token(settings)
-            api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token)
+            failures = Failures(
+                redis,
+                keys,
+                settings.auth_client_max_failures,
+                max(1, settings.auth_rate_limit_window_seconds),
+            )
+            api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token, failures)
             verifier = await load_verifier(settings, auth_client)
             app.state.authenticator = Authenticator(verifier, api_keys)
             admission = Admission(redis, keys)
