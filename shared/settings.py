@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # The edge's token for the other internal routes of auth and keyvault (shared/service_auth).
     internal_service_token: SecretStr | None = Field(None, alias="INTERNAL_SERVICE_TOKEN")
     provider_key_cache_ttl: str = Field("60s", alias="PROVIDER_KEY_CACHE_TTL")
+    # How often the keyvault deletes expired validation copies of provider keys.
+    keyvault_purge_interval: str = Field("1m", alias="KEYVAULT_PURGE_INTERVAL")
     simulator_port: int = Field(3010, alias="SIMULATOR_PORT")
 
     request_timeout: str = Field("120s", alias="REQUEST_TIMEOUT")
@@ -176,6 +178,7 @@ class Settings(BaseSettings):
         "request_timeout",
         "upstream_connect_timeout",
         "model_refresh_interval",
+        "keyvault_purge_interval",
     )
     @classmethod
     def _is_duration(cls, value: str) -> str:

@@ -1,6 +1,7 @@
 """`create_app(settings)`: the keyvault's FastAPI app; the lifespan owns pool, keys, Redis."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,6 +56,17 @@ async def open_vault(settings: Settings) -> AsyncIterator[Vault]:
         await pool.close()
 
 
+async def purge_expired_copies(vault: Vault, every: float) -> None:
+    """Deletes expired validation copies of keys now and every `every` seconds after."""
+    while True:
+        try:
+            if purged := await vault.repo.purge_expired():
+                log.info("%d expired validation copies purged", purged)
+        except Exception:
+            log.warning("expired validation copies not purged; retrying later", exc_info=True)
+        await asyncio.sleep(every)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,13 +77,15 @@ def create_app(settings: Settings) -> FastAPI:
         async with httpx.AsyncClient(timeout=5.0) as client, open_vault(settings) as vault:
             app.state.verifier = await load_verifier(settings, client)
             app.state.vault = vault
-            purged = await vault.repo.purge_expired()
-            log.info(
-                "keyvault ready (master key v%d, %d stale copies purged)",
-                vault.master.newest,
-                purged,
-            )
-            yield
+            every = max(1.0, settings.seconds("keyvault_purge_interval"))
+            purging = asyncio.create_task(purge_expired_copies(vault, every))
+            log.info("keyvault ready (master key v%d)", vault.master.newest)
+            try:
+                yield
+            finally:
+                purging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purging
 
     app = FastAPI(title="ai-gateway keyvault", lifespan=lifespan, docs_url=None, redoc_url=None)
     http.install(app)
