@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     # How often one edge replica refetches every provider's model list through its worker pool,
     # before the cached one expires; "0" turns it off.
     model_refresh_interval: str = Field("10m", alias="MODEL_REFRESH_INTERVAL")
+    # "1:<base64 of 32+ bytes>,2:<...>": the audit chain's HMAC keys; the highest chains new
+    # rows, every version verifies (services/audit/chain_keys.py).
+    audit_hmac_keys: SecretStr | None = Field(None, alias="AUDIT_HMAC_KEYS")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")
     # Where a worker process serves /metrics (0: nowhere); containers use 9100.

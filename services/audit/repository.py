@@ -1,4 +1,4 @@
-"""Audit rows in PostgreSQL: the idempotent, hash-chained batch insert and the usage query."""
+"""Audit rows in PostgreSQL: the idempotent, keyed-chain batch insert and the usage query."""
 
 import contextlib
 from dataclasses import dataclass
@@ -6,11 +6,12 @@ from datetime import datetime
 
 import asyncpg
 
-from services.audit.chain import CHAINED, GENESIS, row_fields, row_hash
+from services.audit.chain import CHAINED, GENESIS, head_mac, row_fields, row_hash
+from services.audit.chain_keys import ChainKeys
 from shared.audit import AuditRecord
 
 # One writer extends the chain at a time, whichever audit process holds this lock.
-_CHAIN_LOCK = 0x61756469  # "audi"
+CHAIN_LOCK = 0x61756469  # "audi"
 _TYPES = {
     "seq": "bigint",
     "at": "timestamptz",
@@ -19,15 +20,32 @@ _TYPES = {
     "prompt_tokens": "integer",
     "completion_tokens": "integer",
     "total_tokens": "integer",
+    "key_version": "integer",
 }
-_COLUMNS = [*CHAINED, "prev_hash", "row_hash"]
-# All rows of a batch in one statement (its own transaction), under the chain's lock.
+_COLUMNS = [*CHAINED, "key_version", "prev_hash", "row_hash"]
+_HEAD_UPDATE = (
+    " ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, row_hash = EXCLUDED.row_hash,"
+    " key_version = EXCLUDED.key_version, mac = EXCLUDED.mac, updated_at = now()"
+)
+# $1 seq, $2 row_hash, $3 key_version, $4 mac of the chain's last row.
+UPSERT_HEAD = (
+    "INSERT INTO audit_chain_head (seq, row_hash, key_version, mac) VALUES ($1, $2, $3, $4)"
+    + _HEAD_UPDATE
+)
+_HEAD_PARAMS = ", ".join(
+    f"${len(_COLUMNS) + i}::{kind}"
+    for i, kind in enumerate(("bigint", "text", "integer", "text"), 1)
+)
+# All rows of a batch and the chain's new head in one statement (its own transaction), under
+# the chain's lock.
 _INSERT = (
-    f"WITH chain AS (SELECT pg_advisory_xact_lock({_CHAIN_LOCK}))"
-    f" INSERT INTO audit_log ({', '.join(_COLUMNS)})"
+    f"WITH chain AS (SELECT pg_advisory_xact_lock({CHAIN_LOCK})),"
+    f" added AS (INSERT INTO audit_log ({', '.join(_COLUMNS)})"
     " SELECT batch.* FROM chain, unnest("
     + ", ".join(f"${i}::{_TYPES.get(name, 'text')}[]" for i, name in enumerate(_COLUMNS, 1))
-    + ") AS batch"
+    + ") AS batch RETURNING seq)"
+    f" INSERT INTO audit_chain_head (seq, row_hash, key_version, mac)"
+    f" SELECT {_HEAD_PARAMS} FROM (SELECT count(*) FROM added) AS stored" + _HEAD_UPDATE
 )
 
 Head = tuple[int, str]  # the chain's last row: its seq and row_hash
@@ -44,10 +62,11 @@ class UsageLine:
 
 
 def _chained(
-    entries: list[tuple[str, AuditRecord]], head: Head, stored: set[str]
+    keys: ChainKeys, entries: list[tuple[str, AuditRecord]], head: Head, stored: set[str]
 ) -> tuple[list[tuple[object, ...]], Head]:
     """The rows extending the chain from `head` with the entries not in `stored`."""
     seq, prev = head
+    version = keys.newest
     rows: list[tuple[object, ...]] = []
     for entry_id, record in entries:
         if entry_id in stored:
@@ -55,15 +74,16 @@ def _chained(
         stored.add(entry_id)
         seq += 1
         fields = row_fields(seq, entry_id, record)
-        digest = row_hash(prev, fields)
-        rows.append((*fields.values(), prev, digest))
+        digest = row_hash(keys, version, prev, fields)
+        rows.append((*fields.values(), version, prev, digest))
         prev = digest
     return rows, (seq, prev)
 
 
 class AuditRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, keys: ChainKeys) -> None:
         self.pool = pool
+        self.keys = keys
         # The chain's last row as this writer left it: the next batch is then one INSERT.
         # Unknown at start and after any failure.
         self._head: Head | None = None
@@ -79,8 +99,8 @@ class AuditRepository:
             # Conflicts only when an entry was stored already (a re-delivery) or another
             # audit process extended the chain since; the checked insert sorts both out.
             with contextlib.suppress(asyncpg.UniqueViolationError):
-                rows, head = _chained(entries, head, set())
-                await self.pool.execute(_INSERT, *zip(*rows, strict=True))
+                rows, head = _chained(self.keys, entries, head, set())
+                await self.pool.execute(_INSERT, *self._params(rows, head))
                 self._head = head
                 return len(rows)
         rows, self._head = await self._insert_checked(entries)
@@ -91,7 +111,7 @@ class AuditRepository:
     ) -> tuple[list[tuple[object, ...]], Head]:
         """Reads the chain's head and the entries stored already under the chain's lock."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _CHAIN_LOCK)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             stored = {
                 r["entry_id"]
                 for r in await conn.fetch(
@@ -103,10 +123,16 @@ class AuditRepository:
                 "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             )
             head = (last["seq"], last["row_hash"]) if last else (0, GENESIS)
-            rows, head = _chained(entries, head, stored)
+            rows, head = _chained(self.keys, entries, head, stored)
             if rows:
-                await conn.execute(_INSERT, *zip(*rows, strict=True))
+                await conn.execute(_INSERT, *self._params(rows, head))
         return rows, head
+
+    def _params(self, rows: list[tuple[object, ...]], head: Head) -> list[object]:
+        """The insert's column arrays, then the new head with its HMAC."""
+        version = self.keys.newest
+        mac = head_mac(self.keys, version, *head)
+        return [*zip(*rows, strict=True), head[0], head[1], version, mac]
 
     async def usage(
         self, user_id: str, since: datetime | None, until: datetime | None
