@@ -25,10 +25,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     NODE_ENV=production \
     HOST=0.0.0.0 \
-    DATA_DIR=/tmp/gateway
+    DATA_DIR=/tmp/gateway \
+    METRICS_PORT=9100
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 WORKDIR /app
 USER 10001:10001
 EXPOSE 3001
+# Whichever service the container runs: healthy while it answers /health/live on its port
+# (a worker pool on METRICS_PORT). Compose and Kubernetes probe with their own settings.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "shared.healthcheck"]
 CMD ["python", "-m", "services.edge"]

@@ -223,8 +223,10 @@ def main() -> int:
         + f", keep-alive, on uvloop; load average before the run (1/5/15 min): {load}"
     )
     DOC.parent.mkdir(exist_ok=True)
+    kept = report.load_test_section(DOC.read_text() if DOC.exists() else "")
     DOC.write_text(
         report.document("make bench", date, settings, chat, stream, cpu, mem, errors, missing)
+        + (f"\n{kept}" if kept else "")
     )
     for title, table in (
         ("Non-streaming chat", chat),

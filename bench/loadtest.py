@@ -3,11 +3,12 @@
 Starts a fleet with the provider simulator upstream (as `make bench` does, `bench.fleet`) or
 uses a running gateway, runs the users of `bench/locustfile.py` in a headless Locust process,
 samples the edge's queue depth per provider (`gateway_queue_depth` on its /metrics) meanwhile,
-then prints throughput, latency percentiles, errors by status and type and the queue depth.
-Exits 1 when the error rate is over LOADTEST_MAX_ERROR_RATE. In soak mode it also follows the
-resident memory (VmRSS) of the edge and of each worker pool of the fleet it started, from the
-end of the warm-up to the end of the run, and exits 1 when one grew by more than
-LOADTEST_MAX_RSS_GROWTH percent. Its settings: `bench/loadtest_config.py`.
+then prints throughput, latency percentiles, errors by status and type and the queue depth,
+and writes them over time as charts (`bench.loadtest_charts`) beside Locust's HTML report in
+LOADTEST_OUT. Exits 1 when the error rate is over LOADTEST_MAX_ERROR_RATE. In soak mode it
+also follows the resident memory (VmRSS) of the edge and of each worker pool of the fleet it
+started, from the end of the warm-up to the end of the run, and exits 1 when one grew by more
+than LOADTEST_MAX_RSS_GROWTH percent. Its settings: `bench/loadtest_config.py`.
 """
 
 import contextlib
@@ -25,6 +26,7 @@ from types import FrameType
 import httpx
 
 from bench.fleet import running_fleet
+from bench.loadtest_charts import CHARTS, LOCUST_CSV, LOCUST_HTML, write_charts
 from bench.loadtest_config import Config
 from bench.loadtest_results import (
     SAMPLE_SECONDS,
@@ -103,6 +105,12 @@ def locust_command(config: Config, target: Target) -> list[str]:
         # Requests in flight at the end finish rather than being cut off.
         "--stop-timeout",
         "30",
+        # Per-second history of every request name, for the charts, and Locust's HTML report.
+        "--csv",
+        str(config.out / LOCUST_CSV),
+        "--csv-full-history",
+        "--html",
+        str(config.out / LOCUST_HTML),
     ]
 
 
@@ -130,7 +138,8 @@ def _progress(elapsed: float, observed: Observed) -> str:
 def run_load(config: Config, target: Target) -> Observed:
     """Locust in its own process (gevent stays out of this one), sampled until it ends."""
     config.out.mkdir(parents=True, exist_ok=True)
-    (config.out / SUMMARY).unlink(missing_ok=True)
+    for previous in (SUMMARY, LOCUST_HTML, *CHARTS):
+        (config.out / previous).unlink(missing_ok=True)
     observed = Observed()
     started = time.monotonic()
     next_progress = PROGRESS_SECONDS
@@ -173,7 +182,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        config = Config.from_env(os.environ)
+        config = Config.from_env()
     except ValueError as error:
         sys.stderr.write(f"{error}\n")
         return 2
@@ -182,7 +191,10 @@ def main() -> int:
     with target(config) as running:
         say(f"Gateway at {running.url}; Locust's output in {config.out / LOCUST_LOG}")
         observed = run_load(config, running)
-    return report(config, read_results(config.out), observed)
+    status = report(config, read_results(config.out), observed)
+    charts = ", ".join(path.name for path in write_charts(config, observed))
+    say(f"Charts in {config.out}: {charts}; Locust's report: {config.out / LOCUST_HTML}")
+    return status
 
 
 if __name__ == "__main__":

@@ -20,77 +20,84 @@ Settings (environment):
 - REDIS_URL / DATABASE_URL: servers the started fleet uses instead of embedded ones.
 """
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
+
+import pydantic
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bench.mix import format_mix, parse_mix
-from shared.settings import parse_duration
-
-T = TypeVar("T")
+from shared.settings import Duration
 
 
-def _seconds(text: str) -> int:
-    return int(parse_duration(text))
+class Config(BaseSettings):
+    """Every `LOADTEST_*` variable (an empty one counts as unset), checked when read."""
 
+    model_config = SettingsConfigDict(
+        env_prefix="LOADTEST_",
+        env_ignore_empty=True,
+        enable_decoding=False,  # values are read as written (a mix is `name:weight,...`)
+        extra="ignore",
+        frozen=True,
+    )
 
-@dataclass(frozen=True)
-class Config:
-    users: int
-    spawn_rate: float
-    duration: int  # seconds
-    soak: bool
-    warmup: int  # seconds
-    url: str | None
-    token: str | None
-    email: str | None
-    password: str | None
-    mix: dict[str, int]
-    stream_share: float
-    upstream_ms: int
-    answer_tokens: int
-    max_error_rate: float
-    max_rss_growth: float  # percent
-    out: Path
+    users: int = Field(20, ge=1)
+    soak: bool = False
+    duration_set: Duration | None = Field(None, validation_alias="LOADTEST_DURATION")
+    warmup_set: Duration | None = Field(None, validation_alias="LOADTEST_WARMUP")
+    spawn_rate_set: float | None = Field(None, gt=0, validation_alias="LOADTEST_SPAWN_RATE")
+    url: str | None = None
+    token: str | None = None
+    email: str | None = None
+    password: str | None = None
+    mix: dict[str, int] = Field(default_factory=lambda: parse_mix("deepseek"))
+    stream_share: float = Field(0.2, ge=0, le=1)
+    upstream_ms: int = Field(50, ge=0)
+    answer_tokens: int = Field(20, ge=1)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    max_rss_growth: float = Field(10.0, gt=0)  # percent
+    out: Path = Path(".data/loadtest")
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _mix(cls, value: Any) -> Any:
+        return parse_mix(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _warmup_within_the_run(self) -> "Config":
+        if self.warmup >= self.duration:
+            raise ValueError("LOADTEST_WARMUP must be shorter than LOADTEST_DURATION")
+        return self
+
+    @property
+    def duration(self) -> int:
+        """Seconds of load (default 60 s; 10 min in soak mode)."""
+        written = self.duration_set or Duration.parse("10m" if self.soak else "60s")
+        return written.whole_seconds
+
+    @property
+    def warmup(self) -> int:
+        """Soak mode: seconds before the memory baseline is taken."""
+        return self.warmup_set.whole_seconds if self.warmup_set else self.duration // 10
+
+    @property
+    def spawn_rate(self) -> float:
+        return self.spawn_rate_set or max(self.users / 5, 1)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Config":
-        def read(name: str, default: str, parse: Callable[[str], T]) -> T:
-            text = env.get(name) or default
-            try:
-                return parse(text)
-            except ValueError as error:
-                raise ValueError(f"{name}={text!r}: {error}") from None
-
-        soak = env.get("LOADTEST_SOAK", "") not in ("", "0")
-        users = read("LOADTEST_USERS", "20", int)
-        duration = read("LOADTEST_DURATION", "10m" if soak else "60s", _seconds)
-        stream_share = read("LOADTEST_STREAM_SHARE", "0.2", float)
-        warmup = read("LOADTEST_WARMUP", str(duration // 10), _seconds)
-        if users < 1 or duration < 1 or not 0 <= stream_share <= 1 or warmup >= duration:
-            raise ValueError(
-                "LOADTEST_USERS and LOADTEST_DURATION must be positive, LOADTEST_STREAM_SHARE "
-                "between 0 and 1, LOADTEST_WARMUP shorter than LOADTEST_DURATION"
-            )
-        return cls(
-            users=users,
-            spawn_rate=read("LOADTEST_SPAWN_RATE", str(max(users / 5, 1)), float),
-            duration=duration,
-            soak=soak,
-            warmup=warmup,
-            url=env.get("LOADTEST_URL") or None,
-            token=env.get("LOADTEST_TOKEN") or None,
-            email=env.get("LOADTEST_EMAIL") or None,
-            password=env.get("LOADTEST_PASSWORD") or None,
-            mix=read("LOADTEST_MIX", "deepseek", parse_mix),
-            stream_share=stream_share,
-            upstream_ms=read("LOADTEST_UPSTREAM_MS", "50", int),
-            answer_tokens=read("LOADTEST_ANSWER_TOKENS", "20", int),
-            max_error_rate=read("LOADTEST_MAX_ERROR_RATE", "0.01", float),
-            max_rss_growth=read("LOADTEST_MAX_RSS_GROWTH", "10", float),
-            out=Path(env.get("LOADTEST_OUT") or ".data/loadtest"),
-        )
+    def from_env(cls) -> "Config":
+        """The settings of this run; a bad value is a `ValueError` naming its variable."""
+        try:
+            return cls()
+        except pydantic.ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                name = ".".join(str(part) for part in error["loc"])
+                if name and not name.startswith("LOADTEST_"):
+                    name = f"LOADTEST_{name.upper()}"
+                problems.append(f"{name}: {error['msg']}" if name else error["msg"])
+            raise ValueError("; ".join(problems)) from None
 
     def describe(self, target: str) -> str:
         return (

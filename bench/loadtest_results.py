@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,11 +21,15 @@ SAMPLE_SECONDS = 1.0
 class Observed:
     """What the sampler saw while the load ran."""
 
+    started: float = field(default_factory=time.time)  # wall clock, as Locust starts
     depth_max: dict[str, float] = field(default_factory=dict)
     depth_last: dict[str, float] = field(default_factory=dict)
     metrics_problem: str | None = None  # why the queue depth could not be read, if so
     rss_warm: dict[str, int] = field(default_factory=dict)  # KiB, at the end of the warm-up
     rss_last: dict[str, int] = field(default_factory=dict)  # KiB, at the last sample
+    # Every sample, for the charts: (wall-clock time, value per provider or process).
+    depth_series: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    rss_series: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
     def sample_queues(self, client: httpx.Client, url: str) -> None:
         try:
@@ -34,16 +39,18 @@ class Observed:
             self.metrics_problem = f"{url}/metrics: {type(error).__name__} {error}"
             return
         self.metrics_problem = None
+        depth: dict[str, float] = {}
         for family in text_string_to_metric_families(response.text):
-            if family.name != "gateway_queue_depth":
-                continue
-            for sample in family.samples:
-                provider = sample.labels["provider"]
-                self.depth_last[provider] = sample.value
-                self.depth_max[provider] = max(self.depth_max.get(provider, 0.0), sample.value)
+            if family.name == "gateway_queue_depth":
+                depth |= {sample.labels["provider"]: sample.value for sample in family.samples}
+        for provider, value in depth.items():
+            self.depth_last[provider] = value
+            self.depth_max[provider] = max(self.depth_max.get(provider, 0.0), value)
+        self.depth_series.append((time.time(), depth))
 
     def sample_memory(self, pids: dict[str, int], warm: bool) -> None:
         self.rss_last = {name: rss_kib(pid) for name, pid in pids.items()}
+        self.rss_series.append((time.time(), self.rss_last))
         if warm and not self.rss_warm:
             self.rss_warm = dict(self.rss_last)
 

@@ -220,6 +220,16 @@ Peak RSS is `VmHWM` at the end of the run. Service logs of the last run are kept
 `.data/bench-logs/`."""
 
 
+LOAD_TEST_HEADING = "## Load test"
+
+
+def load_test_section(previous: str) -> str:
+    """The load-test section of the previous docs/benchmarks.md (from a `make loadtest` run, with
+    its chart), which a new `make bench` keeps at the end of the page."""
+    start = previous.find(f"\n{LOAD_TEST_HEADING}")
+    return previous[start + 1 :] if start >= 0 else ""
+
+
 def document(
     command: str,
     date: str,

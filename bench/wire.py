@@ -11,10 +11,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
-class ProtocolError(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class Endpoint:
     host: str

@@ -146,10 +146,10 @@ class BreakerConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> "BreakerConfig":
         return cls(
-            window=settings.seconds("breaker_window"),
+            window=settings.breaker_window.seconds,
             min_requests=settings.breaker_min_requests,
             failure_rate=settings.breaker_failure_rate,
-            cooldown=settings.seconds("breaker_cooldown"),
+            cooldown=settings.breaker_cooldown.seconds,
             probes=settings.breaker_probes,
         )
 

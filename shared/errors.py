@@ -3,7 +3,7 @@
     GatewayError                 internal_error, 500
     ├── AuthenticationError      authentication_error, 401
     ├── AuthorizationError       authorization_error, 403
-    ├── ValidationError          validation_error, 400
+    ├── InvalidRequest           validation_error, 400
     │   └── PayloadTooLarge      validation_error, 413
     ├── NotFoundError            validation_error, 404
     ├── ConflictError            validation_error, 409
@@ -53,12 +53,12 @@ class AuthorizationError(GatewayError):
     status = 403
 
 
-class ValidationError(GatewayError):
+class InvalidRequest(GatewayError):
     type = "validation_error"
     status = 400
 
 
-class PayloadTooLarge(ValidationError):
+class PayloadTooLarge(InvalidRequest):
     status = 413
 
 
@@ -93,7 +93,7 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         GatewayError,
         AuthenticationError,
         AuthorizationError,
-        ValidationError,
+        InvalidRequest,
         RateLimitError,
         ProviderError,
     )

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.providers import PROVIDERS
 
 MODEL_MAX_LENGTH = 256
@@ -68,7 +68,7 @@ def model_path(model: str) -> str:
     and nothing in a name can end the path (`?`, `#`) or climb out of it (`..`)."""
     segments = model.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
-        raise ValidationError(f"Model name '{quoted(model)}' is not a path", details={})
+        raise InvalidRequest(f"Model name '{quoted(model)}' is not a path", details={})
     return "/".join(quote(segment, safe="") for segment in segments)
 
 

@@ -1,6 +1,6 @@
 """Prometheus metrics of the fleet, built on a registry each process passes in.
 
-The seed spec's families keep their names and labels (`gateway_requests_total{provider,status}`,
+The documented families keep their names and labels (`gateway_requests_total{provider,status}`,
 `gateway_request_duration_seconds{provider}`, `gateway_tokens_total{provider,type}`,
 `gateway_errors_total{provider,error_type}`); the duration is a histogram, so any quantile is
 `histogram_quantile()` away. Label values are bounded: providers, outcomes, error types, never

@@ -1,4 +1,4 @@
-"""The public, provider-neutral request and response bodies (seed spec), in OpenAI's shapes."""
+"""The provider-neutral request and response bodies of the public API, in OpenAI's shapes."""
 
 from typing import Annotated, Any, Literal
 
@@ -96,7 +96,7 @@ class ChatMessage(BaseModel):
 class ChatRequest(BaseModel):
     """`POST /api/v1/chat`. Unknown fields are rejected so that typos surface as 400s.
 
-    Provider-specific fields (seed spec, "Provider-Specific Configuration") are accepted for
+    Provider-specific fields (README.md, "API") are accepted for
     every provider and used by the providers they belong to.
     """
 

@@ -1,17 +1,31 @@
 """Every setting of every service, read from the environment (and `.env`) in one place.
 
-Names follow the product spec's `.env` section (`PORT`, `JWT_EXPIRY`, `REDIS_URL`, ...); the
-settings it does not name are our own and documented in `.env.example`.
+Each setting is read from its environment variable (`PORT`, `JWT_EXPIRY`, `REDIS_URL`, ...),
+every one of them explained in `.env.example`. Every value is parsed and checked when the
+settings are built, so a process given a bad one stops at start (`load_settings`) with a
+message naming the setting, instead of failing when the value is first read. Durations are
+written `250ms`, `30s`, `15m`, `24h`, `7d` or in bare seconds (`Duration`).
 """
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import pydantic
+from pydantic import Field, GetCoreSchemaHandler, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import CoreSchema, core_schema
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
-from shared.client_address import Network, ProxyHeader, parse_networks
+from shared.client_address import ProxyHeader, TrustedProxies, parse_networks
 from shared.providers import PROVIDERS
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
@@ -20,15 +34,104 @@ MIN_PRODUCTION_BCRYPT_ROUNDS = 12
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a duration written like the spec's values: `24h`, `15m`, `30s`, `250ms`, `90`."""
+    """Seconds in a duration written `24h`, `15m`, `30s`, `250ms`, `7d` or `90` (seconds)."""
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 15m, 24h, 30s)")
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 15m, 24h, 30s, 250ms)")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
 
 
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A duration setting: as written (`text`, e.g. `15m`) and in seconds."""
+
+    text: str
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Duration":
+        return cls(text.strip(), parse_duration(text))
+
+    @property
+    def whole_seconds(self) -> int:
+        """At least one whole second: what a rate-limit window or a token lifetime counts in."""
+        return max(1, int(self.seconds))
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def _validate(cls, value: object) -> "Duration":
+        if isinstance(value, Duration):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        raise ValueError(f"not a duration: {value!r} (expected e.g. 15m, 24h, 30s, 250ms)")
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate, serialization=core_schema.to_string_ser_schema()
+        )
+
+
+class SettingFiles(PydanticBaseSettingsSource):
+    """`NAME_FILE=<path>` (environment or `.env`) sets NAME to the file's text, trailing line
+    breaks dropped: how Docker and Kubernetes hand a process its mounted secrets. Any setting
+    may be given so; NAME and NAME_FILE together, or a file that cannot be read, stop the
+    process with an error naming the variable (never the value)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *environments: Mapping[str, Any]):
+        super().__init__(settings_cls)
+        # Later environments win, as the environment wins over `.env`; names are lowercase.
+        self.variables: dict[str, Any] = {}
+        for environment in environments:
+            self.variables.update(environment)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, str]:
+        values = {}
+        for field in self.settings_cls.model_fields.values():
+            name = (field.alias or "").lower()
+            path = self.variables.get(f"{name}_file")
+            if not name or not path:
+                continue
+            variable = f"{name.upper()}_FILE"
+            if self.variables.get(name):
+                raise SettingsError(f"{name.upper()} and {variable} are both set: set only one")
+            try:
+                values[str(field.alias)] = Path(path).read_text().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or type(error).__name__
+                raise SettingsError(f"{variable}={path}: cannot read it ({reason})") from None
+        return values
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Values are read as written: none is decoded from JSON first (a duration is text).
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, enable_decoding=False
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environments = [
+            source.env_vars
+            for source in (dotenv_settings, env_settings)
+            if isinstance(source, EnvSettingsSource)  # the .env source is one too
+        ]
+        files = SettingFiles(settings_cls, *environments)
+        # Before the environment, where NAME may be set but empty beside NAME_FILE.
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
 
     node_env: Literal["development", "test", "production"] = Field("development", alias="NODE_ENV")
     port: int = Field(3001, alias="PORT")
@@ -47,14 +150,14 @@ class Settings(BaseSettings):
 
     jwt_private_key: SecretStr | None = Field(None, alias="JWT_PRIVATE_KEY")
     jwt_public_key: str | None = Field(None, alias="JWT_PUBLIC_KEY")
-    jwt_expiry: str = Field("24h", alias="JWT_EXPIRY")
+    jwt_expiry: Duration = Field(Duration.parse("24h"), alias="JWT_EXPIRY")
     jwt_issuer: str = Field("ai-gateway", alias="JWT_ISSUER")
     jwt_audience: str = Field("ai-gateway", alias="JWT_AUDIENCE")
     bcrypt_rounds: int = Field(12, ge=4, le=16, alias="BCRYPT_ROUNDS")
 
-    rate_limit_window: str = Field("15m", alias="RATE_LIMIT_WINDOW")
+    rate_limit_window: Duration = Field(Duration.parse("15m"), alias="RATE_LIMIT_WINDOW")
     rate_limit_max: int = Field(100, alias="RATE_LIMIT_MAX")
-    paid_rate_limit_window: str = Field("1h", alias="PAID_RATE_LIMIT_WINDOW")
+    paid_rate_limit_window: Duration = Field(Duration.parse("1h"), alias="PAID_RATE_LIMIT_WINDOW")
     paid_rate_limit_max: int = Field(1000, alias="PAID_RATE_LIMIT_MAX")
     tokens_per_minute: int = Field(0, ge=0, alias="TOKENS_PER_MINUTE")  # 0: unlimited
 
@@ -66,11 +169,11 @@ class Settings(BaseSettings):
     # from one client, and from one client at all (services/auth/throttle.py).
     login_max_failures: int = Field(5, ge=1, alias="LOGIN_MAX_FAILURES")
     login_client_max_failures: int = Field(20, ge=1, alias="LOGIN_CLIENT_MAX_FAILURES")
-    login_lockout: str = Field("15m", alias="LOGIN_LOCKOUT")
+    login_lockout: Duration = Field(Duration.parse("15m"), alias="LOGIN_LOCKOUT")
 
     # Per client address on /api/v1/auth/* (registration, login, refresh).
     auth_rate_limit_max: int = Field(10, ge=1, alias="AUTH_RATE_LIMIT_MAX")
-    auth_rate_limit_window: str = Field("1m", alias="AUTH_RATE_LIMIT_WINDOW")
+    auth_rate_limit_window: Duration = Field(Duration.parse("1m"), alias="AUTH_RATE_LIMIT_WINDOW")
     # Failed authentications per client address a AUTH_RATE_LIMIT_WINDOW, on any route; past
     # them the edge answers 429 and looks up no unknown API key.
     auth_client_max_failures: int = Field(30, ge=1, alias="AUTH_CLIENT_MAX_FAILURES")
@@ -102,13 +205,15 @@ class Settings(BaseSettings):
     keyvault_service_token: SecretStr | None = Field(None, alias="KEYVAULT_SERVICE_TOKEN")
     # The edge's token for the other internal routes of auth and keyvault (shared/service_auth).
     internal_service_token: SecretStr | None = Field(None, alias="INTERNAL_SERVICE_TOKEN")
-    provider_key_cache_ttl: str = Field("60s", alias="PROVIDER_KEY_CACHE_TTL")
+    provider_key_cache_ttl: Duration = Field(Duration.parse("60s"), alias="PROVIDER_KEY_CACHE_TTL")
     # How often the keyvault deletes expired validation copies of provider keys.
-    keyvault_purge_interval: str = Field("1m", alias="KEYVAULT_PURGE_INTERVAL")
+    keyvault_purge_interval: Duration = Field(Duration.parse("1m"), alias="KEYVAULT_PURGE_INTERVAL")
     simulator_port: int = Field(3010, alias="SIMULATOR_PORT")
 
-    request_timeout: str = Field("120s", alias="REQUEST_TIMEOUT")
-    upstream_connect_timeout: str = Field("10s", alias="UPSTREAM_CONNECT_TIMEOUT")
+    request_timeout: Duration = Field(Duration.parse("120s"), alias="REQUEST_TIMEOUT")
+    upstream_connect_timeout: Duration = Field(
+        Duration.parse("10s"), alias="UPSTREAM_CONNECT_TIMEOUT"
+    )
     # The most a worker reads of one upstream answer (a non-streamed body, or one line of a
     # stream; embeddings may take it per 64 inputs) and of one whole stream; past either the
     # call is cut (provider_error).
@@ -116,7 +221,7 @@ class Settings(BaseSettings):
     upstream_max_stream_bytes: int = Field(67_108_864, ge=1024, alias="UPSTREAM_MAX_STREAM_BYTES")
     worker_concurrency: int = Field(64, ge=1, alias="WORKER_CONCURRENCY")
     # After a stream's first delta, the longest a delta waits to share a message with the next.
-    stream_coalesce: str = Field("8ms", alias="STREAM_COALESCE")
+    stream_coalesce: Duration = Field(Duration.parse("8ms"), alias="STREAM_COALESCE")
     queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
     # Audit records waiting in Redis for the audit service; past it the edge drops new ones
     # (counted in gateway_audit_records_dropped_total) rather than let Redis grow.
@@ -124,28 +229,34 @@ class Settings(BaseSettings):
 
     # Reliability (worker retries, circuit breakers, crash recovery, shutdown).
     retry_max_attempts: int = Field(3, ge=1, le=10, alias="RETRY_MAX_ATTEMPTS")
-    retry_base_delay: str = Field("250ms", alias="RETRY_BASE_DELAY")
-    retry_max_delay: str = Field("8s", alias="RETRY_MAX_DELAY")
-    breaker_window: str = Field("30s", alias="BREAKER_WINDOW")
+    retry_base_delay: Duration = Field(Duration.parse("250ms"), alias="RETRY_BASE_DELAY")
+    retry_max_delay: Duration = Field(Duration.parse("8s"), alias="RETRY_MAX_DELAY")
+    breaker_window: Duration = Field(Duration.parse("30s"), alias="BREAKER_WINDOW")
     breaker_min_requests: int = Field(10, ge=1, alias="BREAKER_MIN_REQUESTS")
     breaker_failure_rate: float = Field(0.5, gt=0, le=1, alias="BREAKER_FAILURE_RATE")
-    breaker_cooldown: str = Field("15s", alias="BREAKER_COOLDOWN")
+    breaker_cooldown: Duration = Field(Duration.parse("15s"), alias="BREAKER_COOLDOWN")
     breaker_probes: int = Field(2, ge=1, alias="BREAKER_PROBES")
-    reclaim_idle: str = Field("30s", alias="RECLAIM_IDLE")
+    reclaim_idle: Duration = Field(Duration.parse("30s"), alias="RECLAIM_IDLE")
     max_deliveries: int = Field(3, ge=1, alias="MAX_DELIVERIES")
-    worker_shutdown_grace: str = Field("20s", alias="WORKER_SHUTDOWN_GRACE")
-    heartbeat_interval: str = Field("5s", alias="HEARTBEAT_INTERVAL")
+    worker_shutdown_grace: Duration = Field(Duration.parse("20s"), alias="WORKER_SHUTDOWN_GRACE")
+    heartbeat_interval: Duration = Field(Duration.parse("5s"), alias="HEARTBEAT_INTERVAL")
     # Backpressure: jobs waiting on one provider's stream before the edge answers 503.
     queue_limit: int = Field(1000, ge=1, alias="QUEUE_LIMIT")
-    cache_ttl: str = Field("1h", alias="CACHE_TTL")
+    cache_ttl: Duration = Field(Duration.parse("1h"), alias="CACHE_TTL")
     # How often one edge replica refetches every provider's model list through its worker pool,
     # before the cached one expires; "0" turns it off.
-    model_refresh_interval: str = Field("10m", alias="MODEL_REFRESH_INTERVAL")
+    model_refresh_interval: Duration = Field(Duration.parse("10m"), alias="MODEL_REFRESH_INTERVAL")
     # "1:<base64 of 32+ bytes>,2:<...>": the audit chain's HMAC keys; the highest chains new
     # rows, every version verifies (services/audit/chain_keys.py).
     audit_hmac_keys: SecretStr | None = Field(None, alias="AUDIT_HMAC_KEYS")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")
+    # The web console (services/console): its port, the edge it calls (the public API, with
+    # each user's own token), and whether its cookies are `Secure` (HTTPS only; off only for
+    # plain-HTTP local use, as `make run` does).
+    console_port: int = Field(3005, alias="CONSOLE_PORT")
+    edge_url: str = Field("http://127.0.0.1:3001", alias="EDGE_URL")
+    console_secure_cookies: bool = Field(True, alias="CONSOLE_SECURE_COOKIES")
     # Where a worker process serves /metrics (0: nowhere); containers use 9100.
     metrics_port: int = Field(0, ge=0, alias="METRICS_PORT")
 
@@ -178,14 +289,19 @@ class Settings(BaseSettings):
         "rate_limit_window",
         "paid_rate_limit_window",
         "login_lockout",
+        "auth_rate_limit_window",
         "request_timeout",
         "upstream_connect_timeout",
-        "model_refresh_interval",
+        "breaker_window",
+        "reclaim_idle",
+        "heartbeat_interval",
+        "cache_ttl",
         "keyvault_purge_interval",
     )
     @classmethod
-    def _is_duration(cls, value: str) -> str:
-        parse_duration(value)
+    def _longer_than_zero(cls, value: Duration) -> Duration:
+        if value.seconds <= 0:
+            raise ValueError(f"must be longer than 0, got {value.text!r}")
         return value
 
     @field_validator("trusted_proxies")
@@ -203,40 +319,13 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def login_lockout_seconds(self) -> int:
-        return max(1, int(parse_duration(self.login_lockout)))
-
-    @property
-    def rate_limit_window_seconds(self) -> int:
-        return max(1, int(parse_duration(self.rate_limit_window)))
-
-    @property
-    def auth_rate_limit_window_seconds(self) -> int:
-        return int(parse_duration(self.auth_rate_limit_window))
-
-    def seconds(self, name: str) -> float:
-        """A duration setting (by attribute name) in seconds."""
-        return parse_duration(getattr(self, name))
-
-    @property
-    def trusted_proxy_networks(self) -> tuple[Network, ...]:
-        return parse_networks(self.trusted_proxies)
+    def proxies(self) -> TrustedProxies:
+        """Whose forwarding headers name the client (`ClientAddress` reads them)."""
+        return TrustedProxies(parse_networks(self.trusted_proxies), self.trusted_proxy_header)
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
-
-    @property
-    def paid_rate_limit_window_seconds(self) -> int:
-        return max(1, int(parse_duration(self.paid_rate_limit_window)))
-
-    @property
-    def jwt_expiry_seconds(self) -> int:
-        return int(parse_duration(self.jwt_expiry))
-
-    @property
-    def request_timeout_seconds(self) -> float:
-        return parse_duration(self.request_timeout)
 
     def provider_key(self, provider: str) -> str | None:
         secret: SecretStr | None = getattr(self, PROVIDERS[provider].key_setting)
@@ -248,3 +337,16 @@ class Settings(BaseSettings):
 
     def configured_provider_keys(self) -> list[str]:
         return [p for p in PROVIDERS if self.provider_key(p)]
+
+
+def load_settings() -> Settings:
+    """The settings of this process; a bad value stops it here, with a message naming the
+    setting (never its value, which may be a secret; a duration's message quotes its text)."""
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise SystemExit("Invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,12 +1,12 @@
 """EdDSA (Ed25519) access tokens: issued by the auth service, verified anywhere with the public key.
 
 The auth service holds the private key (`load_signing_key`) and publishes the public half as a
-JWKS (RFC 8037 OKP keys, `kid` = RFC 7638 thumbprint). Verifiers pin the algorithm to EdDSA, so
-`alg: none` and HS256-signed-with-the-public-key tokens are rejected.
+JWKS (RFC 8037 OKP keys, `kid` = RFC 7638 thumbprint), written and read with PyJWT's JWK
+support. Verifiers pin the algorithm to EdDSA, so `alg: none` and HS256-signed-with-the-public-key
+tokens are rejected.
 """
 
 import asyncio
-import base64
 import hashlib
 import secrets
 import time
@@ -20,6 +20,8 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+from jwt.utils import base64url_encode
 
 from shared.dev_secrets import dev_secret
 from shared.errors import AuthenticationError
@@ -46,33 +48,16 @@ class Claims:
     role: str = "user"  # tokens issued before roles existed carry none: they are users'
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _raw_public_bytes(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
 def key_id(key: Ed25519PublicKey) -> str:
     """RFC 7638 JWK thumbprint: stable for a key, changes when the key is rotated."""
-    canonical = orjson.dumps({"crv": "Ed25519", "kty": "OKP", "x": _b64url(_raw_public_bytes(key))})
-    return _b64url(hashlib.sha256(canonical).digest())
+    jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
+    required = {member: jwk[member] for member in ("crv", "kty", "x")}  # in this order
+    return base64url_encode(hashlib.sha256(orjson.dumps(required)).digest()).decode()
 
 
-def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": _b64url(_raw_public_bytes(key)),
-        "kid": key_id(key),
-        "alg": ALGORITHM,
-        "use": "sig",
-    }
+def public_jwk(key: Ed25519PublicKey) -> dict[str, Any]:
+    jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
+    return {**jwk, "kid": key_id(key), "alg": ALGORITHM, "use": "sig"}
 
 
 class TokenSigner:
@@ -98,7 +83,7 @@ class TokenSigner:
             load_signing_key(settings),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            expiry_seconds=settings.jwt_expiry_seconds,
+            expiry_seconds=settings.jwt_expiry.whole_seconds,
         )
 
     def issue(self, sub: str, tier: str, role: str = "user") -> str:
@@ -147,14 +132,17 @@ class TokenVerifier:
     def from_jwks(
         cls, jwks: Mapping[str, Any], *, issuer: str, audience: str, leeway_seconds: int = 0
     ) -> "TokenVerifier":
-        keys: dict[str, Ed25519PublicKey] = {}
-        for jwk in jwks.get("keys", []):
-            if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-                continue
-            if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig":
-                continue
-            key = Ed25519PublicKey.from_public_bytes(_b64url_decode(jwk["x"]))
-            keys[jwk.get("kid") or key_id(key)] = key
+        try:
+            found = jwt.PyJWKSet.from_dict(dict(jwks)).keys
+        except jwt.PyJWKSetError as exc:
+            raise ValueError(f"the JWKS holds no usable key: {exc}") from exc
+        keys: dict[str, Ed25519PublicKey] = {
+            jwk.key_id or key_id(jwk.key): jwk.key
+            for jwk in found
+            if isinstance(jwk.key, Ed25519PublicKey)
+            and jwk.algorithm_name == ALGORITHM
+            and jwk.public_key_use in (None, "sig")
+        }
         if not keys:
             raise ValueError("the JWKS holds no Ed25519 signing key")
         return cls(keys, issuer=issuer, audience=audience, leeway_seconds=leeway_seconds)

@@ -16,7 +16,7 @@ from services.audit.main import create_app, migrate, rekey_chain, verify_chain
 from services.audit.rekey import ChainBroken
 from shared.logs import configure_logging
 from shared.serving import serve
-from shared.settings import Settings
+from shared.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         "command", nargs="?", choices=["serve", "migrate", "verify", "rekey"], default="serve"
     )
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = load_settings()
     configure_logging("audit", settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrate(settings))

@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from services.audit import provider_stats
 from services.audit.chain import Verdict, verify
 from services.audit.chain_keys import ChainKeys
 from services.audit.consumer import AuditConsumer
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             RedisKeys(settings.redis_prefix),
             repo,
             consumer=consumer_name(),
-            reclaim_idle_ms=int(settings.seconds("reclaim_idle") * 1000),
+            reclaim_idle_ms=int(settings.reclaim_idle.seconds * 1000),
         )
         task = asyncio.create_task(consumer.run())
         try:
@@ -111,4 +112,5 @@ def create_app(settings: Settings) -> FastAPI:
     http.install(app)
     http.serve_process_metrics(app)
     app.include_router(router)
+    app.include_router(provider_stats.router)
     return app

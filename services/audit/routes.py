@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from services.audit.repository import AuditRepository
-from shared.errors import AuthenticationError, ServiceUnavailable, ValidationError
+from shared.errors import AuthenticationError, InvalidRequest, ServiceUnavailable
 from shared.tokens import TokenVerifier
 
 router = APIRouter()
@@ -56,7 +56,7 @@ def parse_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationError(
+        raise InvalidRequest(
             f"'{name}' must be an ISO date or date-time", details={name: value}
         ) from None
     return moment if moment.tzinfo else moment.astimezone()

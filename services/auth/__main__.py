@@ -9,7 +9,7 @@ from services.auth.admin_command import make_admin
 from services.auth.main import create_app, migrate
 from shared.logs import configure_logging
 from shared.serving import serve
-from shared.settings import Settings
+from shared.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "make-admin" and not args.email:
         parser.error("make-admin needs the user's EMAIL")
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging("auth", settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrate(settings))

@@ -13,8 +13,6 @@ from services.auth.redis_errors import redis_available
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings, parse_duration
 
-TIERS = ("free", "paid")
-
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -49,9 +47,12 @@ def window_seconds(window: str) -> int:
 
 def user_limits(settings: Settings, tier: str, custom: Limits) -> EffectiveLimits:
     if tier == "paid":
-        requests, window = settings.paid_rate_limit_max, settings.paid_rate_limit_window_seconds
+        requests, window = (
+            settings.paid_rate_limit_max,
+            settings.paid_rate_limit_window.whole_seconds,
+        )
     else:
-        requests, window = settings.rate_limit_max, settings.rate_limit_window_seconds
+        requests, window = settings.rate_limit_max, settings.rate_limit_window.whole_seconds
     tpm = custom.tokens_per_minute
     return EffectiveLimits(
         requests=custom.requests if custom.requests is not None else requests,
@@ -63,7 +64,9 @@ def user_limits(settings: Settings, tier: str, custom: Limits) -> EffectiveLimit
 def key_limits(settings: Settings, custom: Limits) -> EffectiveLimits | None:
     if custom.requests is None and not custom.tokens_per_minute:
         return None
-    window = window_seconds(custom.window) if custom.window else settings.rate_limit_window_seconds
+    window = (
+        window_seconds(custom.window) if custom.window else settings.rate_limit_window.whole_seconds
+    )
     return EffectiveLimits(
         requests=custom.requests or 0,
         window_seconds=window if custom.requests else 0,

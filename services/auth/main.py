@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.auth import routes, routes_admin, routes_api_keys
+from services.auth import routes, routes_admin, routes_admin_find, routes_api_keys
 from services.auth.api_keys import ApiKeyRepository
 from services.auth.bootstrap import bootstrap_credentials, ensure_admin
 from services.auth.deps import Components
@@ -17,7 +17,7 @@ from services.auth.revocation import KeyCache, Revocations
 from services.auth.throttle import LoginThrottle
 from services.auth.users import UserRepository
 from shared import http
-from shared.client_address import ClientAddress, TrustedProxies
+from shared.client_address import ClientAddress
 from shared.db import apply_migrations, create_pool
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
@@ -94,11 +94,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     http.install(app)
-    proxies = TrustedProxies(settings.trusted_proxy_networks, settings.trusted_proxy_header)
-    app.add_middleware(ClientAddress, proxies=proxies)
+    app.add_middleware(ClientAddress, proxies=settings.proxies)
     http.serve_process_metrics(app)
     app.include_router(routes.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_admin_find.router)
     app.include_router(routes_api_keys.router)
     app.include_router(routes_api_keys.internal)
     return app

@@ -66,7 +66,7 @@ async def login(
     # Re-publishing at every login heals a Redis that lost the hash.
     await auth.limits.publish_user(user.id, user.tier, user.limits)
     return LoginResponse(
-        token=auth.signer.issue(user.id, user.tier, user.role), expires_in=settings.jwt_expiry
+        token=auth.signer.issue(user.id, user.tier, user.role), expires_in=settings.jwt_expiry.text
     )
 
 

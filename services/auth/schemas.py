@@ -1,4 +1,4 @@
-"""Request and response bodies of the auth routes (seed-spec shapes)."""
+"""Request and response bodies of the auth routes (the public API's shapes)."""
 
 import re
 from typing import Annotated

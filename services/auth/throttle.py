@@ -41,7 +41,7 @@ class LoginThrottle:
     def __init__(self, redis: Redis, keys: RedisKeys, settings: Settings) -> None:
         self.redis = redis
         self.keys = keys
-        self.window = settings.login_lockout_seconds
+        self.window = settings.login_lockout.whole_seconds
         self.pair_max = settings.login_max_failures
         self.client_max = settings.login_client_max_failures
 

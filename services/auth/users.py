@@ -101,6 +101,18 @@ class UserRepository(Repository):
             )
         return _user(row) if row else None
 
+    async def find(self, text: str, limit: int) -> list[User]:
+        """Users whose id is `text` or whose email or name contains it (any case), by email."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM users WHERE id = $1"
+                " OR strpos(email, lower($1)) > 0 OR strpos(lower(name), lower($1)) > 0"
+                " ORDER BY email LIMIT $2",
+                text,
+                limit,
+            )
+        return [_user(row) for row in rows]
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1", timeout=PING_TIMEOUT_SECONDS)

@@ -6,7 +6,7 @@ import tempfile
 
 from shared.logs import configure_logging
 from shared.serving import serve
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 
 
 def share_metrics_between_processes(processes: int) -> str | None:
@@ -21,7 +21,7 @@ def share_metrics_between_processes(processes: int) -> str | None:
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()
     configure_logging("edge", settings.log_level)
     folder = share_metrics_between_processes(settings.edge_processes)
     try:

@@ -1,9 +1,10 @@
 """`POST /v1/messages`: the Anthropic Messages API in front of every provider.
 
 `model` is written `provider/model` (a bare name means Anthropic). The request is translated
-into a unified `ChatRequest` (`anthropic_schemas`) and runs as any chat job; the answer comes
-back in Anthropic's shapes (`anthropic_stream`). Errors on these routes use Anthropic's error
-body, extended with our trace id, so the official SDK raises its own exception types.
+into a unified `ChatRequest` (`anthropic_schemas`) and goes the way of every chat
+(`chat.answer_chat`); the answer comes back in Anthropic's shapes (`anthropic_encoder`).
+Errors on these routes use Anthropic's error body, extended with our trace id, so the official
+SDK raises its own exception types.
 """
 
 from collections.abc import Callable, Coroutine
@@ -11,20 +12,15 @@ from typing import Annotated, Any
 
 import orjson
 import pydantic
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
+from services.edge.anthropic_encoder import AnthropicEncoder, error_object
 from services.edge.anthropic_schemas import MessagesRequest, chat_request
-from services.edge.anthropic_stream import (
-    error_object,
-    message_body,
-    message_events,
-    message_id,
-)
-from services.edge.auth import Principal, authenticated_anthropic
-from services.edge.chat import event_stream, finish_chat, start_chat
-from shared.errors import GatewayError, ValidationError
+from services.edge.chat import answer_chat
+from services.edge.deps import AnthropicCallerDep
+from shared.errors import GatewayError, InvalidRequest
 from shared.http import trace_id
 
 
@@ -60,7 +56,7 @@ class AnthropicRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                error: GatewayError = ValidationError(_first_problem(list(exc.errors())))
+                error: GatewayError = InvalidRequest(_first_problem(list(exc.errors())))
             except GatewayError as exc:
                 error = exc
             return anthropic_error_response(error, trace_id(request))
@@ -92,20 +88,15 @@ router = APIRouter(route_class=AnthropicRoute, tags=["anthropic-compatible"])
 async def create_message(
     body: MessagesRequest,
     request: Request,
-    caller: Annotated[Principal, Depends(authenticated_anthropic)],
+    caller: AnthropicCallerDep,
     anthropic_version: Annotated[str | None, Header()] = None,
 ) -> Response:
     try:
         chat = chat_request(body, anthropic_version)
     except pydantic.ValidationError as exc:
-        raise ValidationError(_first_problem(list(exc.errors()))) from exc
+        raise InvalidRequest(_first_problem(list(exc.errors()))) from exc
     except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
-    pending, first = await start_chat(request, chat, caller)
-    if not body.stream:
-        done = await finish_chat(request, pending, first)
-        answer = message_body(message_id(pending), body.model, done)
-        return Response(orjson.dumps(answer), media_type="application/json")
-    return event_stream(
-        request, pending, message_events(request.app.state.jobs, pending, first, body.model)
+        raise InvalidRequest(str(exc)) from exc
+    return await answer_chat(
+        request, chat, caller, lambda job_id: AnthropicEncoder(job_id, body.model)
     )

@@ -1,10 +1,10 @@
 """Anthropic Messages API request bodies, and their translation into a unified `ChatRequest`.
 
-Rules (providers.md §1 and §10.1, read backwards): `system` becomes a system message; `tool_use`
-blocks become assistant `tool_calls` (arguments = the JSON text of `input`); `tool_result`
-blocks become `tool` messages placed before the rest of their user turn; base64 images become
-OpenAI `image_url` data-URL parts; `stop_sequences` → `stop`; Anthropic tools and tool choice
-become their OpenAI function equivalents.
+Rules (docs/providers.md §1 and §10.1, read backwards): `system` becomes a system message;
+`tool_use` blocks become assistant `tool_calls` (arguments = the JSON text of `input`);
+`tool_result` blocks become `tool` messages placed before the rest of their user turn; base64
+images become OpenAI `image_url` data-URL parts; `stop_sequences` → `stop`; Anthropic tools and
+tool choice become their OpenAI function equivalents.
 """
 
 from typing import Annotated, Any, Literal

@@ -37,7 +37,7 @@ _BATCH = 500  # records per pipelined round trip
 
 
 class TrackedJob(Protocol):
-    """What the audit needs of a job (`jobs.PendingJob`)."""
+    """What the audit needs of a job (`job_queue.PendingJob`)."""
 
     @property
     def usage(self) -> Usage | None: ...
@@ -247,8 +247,10 @@ class _Exchange:
 class AuditMiddleware:
     """Sits inside the trace middleware (it needs the trace id) and outside everything else."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, emitter: AuditEmitter, metrics: EdgeMetrics) -> None:
         self.app = app
+        self.emitter = emitter
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not audited(scope["path"]):
@@ -274,7 +276,7 @@ class AuditMiddleware:
                     seen.error_body += message.get("body", b"")[:_MAX_ERROR_BODY]
                 elif seen.first_chunk is None and message.get("more_body", False):
                     seen.first_chunk = time.perf_counter()
-                    _first_token(scope, context, seen.first_chunk - seen.clock)
+                    self._first_token(context, seen.first_chunk - seen.clock)
                 if not message.get("more_body", False) and not seen.disconnected:
                     seen.ended = time.perf_counter()
             await send(message)
@@ -289,34 +291,25 @@ class AuditMiddleware:
         finally:
             self._submit(scope, seen, context)
 
-    @staticmethod
-    def _submit(scope: Scope, seen: _Exchange, context: AuditContext) -> None:
-        emitter: AuditEmitter | None = getattr(scope["app"].state, "audit", None)
-        if emitter is None:
-            log.error("no audit emitter: record of a %s request lost", scope["path"])
-            return
+    def _submit(self, scope: Scope, seen: _Exchange, context: AuditContext) -> None:
         try:
             record = seen.record(scope, context)
         except Exception:
             log.exception("audit record not built")
             return
-        emitter.submit(record)
-        metrics: EdgeMetrics | None = getattr(scope["app"].state, "metrics", None)
-        if metrics is not None:
-            metrics.observe(
-                provider=record.provider,
-                status=record.status,
-                seconds=record.duration_ms / 1000,
-                error_type=record.error_type,
-                prompt_tokens=record.prompt_tokens,
-                completion_tokens=record.completion_tokens,
-                waited=None if context.job is None else context.job.waited,
-            )
+        self.emitter.submit(record)
+        self.metrics.observe(
+            provider=record.provider,
+            status=record.status,
+            seconds=record.duration_ms / 1000,
+            error_type=record.error_type,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            waited=None if context.job is None else context.job.waited,
+        )
 
-
-def _first_token(scope: Scope, context: AuditContext, seconds: float) -> None:
-    """Observed as a streamed answer's first bytes (its first delta) are written: only chat
-    streams are sent in parts, and their provider is known (and checked) by then."""
-    metrics: EdgeMetrics | None = getattr(scope["app"].state, "metrics", None)
-    if metrics is not None and context.provider is not None:
-        metrics.first_token.labels(provider_label(context.provider)).observe(seconds)
+    def _first_token(self, context: AuditContext, seconds: float) -> None:
+        """Observed as a streamed answer's first bytes (its first delta) are written: only
+        chat streams are sent in parts, and their provider is known (and checked) by then."""
+        if context.provider is not None:
+            self.metrics.first_token.labels(provider_label(context.provider)).observe(seconds)

@@ -1,8 +1,9 @@
 """Who is calling: a JWT verified locally with the auth service's public key, or a gateway API
 key (`gw_…`) resolved through a short Redis cache in front of the auth service.
 
-This only identifies the caller; `limits.py` decides whether the request gets in (and checks
-a JWT's revocation in the same Redis round trip).
+This only identifies the caller (`deps.authenticated` is the routes' dependency); `limits.py`
+decides whether the request gets in (and checks a JWT's revocation in the same Redis round
+trip).
 
 Failing costs the caller, not us: an API key auth does not know is remembered briefly, and each
 client address gets `AUTH_CLIENT_MAX_FAILURES` failed authentications a window; past them its
@@ -16,13 +17,10 @@ from datetime import datetime
 
 import httpx
 import orjson
-from fastapi import Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.edge.audit import note
 from shared.errors import AuthenticationError, RateLimitError, ServiceUnavailable
-from shared.logs import user_id_var
 from shared.redis_keys import RedisKeys
 from shared.tokens import Claims, TokenVerifier
 
@@ -174,26 +172,3 @@ class Authenticator:
                 self.verified.clear()
             self.verified[token] = claims
         return Principal(user_id=claims.sub, tier=claims.tier, role=claims.role, jti=claims.jti)
-
-
-async def authenticated(request: Request) -> Principal:
-    """The caller, from `Authorization: Bearer <JWT or gateway API key>`."""
-    return await _identify(request, request.headers.get("authorization"))
-
-
-async def _identify(request: Request, authorization: str | None) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
-    client = request.client.host if request.client else "unknown"
-    caller = await authenticator.authenticate(authorization, client)
-    request.state.caller = caller
-    user_id_var.set(caller.user_id)
-    note(request, user_id=caller.user_id, api_key_id=caller.key_id)
-    return caller
-
-
-async def authenticated_anthropic(request: Request) -> Principal:
-    """Like `authenticated`, also taking the token as `x-api-key` (as the Anthropic SDK does)."""
-    authorization = request.headers.get("authorization")
-    if not authorization and (api_key := request.headers.get("x-api-key")):
-        authorization = f"Bearer {api_key}"
-    return await _identify(request, authorization)

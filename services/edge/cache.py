@@ -97,14 +97,8 @@ class Lookup:
             await self.cache.put(self.key, CachedAnswer(job_id, done))
 
 
-def cache_of(request: Request) -> ResponseCache:
-    cache: ResponseCache = request.app.state.response_cache
-    return cache
-
-
-async def lookup(request: Request, body: ChatRequest, user_id: str) -> Lookup:
+async def lookup(request: Request, cache: ResponseCache, body: ChatRequest, user_id: str) -> Lookup:
     """Looks the request up, and labels the response (`X-Cache`) and its audit record."""
-    cache = cache_of(request)
     key = digest(body, user_id)
     mode = mode_of(request)
     if key is None:

@@ -7,7 +7,7 @@ the inputs of embeddings and rerank. Every surface checks its native request her
 Anthropic-compatible ones after translation), so one rule holds everywhere.
 """
 
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.identifiers import quoted
 from shared.model_limits import max_output_tokens
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
@@ -16,7 +16,7 @@ from shared.settings import Settings
 
 def _at_most(field: str, what: str, value: int, limit: int) -> None:
     if value > limit:
-        raise ValidationError(
+        raise InvalidRequest(
             f"Invalid field '{field}': at most {limit} {what} per request, got {value}",
             details={"field": field, "limit": limit, "value": value},
         )
@@ -41,7 +41,7 @@ def _answer_tokens(settings: Settings, body: ChatRequest, asked: int) -> None:
     for provider, model in [(body.provider, body.model), *fallback_targets(body)]:
         limit = max_output_tokens(provider, model, settings.max_output_tokens)
         if asked > limit:
-            raise ValidationError(
+            raise InvalidRequest(
                 f"Invalid field 'max_tokens': model '{provider}/{quoted(model)}' answers with at "
                 f"most {limit} tokens, got {asked}",
                 details={

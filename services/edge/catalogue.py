@@ -15,17 +15,13 @@ import asyncio
 import logging
 import random
 import time
-from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.edge.auth import Principal
-from services.edge.jobs import JobQueue
-from services.edge.limits import principal
-from shared.errors import GatewayError, ValidationError
+from services.edge.job_queue import JobQueue
+from shared.errors import GatewayError, InvalidRequest
 from shared.identifiers import quoted
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
@@ -35,8 +31,6 @@ from shared.schemas import ProviderInfo, ProvidersResponse
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
-
 REDIS_TTL_SECONDS = 3600
 MEMORY_TTL_SECONDS = 60.0
 FAILURE_TTL_SECONDS = 5.0
@@ -44,7 +38,7 @@ FETCH_TIMEOUT_SECONDS = 4.0
 CATALOGUE_USER = "gateway"  # model lists are fetched with the operator's keys, for everyone
 
 # A provider's model list always names its chat models, but not always the models it embeds or
-# reranks with (providers.md): Hugging Face's router lists its inference providers' chat models
+# reranks with (docs/providers.md): Hugging Face's router lists its inference providers' chat models
 # while any Hub model embeds or reranks (§8); NIM's hosted retrieval models may be missing from
 # its /models (§6); OpenRouter's /models is its chat catalogue (its /embeddings is unconfirmed,
 # §4). Only LiteLLM's /v1/models names every model group the key may use, embedders and rerankers
@@ -176,7 +170,7 @@ class Catalogue:
         models = await self.models(provider)
         if models is None or model in models or model.split(":", 1)[0] in models:
             return
-        raise ValidationError(
+        raise InvalidRequest(
             "Invalid model specified",
             details={"provider": provider, "model": quoted(model), "available_models": models},
         )
@@ -196,15 +190,3 @@ class Catalogue:
                 for p, models in zip(ids, lists, strict=True)
             ]
         )
-
-
-def catalogue_of(request: Request) -> Catalogue:
-    catalogue: Catalogue = request.app.state.catalogue
-    return catalogue
-
-
-@router.get("/api/v1/providers", response_model=ProvidersResponse, tags=["providers"])
-async def providers(
-    request: Request, _caller: Annotated[Principal, Depends(principal)]
-) -> ProvidersResponse:
-    return await catalogue_of(request).listing()

@@ -1,21 +1,39 @@
-"""`POST /api/v1/chat`: plain and streaming chat through the provider's worker pool."""
+"""The one way a chat goes through the edge, whatever surface it came in on.
+
+A surface (`/api/v1/chat` below, `/v1/chat/completions` in `openai_compat`, `/v1/messages` in
+`anthropic_compat`) turns its request into a `ChatRequest` and calls `answer_chat` with its
+encoder, which writes the answer in the surface's wire format. Every chat, plain or streamed,
+then takes the same steps:
+
+1. `precheck`: caps, then the provider, access and model of its target and of each fallback;
+2. a plain chat at temperature 0 is looked up in the response cache (`cache.py`); a hit is
+   admitted without reserving tokens, and answered;
+3. admission and enqueueing in one go (`JobQueue.submit`: the reply channel is subscribed
+   while the caller is admitted, then the job is put on its provider's stream);
+4. the wait for the worker's first event, given up when the client leaves;
+5. the answer: a JSON body (stored in the cache when it may be), or a stream in which the events
+   that are ready are written together;
+6. the job's release (its reply channel dropped, the caller's reservations settled), however
+   the request ends.
+"""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Annotated
+from typing import Protocol
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from services.edge import cache, caps
-from services.edge.audit import note, track
-from services.edge.auth import Principal, authenticated
-from services.edge.catalogue import Catalogue
-from services.edge.jobs import JobQueue, PendingJob, raise_error
-from services.edge.limits import check_access, estimate_chat_tokens, gate_of
-from services.edge.relay import ChatEvent, chat_response, sse_frames
+from services.edge import cache
+from services.edge.audit import track
+from services.edge.auth import Principal
+from services.edge.deps import CallerDep, Components, components
+from services.edge.job_queue import JobQueue, PendingJob, error_of
+from services.edge.limits import estimate_chat_tokens
+from services.edge.native_encoder import NativeEncoder
+from services.edge.precheck import precheck
 from shared.errors import GatewayError
 from shared.http import trace_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
@@ -26,103 +44,135 @@ router = APIRouter()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class ClientGone(GatewayError):
+class ChatEncoder(Protocol):
+    """How a surface writes one answer: a plain answer's JSON `body`, or a stream's frames: its
+    `opening` (written with the first event), each `delta`, and its last frames, when the
+    answer is `done` or when it fails after it began (`error`)."""
+
+    def body(self, done: DoneEvent) -> bytes: ...
+    def opening(self) -> bytes: ...
+    def delta(self, event: DeltaEvent) -> bytes: ...
+    def done(self, event: DoneEvent) -> bytes: ...
+    def error(self, error: GatewayError, trace: str) -> bytes: ...
+
+
+# The encoder of the answer to a job, by the job's id (from which some surfaces derive theirs).
+EncoderFor = Callable[[str], ChatEncoder]
+
+
+class ClientDisconnected(GatewayError):
     """The client closed the connection before its answer was ready (nginx's 499)."""
 
     status = 499
 
 
-async def client_gone(request: Request) -> None:
-    """Returns when the client disconnects (its body was read already)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+async def answer_chat(
+    request: Request, body: ChatRequest, caller: Principal, encoder_for: EncoderFor
+) -> Response:
+    edge = components(request)
+    await precheck(edge, request, caller, body)
+    if not body.stream:
+        job_id, done = await _plain_answer(edge, request, body, caller)
+        return Response(encoder_for(job_id).body(done), media_type="application/json")
+    pending, first = await _start(edge, request, body, caller)
+    # The frames release the job when they end; a client gone before the first frame was asked
+    # for never starts them, so the response releases it too (releasing is idempotent).
+    return StreamingResponse(
+        _frames(edge.jobs, pending, first, encoder_for(pending.job.id)),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        background=BackgroundTask(edge.jobs.release, pending),
+    )
 
 
-async def answer_or_disconnect(request: Request, pending: PendingJob) -> Event:
-    """The job's answer, unless the client leaves first: then the job is released, so the
-    worker sees nobody listening and cancels the upstream call."""
+async def _plain_answer(
+    edge: Components, request: Request, body: ChatRequest, caller: Principal
+) -> tuple[str, DoneEvent]:
+    """The answer's job id and its answer, from the response cache when it may be."""
+    found = await cache.lookup(request, edge.cache, body, caller.user_id)
+    if found.hit is not None:
+        await edge.gate.admit(request, caller)  # counted like any request; no tokens spent
+        return found.hit.job_id, found.hit.done
+    pending, first = await _start(edge, request, body, caller)
+    await edge.jobs.release(pending)
+    if not isinstance(first, DoneEvent):  # a plain job publishes its answer alone
+        raise GatewayError(f"Unexpected reply to a plain chat job: {first.kind}")
+    await found.store(pending.job.id, first)
+    return pending.job.id, first
+
+
+async def _start(
+    edge: Components, request: Request, body: ChatRequest, caller: Principal
+) -> tuple[PendingJob, DeltaEvent | DoneEvent]:
+    """Admits and enqueues the job and waits for its first event; a first error is raised.
+    The caller owns the returned job and must release it."""
+    admit = partial(
+        edge.gate.admit, request, caller, estimate_chat_tokens(body), stream=body.stream
+    )
+    pending = await edge.jobs.submit_chat(
+        body, user_id=caller.user_id, trace=trace_id(request), admit=admit
+    )
+    track(request, pending.job.id, pending)
+    try:
+        first = await _first_event(request, pending)
+        if isinstance(first, ErrorEvent):
+            raise error_of(first)
+        if not isinstance(first, DeltaEvent | DoneEvent):
+            raise GatewayError(f"Unexpected reply to a chat job: {first.kind}")
+    except BaseException:
+        await edge.jobs.release(pending)
+        raise
+    return pending, first
+
+
+async def _first_event(request: Request, pending: PendingJob) -> Event:
+    """The job's first event, unless the client leaves first: then the job is released, so
+    the worker sees nobody listening and cancels the upstream call."""
     answer = asyncio.ensure_future(pending.next_event())
-    gone = asyncio.ensure_future(client_gone(request))
+    gone = asyncio.ensure_future(_disconnect(request))
     done, _ = await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
     for task in (answer, gone):
         task.cancel()
     if answer in done:
         return answer.result()
-    raise ClientGone("The client closed the connection")
+    raise ClientDisconnected("The client closed the connection")
 
 
-async def start_chat(
-    request: Request, body: ChatRequest, caller: Principal
-) -> tuple[PendingJob, ChatEvent]:
-    """Validates, enqueues and waits for the first event; a first error is raised.
+async def _disconnect(request: Request) -> None:
+    """Returns when the client disconnects (its body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
-    Every chat surface (native, OpenAI- and Anthropic-compatible) starts here. The caller owns
-    the returned job and must release it (`sse_frames` does so for streams).
-    """
-    note(request, provider=body.provider, model=body.model)
-    gate = gate_of(request)
-    caps.check_chat(gate.settings, body)
-    catalogue: Catalogue = request.app.state.catalogue
-    for provider, model in [(body.provider, body.model), *caps.fallback_targets(body)]:
-        check_access(caller, provider, model)
-        await catalogue.check(provider, model)
-    admit = partial(gate.admit, request, caller, estimate_chat_tokens(body), stream=body.stream)
-    queue: JobQueue = request.app.state.jobs
-    pending = await queue.submit_chat(
-        body, user_id=caller.user_id, trace=trace_id(request), admit=admit
-    )
-    track(request, pending.job.id, pending)
+
+async def _frames(
+    queue: JobQueue, pending: PendingJob, first: DeltaEvent | DoneEvent, encoder: ChatEncoder
+) -> AsyncIterator[bytes]:
+    """A stream's bytes: the events that are ready go out in one write, and it always ends
+    with the encoder's last frames, of the answer or of the failure. Releases the job."""
+    trace = pending.job.trace
     try:
-        first = await answer_or_disconnect(request, pending)
-        if isinstance(first, ErrorEvent):
-            raise_error(first)
-        if not isinstance(first, DeltaEvent | DoneEvent):
-            raise GatewayError(f"Unexpected reply to a chat job: {first.kind}")
-    except BaseException:
+        chunk = bytearray(encoder.opening())
+        events: list[Event] = [first]
+        while True:
+            for event in events:
+                if isinstance(event, DeltaEvent):
+                    chunk += encoder.delta(event)
+                elif isinstance(event, DoneEvent):
+                    yield bytes(chunk + encoder.done(event))
+                    return
+                elif isinstance(event, ErrorEvent):
+                    yield bytes(chunk + encoder.error(error_of(event), trace))
+                    return
+            if chunk:
+                yield bytes(chunk)
+                chunk.clear()
+            try:
+                events = [await pending.next_event(), *pending.ready_events()]
+            except GatewayError as exc:
+                yield encoder.error(exc, trace)
+                return
+    finally:
         await queue.release(pending)
-        raise
-    return pending, first
-
-
-def event_stream(request: Request, pending: PendingJob, frames: AsyncIterator[bytes]) -> Response:
-    """The SSE response of a started chat job. `frames` releases the job when it ends; a client
-    gone before the first frame was asked for never starts it, so the response releases it too
-    (releasing is idempotent)."""
-    queue: JobQueue = request.app.state.jobs
-    return StreamingResponse(
-        frames,
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-        background=BackgroundTask(queue.release, pending),
-    )
-
-
-async def finish_chat(request: Request, pending: PendingJob, first: ChatEvent) -> DoneEvent:
-    """The answer of a non-streaming chat job, whose first event is its last."""
-    queue: JobQueue = request.app.state.jobs
-    await queue.release(pending)
-    assert isinstance(first, DoneEvent)
-    return first
-
-
-async def complete_chat(
-    request: Request, body: ChatRequest, caller: Principal
-) -> tuple[str, DoneEvent]:
-    """A non-streaming chat's job id and answer, from the response cache when it may be
-    (`cache.py`). Every non-streaming chat surface comes here."""
-    found = await cache.lookup(request, body, caller.user_id)
-    if found.hit is not None:
-        # Admitted like any request, but without a token reservation: nothing is spent.
-        note(request, provider=body.provider, model=body.model)
-        gate = gate_of(request)
-        caps.check_chat(gate.settings, body)
-        check_access(caller, body.provider, body.model)
-        await gate.admit(request, caller)
-        return found.hit.job_id, found.hit.done
-    pending, first = await start_chat(request, body, caller)
-    done = await finish_chat(request, pending, first)
-    await found.store(pending.job.id, done)
-    return pending.job.id, done
 
 
 @router.post(
@@ -130,14 +180,6 @@ async def complete_chat(
     response_model=ChatResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def chat(
-    body: ChatRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
-) -> Response:
-    if not body.stream:
-        _, done = await complete_chat(request, body, caller)
-        return Response(
-            chat_response(body, done).model_dump_json(exclude_none=True),
-            media_type="application/json",
-        )
-    pending, first = await start_chat(request, body, caller)
-    return event_stream(request, pending, sse_frames(request.app.state.jobs, pending, first))
+async def chat(body: ChatRequest, request: Request, caller: CallerDep) -> Response:
+    encoder = NativeEncoder(body.provider)
+    return await answer_chat(request, body, caller, lambda _job_id: encoder)

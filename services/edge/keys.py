@@ -4,14 +4,10 @@ Workers are the only egress and jobs never carry keys: a key given in the body i
 stored by the keyvault as a short-lived sealed copy, and the job names that copy.
 """
 
-from typing import Annotated
-
 import httpx
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from services.edge.auth import Principal
-from services.edge.jobs import JobQueue
-from services.edge.limits import principal
+from services.edge.deps import AdmittedCallerDep, components
 from shared.errors import NotFoundError, ServiceUnavailable
 from shared.http import trace_id
 from shared.key_schemas import ValidateKeyRequest, ValidateKeyResponse, ValidationDetails
@@ -28,14 +24,16 @@ async def keyvault(
     params: dict[str, str] | None = None,
     json: dict[str, str] | None = None,
 ) -> httpx.Response:
-    client: httpx.AsyncClient = request.app.state.internal["keyvault"]
+    internal = components(request).internal
     headers = {
-        "authorization": f"Bearer {request.app.state.service_token}",
+        "authorization": f"Bearer {internal.token}",
         "x-request-id": trace_id(request),
         "x-service-name": "edge",
     }
     try:
-        response = await client.request(method, path, headers=headers, params=params, json=json)
+        response = await internal.keyvault.request(
+            method, path, headers=headers, params=params, json=json
+        )
     except httpx.HTTPError as exc:
         raise ServiceUnavailable("The keyvault service is unavailable") from exc
     if response.status_code == 404:
@@ -65,10 +63,10 @@ async def key_to_check(request: Request, body: ValidateKeyRequest, user_id: str)
     tags=["keys"],
 )
 async def validate_key(
-    body: ValidateKeyRequest, request: Request, caller: Annotated[Principal, Depends(principal)]
+    body: ValidateKeyRequest, request: Request, caller: AdmittedCallerDep
 ) -> ValidateKeyResponse:
     key_id, provider = await key_to_check(request, body, caller.user_id)
-    queue: JobQueue = request.app.state.jobs
+    queue = components(request).jobs
     fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
     result = await queue.call(KeyCheckJob(**fields, key_id=key_id), provider)
     assert isinstance(result, KeyCheckResult)

@@ -11,9 +11,8 @@ Every response of a limited route carries the `RateLimit-*` headers of the tight
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from redis.exceptions import RedisError
 
 from services.edge.admission import (
@@ -25,10 +24,9 @@ from services.edge.admission import (
     Scope,
     StreamSlot,
 )
-from services.edge.auth import Principal, authenticated
-from shared.errors import AuthorizationError, GatewayError
+from services.edge.auth import Principal
+from shared.errors import GatewayError
 from shared.http import add_response_headers
-from shared.identifiers import quoted
 from shared.schemas import ChatRequest
 from shared.settings import Settings
 
@@ -49,12 +47,12 @@ class Gate:
         s = self.settings
         if tier == "paid":
             return Limits(
-                s.paid_rate_limit_max, s.paid_rate_limit_window_seconds, s.tokens_per_minute
+                s.paid_rate_limit_max, s.paid_rate_limit_window.whole_seconds, s.tokens_per_minute
             )
-        return Limits(s.rate_limit_max, s.rate_limit_window_seconds, s.tokens_per_minute)
+        return Limits(s.rate_limit_max, s.rate_limit_window.whole_seconds, s.tokens_per_minute)
 
     def stream_slot(self, allowed: int) -> StreamSlot:
-        ttl_ms = int(self.settings.request_timeout_seconds * 1000) + _SLOT_GRACE_MS
+        ttl_ms = int(self.settings.request_timeout.seconds * 1000) + _SLOT_GRACE_MS
         return StreamSlot(allowed, ttl_ms)
 
     async def admit(
@@ -106,7 +104,7 @@ class Gate:
         """Per client address, for the routes that hand out tokens."""
         host = request.client.host if request.client else "unknown"
         limits = Limits(
-            self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window_seconds
+            self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window.whole_seconds
         )
         now = now_ms()
         ((decision, _),) = await self._admit_scopes(request, now, [Scope("client", host, limits)])
@@ -115,33 +113,6 @@ class Gate:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def gate_of(request: Request) -> Gate:
-    gate: Gate = request.app.state.gate
-    return gate
-
-
-async def principal(
-    request: Request, caller: Annotated[Principal, Depends(authenticated)]
-) -> Principal:
-    """The caller, admitted: for routes that spend no provider tokens."""
-    await gate_of(request).admit(request, caller)
-    return caller
-
-
-def check_access(caller: Principal, provider: str, model: str) -> None:
-    """A gateway API key may be limited to some providers and models."""
-    if caller.allowed_providers is not None and provider not in caller.allowed_providers:
-        raise AuthorizationError(
-            f"This API key may not use provider '{quoted(provider)}'",
-            details={"allowed_providers": list(caller.allowed_providers)},
-        )
-    if caller.allowed_models is not None and model not in caller.allowed_models:
-        raise AuthorizationError(
-            f"This API key may not use model '{quoted(model)}'",
-            details={"allowed_models": list(caller.allowed_models)},
-        )
 
 
 def estimate_chat_tokens(request: ChatRequest) -> int:

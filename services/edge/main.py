@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.edge import (
+    admin,
     anthropic_compat,
-    catalogue,
     chat,
+    dead_letters,
     health,
     keys,
+    listing,
     observability,
     openai_compat,
     proxy,
@@ -25,89 +27,92 @@ from services.edge.auth import ApiKeys, Authenticator, Failures
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
-from services.edge.health import Readiness
-from services.edge.jobs import JobQueue
+from services.edge.deps import Components, Internal
+from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
+from services.edge.readiness import Readiness
 from services.edge.refusals import ChargeRefusals
 from services.edge.replies import ReplyHub
 from shared import http
 from shared.breaker import Breaker
-from shared.client_address import ClientAddress, TrustedProxies
+from shared.client_address import ClientAddress
 from shared.db import create_pool
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import internal_token
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 from shared.tokens import load_verifier
 
 
 def create_app(settings: Settings) -> FastAPI:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is required")
-    redis_url = settings.redis_url
+    # Made here, as the audit middleware needs them; connections open on first use.
+    redis = connect(settings.redis_url)
+    redis_keys = RedisKeys(settings.redis_prefix)
+    registry = new_registry()
+    metrics = EdgeMetrics(registry)
+    audit = AuditEmitter(
+        redis, redis_keys, maxlen=settings.audit_stream_maxlen, lost=metrics.audit_dropped
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        keys = RedisKeys(settings.redis_prefix)
-        redis = connect(redis_url)
-        hub = ReplyHub(redis, keys)
+        hub = ReplyHub(redis, redis_keys)
         async with (
             httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,
             httpx.AsyncClient(base_url=settings.keyvault_url, timeout=10.0) as keyvault_client,
             httpx.AsyncClient(base_url=settings.audit_url, timeout=10.0) as audit_client,
         ):
-            app.state.settings = settings
-            app.state.redis = redis
-            app.state.keys = keys
             # Only for readiness (one connection, opened on first use): the edge serves
             # without PostgreSQL.
-            pool = None
+            readiness_pool = None
             if settings.database_url:
-                pool = await create_pool(settings.database_url, max_size=1, min_size=0)
-            app.state.readiness = Readiness(redis, pool)
-            app.state.registry = new_registry()
-            app.state.metrics = EdgeMetrics(app.state.registry)
-            app.state.internal = {
-                "auth": auth_client,
-                "keyvault": keyvault_client,
-                "audit": audit_client,
-            }
-            app.state.audit = AuditEmitter(
-                redis,
-                keys,
-                maxlen=settings.audit_stream_maxlen,
-                lost=app.state.metrics.audit_dropped,
+                readiness_pool = await create_pool(settings.database_url, max_size=1, min_size=0)
+            internal = Internal(
+                auth_client, keyvault_client, audit_client, internal_token(settings)
             )
-            app.state.response_cache = ResponseCache(redis, keys, settings.seconds("cache_ttl"))
-            app.state.service_token = internal_token(settings)
             failures = Failures(
                 redis,
-                keys,
+                redis_keys,
                 settings.auth_client_max_failures,
-                max(1, settings.auth_rate_limit_window_seconds),
+                settings.auth_rate_limit_window.whole_seconds,
             )
-            api_keys = ApiKeys(redis, keys, auth_client, app.state.service_token, failures)
+            api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token, failures)
             verifier = await load_verifier(settings, auth_client)
-            app.state.authenticator = Authenticator(verifier, api_keys)
-            admission = Admission(redis, keys)
-            app.state.breaker = Breaker(redis, keys, settings)
-            app.state.gate = Gate(admission, settings)
+            admission = Admission(redis, redis_keys)
             await hub.start()
-            app.state.jobs = JobQueue(
+            jobs = JobQueue(
                 redis,
                 hub,
-                keys,
+                redis_keys,
                 admission,
-                timeout=settings.request_timeout_seconds,
+                timeout=settings.request_timeout.seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
             )
-            app.state.catalogue = Catalogue(redis, app.state.jobs, keys)
-            refresh_every = settings.seconds("model_refresh_interval")
+            edge = Components(
+                settings=settings,
+                redis=redis,
+                keys=redis_keys,
+                registry=registry,
+                metrics=metrics,
+                audit=audit,
+                internal=internal,
+                authenticator=Authenticator(verifier, api_keys),
+                gate=Gate(admission, settings),
+                breaker=Breaker(redis, redis_keys, settings),
+                jobs=jobs,
+                catalogue=Catalogue(redis, jobs, redis_keys),
+                cache=ResponseCache(redis, redis_keys, settings.cache_ttl.seconds),
+                readiness=Readiness(redis, readiness_pool),
+            )
+            app.state.edge = edge
+            refresh_every = settings.model_refresh_interval.seconds
             refresher = (
-                asyncio.create_task(app.state.catalogue.keep_fresh(refresh_every))
+                asyncio.create_task(edge.catalogue.keep_fresh(refresh_every))
                 if refresh_every > 0
                 else None
             )
@@ -117,11 +122,10 @@ def create_app(settings: Settings) -> FastAPI:
             finally:
                 if refresher is not None:
                     refresher.cancel()
-                await app.state.audit.drain()
+                await audit.drain()
                 await hub.close()
                 await redis.aclose()
-                if pool is not None:
-                    await pool.close()
+                await edge.readiness.close()
 
     app = FastAPI(
         title="AI Gateway",
@@ -132,9 +136,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ChargeRefusals)
-    app.add_middleware(AuditMiddleware)  # inside the trace middleware: it needs the trace id
-    proxies = TrustedProxies(settings.trusted_proxy_networks, settings.trusted_proxy_header)
-    app.add_middleware(ClientAddress, proxies=proxies)
+    # Inside the trace middleware: it needs the trace id.
+    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics)
+    app.add_middleware(ClientAddress, proxies=settings.proxies)
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -156,12 +160,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(chat.router)
     app.include_router(retrieval.router)
-    app.include_router(catalogue.router)
+    app.include_router(listing.router)
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.
     app.include_router(anthropic_compat.router)
+    app.include_router(admin.router)
+    app.include_router(dead_letters.router)
     return app
 
 
 def app_from_env() -> FastAPI:
-    return create_app(Settings())
+    return create_app(load_settings())

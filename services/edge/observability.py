@@ -1,9 +1,11 @@
 """`GET /metrics` of the edge: request families plus, read at scrape, each provider's queue depth
 and circuit-breaker state."""
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.edge.deps import ComponentsDep
 from shared.metrics import Snapshot, exposition
 from shared.providers import PROVIDERS
 from shared.redis_keys import WORKER_GROUP, RedisKeys
@@ -35,14 +37,13 @@ def redis_ms(reply: object) -> int:
     return 0
 
 
-async def queue_snapshot(request: Request) -> Snapshot:
+async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
     """Jobs waiting and in flight, and the breaker's state, per provider, in one pipelined
     round trip."""
-    keys: RedisKeys = request.app.state.keys
     snapshot = Snapshot()
     providers = list(PROVIDERS)
     try:
-        async with request.app.state.redis.pipeline(transaction=False) as pipe:
+        async with redis.pipeline(transaction=False) as pipe:
             for provider in providers:
                 pipe.xlen(keys.jobs(provider))
                 pipe.xpending(keys.jobs(provider), WORKER_GROUP)
@@ -77,8 +78,9 @@ async def queue_snapshot(request: Request) -> Snapshot:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    if not request.app.state.settings.enable_metrics:
+async def metrics(edge: ComponentsDep) -> Response:
+    if not edge.settings.enable_metrics:
         return Response(status_code=404)
-    body, content_type = exposition(request.app.state.registry, await queue_snapshot(request))
+    snapshot = await queue_snapshot(edge.redis, edge.keys)
+    body, content_type = exposition(edge.registry, snapshot)
     return Response(body, media_type=content_type)

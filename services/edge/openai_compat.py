@@ -2,21 +2,21 @@
 
 Any OpenAI SDK works unchanged with `base_url=<edge>/v1` and a gateway token as its API key.
 `model` is written `provider/model` (split on the first `/`). Requests are translated to the
-native bodies and go through the same paths as `/api/v1/chat` and `/api/v1/embeddings`.
+native bodies and go the same ways as `/api/v1/chat` (`chat.answer_chat`) and
+`/api/v1/embeddings` (`retrieval.embed`).
 """
 
 import base64
 import struct
 import time
-from typing import Annotated, Any
+from typing import Any
 
 import pydantic
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from services.edge.auth import Principal, authenticated
-from services.edge.catalogue import catalogue_of
-from services.edge.chat import complete_chat, event_stream, start_chat
-from services.edge.limits import principal
+from services.edge.chat import answer_chat
+from services.edge.deps import AdmittedCallerDep, CallerDep, Components, ComponentsDep
+from services.edge.openai_encoder import OpenAIEncoder
 from services.edge.openai_schemas import (
     ChatCompletion,
     EmbeddingItem,
@@ -27,18 +27,12 @@ from services.edge.openai_schemas import (
     OpenAIChatRequest,
     OpenAIEmbeddingsRequest,
 )
-from services.edge.openai_stream import Completion, completion_chunks
 from services.edge.retrieval import embed
-from shared.errors import ValidationError
-from shared.identifiers import quoted, unknown_provider_details
-from shared.providers import PROVIDERS
+from shared.errors import InvalidRequest
+from shared.identifiers import quoted
 from shared.schemas import ChatRequest, EmbeddingsRequest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-
-CallerDep = Annotated[Principal, Depends(principal)]
-# Routes that run a job are admitted with their token estimate where the job is started.
-WorkerCallerDep = Annotated[Principal, Depends(authenticated)]
 
 # Fields OpenAI accepts that would change the answer in ways no provider here honours.
 _REJECTED_EXTRAS = ("functions", "function_call", "audio", "prediction", "logit_bias")
@@ -47,24 +41,20 @@ _REJECTED_EXTRAS = ("functions", "function_call", "audio", "prediction", "logit_
 def split_model(model: str) -> tuple[str, str]:
     provider, _, name = model.partition("/")
     if not provider or not name:
-        raise ValidationError(
+        raise InvalidRequest(
             "model must be written provider/model, e.g. deepseek/deepseek-chat",
             details={"model": quoted(model)},
-        )
-    if provider not in PROVIDERS:
-        raise ValidationError(
-            f"Unknown provider '{quoted(provider)}'", details=unknown_provider_details(provider)
         )
     return provider, name
 
 
-def _invalid(exc: pydantic.ValidationError) -> ValidationError:
+def _invalid(exc: pydantic.ValidationError) -> InvalidRequest:
     errors = [
         {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
         for err in exc.errors()
     ]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
-    return ValidationError(
+    return InvalidRequest(
         f"Invalid field '{first['field']}': {first['message']}", details={"errors": errors}
     )
 
@@ -78,7 +68,7 @@ def _refuse_unsupported(body: OpenAIChatRequest) -> None:
     if body.response_format and body.response_format.get("type") != "text":
         refused.append("response_format")
     if refused:
-        raise ValidationError(
+        raise InvalidRequest(
             f"Unsupported field '{refused[0]}'", details={"unsupported_fields": refused}
         )
 
@@ -88,7 +78,7 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for index, tool in enumerate(tools):
         function = tool.get("function")
         if tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise ValidationError("Only function tools are supported", details={"tool": index})
+            raise InvalidRequest("Only function tools are supported", details={"tool": index})
         keep = ("name", "description", "parameters")  # `strict` has no counterpart
         translated.append(
             {"type": "function", "function": {k: function[k] for k in keep if k in function}}
@@ -139,22 +129,17 @@ def chat_request(body: OpenAIChatRequest) -> ChatRequest:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
-    body: OpenAIChatRequest, request: Request, caller: WorkerCallerDep
+    body: OpenAIChatRequest, request: Request, caller: CallerDep
 ) -> Response:
-    native = chat_request(body)
-    if not native.stream:
-        job_id, done = await complete_chat(request, native, caller)
-        completion = Completion(id=f"chatcmpl-{job_id}", created=int(time.time()), model=body.model)
-        return Response(completion.body_json(done), media_type="application/json")
-    pending, first = await start_chat(request, native, caller)
-    completion = Completion(
-        id=f"chatcmpl-{pending.job.id}", created=int(time.time()), model=body.model
-    )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = completion_chunks(
-        request.app.state.jobs, pending, first, completion, include_usage=include_usage
+    return await answer_chat(
+        request,
+        chat_request(body),
+        caller,
+        lambda job_id: OpenAIEncoder(
+            f"chatcmpl-{job_id}", int(time.time()), body.model, include_usage
+        ),
     )
-    return event_stream(request, pending, chunks)
 
 
 def _encoded(vector: list[float], encoding: str) -> list[float] | str:
@@ -165,11 +150,11 @@ def _encoded(vector: list[float], encoding: str) -> list[float] | str:
 
 @router.post("/embeddings", response_model=EmbeddingList)
 async def embeddings(
-    body: OpenAIEmbeddingsRequest, request: Request, caller: WorkerCallerDep
+    body: OpenAIEmbeddingsRequest, request: Request, caller: CallerDep
 ) -> EmbeddingList:
     provider, model = split_model(body.model)
     if not isinstance(body.input, str) and any(not isinstance(i, str) for i in body.input):
-        raise ValidationError("Token arrays are not supported; send text", details={})
+        raise InvalidRequest("Token arrays are not supported; send text", details={})
     fields = body.model_dump(include={"input", "dimensions", "input_type", "truncate"})
     try:
         native = EmbeddingsRequest.model_validate(
@@ -192,19 +177,19 @@ async def embeddings(
     )
 
 
-async def _cards(request: Request) -> list[ModelCard]:
-    listing = await catalogue_of(request).listing()
+async def _cards(edge: Components) -> list[ModelCard]:
+    listing = await edge.catalogue.listing()
     return [ModelCard(id=f"{p.id}/{m}", owned_by=p.id) for p in listing.providers for m in p.models]
 
 
 @router.get("/models", response_model=ModelList)
-async def models(request: Request, _caller: CallerDep) -> ModelList:
-    return ModelList(data=await _cards(request))
+async def models(_caller: AdmittedCallerDep, edge: ComponentsDep) -> ModelList:
+    return ModelList(data=await _cards(edge))
 
 
 @router.get("/models/{model_id:path}", response_model=ModelCard)
-async def model(model_id: str, request: Request, _caller: CallerDep) -> ModelCard:
-    for card in await _cards(request):
+async def model(model_id: str, _caller: AdmittedCallerDep, edge: ComponentsDep) -> ModelCard:
+    for card in await _cards(edge):
         if card.id == model_id:
             return card
-    raise ValidationError(f"The model '{quoted(model_id)}' does not exist", status=404)
+    raise InvalidRequest(f"The model '{quoted(model_id)}' does not exist", status=404)

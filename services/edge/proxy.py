@@ -7,7 +7,7 @@ routes go to the keyvault once the caller is authenticated here.
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
 from services.auth.schemas import (
@@ -17,8 +17,7 @@ from services.auth.schemas import (
     RegisterResponse,
     TokenResponse,
 )
-from services.edge.auth import Principal
-from services.edge.limits import gate_of, principal
+from services.edge.deps import AdmittedCallerDep, InternalService, components
 from shared.client_address import forwarding_headers
 from shared.errors import ServiceUnavailable
 from shared.http import trace_id
@@ -28,13 +27,12 @@ router = APIRouter()
 
 _FORWARDED_HEADERS = ("authorization", "content-type", "user-agent")
 
-CallerDep = Annotated[Principal, Depends(principal)]
 KeyId = Annotated[str, Path(pattern=KEY_ID_PATTERN)]
 
 
-async def forward(request: Request, service: str, path: str) -> Response:
+async def forward(request: Request, service: InternalService, path: str) -> Response:
     """The internal service's answer to the same request (status, body and content type)."""
-    client: httpx.AsyncClient = request.app.state.internal[service]
+    client = components(request).internal.client(service)
     headers = {h: v for h in _FORWARDED_HEADERS if (v := request.headers.get(h)) is not None}
     headers["x-request-id"] = trace_id(request)
     if request.client is not None:  # resolved from TRUSTED_PROXIES (shared/client_address.py)
@@ -59,7 +57,7 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 async def _to_auth(request: Request) -> Response:
-    await gate_of(request).admit_client(request)
+    await components(request).gate.admit_client(request)
     return await forward(request, "auth", request.url.path)
 
 
@@ -102,54 +100,54 @@ async def logout(request: Request) -> Response:
 
 # Two routes, not one with two methods: each operation needs its own OpenAPI operation id.
 @router.post("/api/v1/api-keys", status_code=201, tags=["api-keys"])
-async def create_api_key(request: Request, caller: CallerDep) -> Response:
+async def create_api_key(request: Request, caller: AdmittedCallerDep) -> Response:
     """Create a gateway API key; the key is shown once."""
     return await forward(request, "auth", "/api/v1/api-keys")
 
 
 @router.get("/api/v1/api-keys", tags=["api-keys"])
-async def list_api_keys(request: Request, caller: CallerDep) -> Response:
+async def list_api_keys(request: Request, caller: AdmittedCallerDep) -> Response:
     """Your gateway API keys (never the keys themselves)."""
     return await forward(request, "auth", "/api/v1/api-keys")
 
 
 @router.delete("/api/v1/api-keys/{key_id}", status_code=204, tags=["api-keys"])
-async def revoke_api_key(key_id: KeyId, request: Request, caller: CallerDep) -> Response:
+async def revoke_api_key(key_id: KeyId, request: Request, caller: AdmittedCallerDep) -> Response:
     return await forward(request, "auth", f"/api/v1/api-keys/{key_id}")
 
 
 @router.api_route("/api/v1/admin/users/{user_id}/{setting}", methods=["PUT"], tags=["admin"])
 async def admin_update(
-    user_id: KeyId, setting: Literal["tier", "limits"], request: Request, caller: CallerDep
+    user_id: KeyId, setting: Literal["tier", "limits"], request: Request, caller: AdmittedCallerDep
 ) -> Response:
     """Admins only: a user's tier (`{"tier": "paid"}`) or custom limits."""
     return await forward(request, "auth", f"/api/v1/admin/users/{user_id}/{setting}")
 
 
 @router.get("/api/v1/admin/users/{user_id}", tags=["admin"])
-async def admin_view(user_id: KeyId, request: Request, caller: CallerDep) -> Response:
+async def admin_view(user_id: KeyId, request: Request, caller: AdmittedCallerDep) -> Response:
     return await forward(request, "auth", f"/api/v1/admin/users/{user_id}")
 
 
 @router.post("/api/v1/keys", status_code=201, response_model=KeyView, tags=["keys"])
-async def add_key(body: AddKeyRequest, request: Request, caller: CallerDep) -> Response:
+async def add_key(body: AddKeyRequest, request: Request, caller: AdmittedCallerDep) -> Response:
     """Store your own provider key (encrypted at rest); it is used for your requests."""
     return await forward(request, "keyvault", "/api/v1/keys")
 
 
 @router.get("/api/v1/keys", response_model=KeyList, tags=["keys"])
-async def list_keys(request: Request, caller: CallerDep) -> Response:
+async def list_keys(request: Request, caller: AdmittedCallerDep) -> Response:
     """Your provider keys, masked."""
     return await forward(request, "keyvault", "/api/v1/keys")
 
 
 @router.delete("/api/v1/keys/{key_id}", status_code=204, tags=["keys"])
-async def delete_key(key_id: KeyId, request: Request, caller: CallerDep) -> Response:
+async def delete_key(key_id: KeyId, request: Request, caller: AdmittedCallerDep) -> Response:
     return await forward(request, "keyvault", f"/api/v1/keys/{key_id}")
 
 
 @router.get("/api/v1/usage", tags=["usage"])
-async def usage(request: Request, caller: CallerDep) -> Response:
+async def usage(request: Request, caller: AdmittedCallerDep) -> Response:
     """Your requests and tokens by provider and model (optional `from`, `to`: ISO dates)."""
     query = f"?{request.url.query}" if request.url.query else ""
     return await forward(request, "audit", f"/api/v1/usage{query}")

@@ -10,7 +10,7 @@ the limits themselves) are not counted.
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.edge.auth import Principal
-from services.edge.limits import Gate
+from services.edge.deps import Components
 
 _NOT_CHARGED = (401, 429)
 
@@ -38,5 +38,5 @@ async def _charge(scope: Scope) -> None:
     state = scope.get("state", {})
     caller = state.get("caller")
     if isinstance(caller, Principal) and not state.get("admitted"):
-        gate: Gate = scope["app"].state.gate
-        await gate.charge(caller)
+        edge: Components = scope["app"].state.edge
+        await edge.gate.charge(caller)

@@ -1,19 +1,29 @@
-"""`POST /api/v1/embeddings` and `POST /api/v1/rerank` through the provider's worker pool."""
+"""`POST /api/v1/embeddings` and `POST /api/v1/rerank` through the provider's worker pool.
 
-from typing import Annotated
+Both (and `/v1/embeddings`) take the steps of every job: `precheck`, admission with the
+inputs' token estimate, then one job and its one answer (`JobQueue.call`).
+"""
 
-from fastapi import APIRouter, Depends, Request
+from collections.abc import Callable
+from typing import Any
 
-from services.edge import caps
+from fastapi import APIRouter, Request
+
 from services.edge.audit import note
-from services.edge.auth import Principal, authenticated
-from services.edge.catalogue import catalogue_of
-from services.edge.jobs import JobQueue
-from services.edge.limits import check_access, estimate_text_tokens, gate_of
-from shared.errors import GatewayError, ValidationError
+from services.edge.auth import Principal
+from services.edge.deps import CallerDep, components
+from services.edge.limits import estimate_text_tokens
+from services.edge.precheck import JobRequest, precheck
+from shared.errors import GatewayError
 from shared.http import trace_id
-from shared.messages import EmbeddingsJob, EmbeddingsResult, RerankJob, RerankResultEvent
-from shared.providers import PROVIDERS, Capability
+from shared.messages import (
+    EmbeddingsJob,
+    EmbeddingsResult,
+    Event,
+    Job,
+    RerankJob,
+    RerankResultEvent,
+)
 from shared.schemas import (
     EmbeddingsRequest,
     EmbeddingsResponse,
@@ -25,30 +35,28 @@ from shared.schemas import (
 router = APIRouter(tags=["retrieval"])
 
 
-async def check_capable(
-    request: Request, provider: str, model: str, capability: Capability
-) -> None:
-    if not PROVIDERS[provider].can(capability):
-        able = sorted(p.id for p in PROVIDERS.values() if p.can(capability))
-        raise ValidationError(
-            f"Provider '{provider}' does not offer {capability}",
-            details={"provider": provider, "capability": capability, "available_providers": able},
-        )
-    await catalogue_of(request).check(provider, model, capability)
+async def _run(
+    request: Request,
+    caller: Principal,
+    body: JobRequest,
+    texts: list[str],
+    job: Callable[[dict[str, Any]], Job],
+) -> Event:
+    """The one answer of the job `job(fields)` makes of `body`, after its checks and admission
+    (with the token estimate of `texts`)."""
+    edge = components(request)
+    await precheck(edge, request, caller, body)
+    held = await edge.gate.admit(request, caller, estimate_text_tokens(texts))
+    fields = edge.jobs.job_fields(user_id=caller.user_id, trace=trace_id(request))
+    note(request, job_id=fields["id"])
+    return await edge.jobs.call(job(fields), body.provider, held)
 
 
 async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) -> EmbeddingsResult:
     """One vector per input text, in input order (every embeddings surface goes through here)."""
-    note(request, provider=body.provider, model=body.model)
-    gate = gate_of(request)
-    caps.check_embeddings(gate.settings, body)
-    check_access(caller, body.provider, body.model)
-    await check_capable(request, body.provider, body.model, "embeddings")
-    held = await gate.admit(request, caller, estimate_text_tokens(body.texts()))
-    queue: JobQueue = request.app.state.jobs
-    fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    note(request, job_id=fields["id"])
-    event = await queue.call(EmbeddingsJob(**fields, request=body), body.provider, held)
+    event = await _run(
+        request, caller, body, body.texts(), lambda fields: EmbeddingsJob(**fields, request=body)
+    )
     if not isinstance(event, EmbeddingsResult):
         raise GatewayError(f"Unexpected reply to an embeddings job: {event.kind}")
     note(request, usage=event.usage)
@@ -59,17 +67,10 @@ async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) ->
 
 async def rerank(request: Request, body: RerankRequest, caller: Principal) -> list[RerankResult]:
     """Results best first, at most `top_n`, each index checked and its document attached."""
-    note(request, provider=body.provider, model=body.model)
-    gate = gate_of(request)
-    caps.check_rerank(gate.settings, body)
-    check_access(caller, body.provider, body.model)
-    await check_capable(request, body.provider, body.model, "rerank")
-    estimate = estimate_text_tokens([body.query, *body.documents])
-    held = await gate.admit(request, caller, estimate)
-    queue: JobQueue = request.app.state.jobs
-    fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    note(request, job_id=fields["id"])
-    event = await queue.call(RerankJob(**fields, request=body), body.provider, held)
+    texts = [body.query, *body.documents]
+    event = await _run(
+        request, caller, body, texts, lambda fields: RerankJob(**fields, request=body)
+    )
     if not isinstance(event, RerankResultEvent):
         raise GatewayError(f"Unexpected reply to a rerank job: {event.kind}")
     if any(not 0 <= r.index < len(body.documents) for r in event.results):
@@ -89,7 +90,7 @@ async def rerank(request: Request, body: RerankRequest, caller: Principal) -> li
 
 @router.post("/api/v1/embeddings", response_model=EmbeddingsResponse)
 async def embeddings(
-    body: EmbeddingsRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
+    body: EmbeddingsRequest, request: Request, caller: CallerDep
 ) -> EmbeddingsResponse:
     result = await embed(request, body, caller)
     usage = result.usage
@@ -101,7 +102,5 @@ async def embeddings(
 
 
 @router.post("/api/v1/rerank", response_model=RerankResponse, response_model_exclude_none=True)
-async def rerank_route(
-    body: RerankRequest, request: Request, caller: Annotated[Principal, Depends(authenticated)]
-) -> RerankResponse:
+async def rerank_route(body: RerankRequest, request: Request, caller: CallerDep) -> RerankResponse:
     return RerankResponse(results=await rerank(request, body, caller))

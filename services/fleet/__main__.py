@@ -15,7 +15,7 @@ from services.fleet.infra import create_database, embedded_postgres, embedded_re
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
 from shared.providers import PROVIDERS
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 
 # `make run` puts every worker pool on one host: each gets its own metrics port from here.
 WORKER_METRICS_BASE = 9100
@@ -47,11 +47,13 @@ def report(config: FleetConfig, services: list[Service]) -> None:
     say(f"  {'postgresql':<20} {'':<12} {config.database_url}")
     say()
     say(f"Gateway API: {config.edge_url}   (logs in {config.log_dir})")
+    if config.console_url:
+        say(f"Web console: {config.console_url}/console/")
     say("Press Ctrl-C to stop.")
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()
     stopping = False
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -80,6 +82,7 @@ def main() -> None:
                 for index in range(len(providers))
             ),
             audit_port=settings.audit_port,
+            console_port=settings.console_port,
             simulator_port=settings.simulator_port if simulated else None,
             simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token
             providers=providers,

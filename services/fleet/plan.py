@@ -21,6 +21,7 @@ class FleetConfig:
     simulator_args: tuple[str, ...] = ()
     worker_metrics_ports: tuple[int, ...] = ()  # one per provider, in order; none: not served
     audit_port: int | None = None  # None: no audit service (records wait in the stream)
+    console_port: int | None = None  # None: no web console
     providers: tuple[str, ...] = tuple(PROVIDERS)
     redis_prefix: str = "gw"
     log_dir: Path | None = None
@@ -41,6 +42,10 @@ class FleetConfig:
     @property
     def audit_url(self) -> str | None:
         return f"http://127.0.0.1:{self.audit_port}" if self.audit_port else None
+
+    @property
+    def console_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.console_port}" if self.console_port else None
 
     @property
     def simulator_url(self) -> str | None:
@@ -120,10 +125,19 @@ def plan(config: FleetConfig) -> list[Service]:
         service(
             f"worker-{provider}",
             ["-m", "services.workers", "--provider", provider],
-            f"http://127.0.0.1:{port}/metrics" if port else None,
+            f"http://127.0.0.1:{port}/health/ready" if port else None,
             {"METRICS_PORT": str(port)},
         )
         for provider, port in zip(config.providers, ports, strict=True)
     ]
     services.append(service("edge", ["-m", "services.edge"], f"{config.edge_url}/health/ready"))
+    if config.console_url:
+        # Plain HTTP on this machine: cookies without `Secure` (production keeps it on).
+        console_env = {
+            "EDGE_URL": config.edge_url,
+            "CONSOLE_PORT": str(config.console_port),
+            "CONSOLE_SECURE_COOKIES": "false",
+        }
+        health = f"{config.console_url}/health/ready"
+        services.append(service("console", ["-m", "services.console"], health, console_env))
     return services

@@ -10,7 +10,7 @@ import asyncio
 from services.keyvault.main import create_app, migrate, open_vault
 from shared.logs import configure_logging
 from shared.serving import serve
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 
 
 async def rotate(settings: Settings) -> int:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         "command", nargs="?", choices=["serve", "migrate", "rotate"], default="serve"
     )
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = load_settings()
     configure_logging("keyvault", settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrate(settings))

@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         async with httpx.AsyncClient(timeout=5.0) as client, open_vault(settings) as vault:
             app.state.verifier = await load_verifier(settings, client)
             app.state.vault = vault
-            every = max(1.0, settings.seconds("keyvault_purge_interval"))
+            every = max(1.0, settings.keyvault_purge_interval.seconds)
             purging = asyncio.create_task(purge_expired_copies(vault, every))
             log.info("keyvault ready (master key v%d)", vault.master.newest)
             try:

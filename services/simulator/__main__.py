@@ -8,7 +8,7 @@ import uvicorn
 from services.simulator.app import create_app
 from services.simulator.config import SimulatorConfig
 from shared.logs import configure_logging
-from shared.settings import Settings
+from shared.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    settings = Settings()
+    settings = load_settings()
     config = SimulatorConfig(
         tokens=args.tokens,
         reasoning_tokens=args.reasoning_tokens,

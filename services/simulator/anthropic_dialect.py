@@ -1,4 +1,4 @@
-"""Anthropic Messages API (providers.md §1) under `/anthropic`."""
+"""Anthropic Messages API (docs/providers.md §1) under `/anthropic`."""
 
 import asyncio
 import uuid

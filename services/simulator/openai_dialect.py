@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat completions (providers.md §0) with per-provider quirks from a profile."""
+"""OpenAI-compatible chat completions (docs/providers.md §0), with each provider's quirks."""
 
 from typing import Any
 

@@ -60,8 +60,8 @@ PERPLEXITY_401_HTML = (
     "<hr><center>openresty/1.25.3.1</center>\r\n</body>\r\n</html>\r\n"
 )
 MIDSTREAM_MESSAGE = "Server overloaded, please retry later"
-# 403 in each provider's words (providers.md): OpenRouter's is a moderation flag, xAI's a blocked
-# key or team, Hugging Face's a token without the Inference Providers permission.
+# 403 in each provider's words (docs/providers.md): OpenRouter's is a moderation flag, xAI's a
+# blocked key or team, Hugging Face's a token without the Inference Providers permission.
 _FORBIDDEN = {
     "openrouter": "Your chosen model requires moderation and your input was flagged",
     "xai": "The API key sim-key-id is blocked or has no permission for this model or endpoint",
@@ -117,7 +117,7 @@ def _body(profile: OpenAIProfile, status: int, message: str, model: str) -> Any:
             "detail": message,
         }
     if style == "hf":
-        if status == 403:  # the Hub's own refusal: a bare `{"error": ...}` (providers.md §8b)
+        if status == 403:  # the Hub's own refusal: a bare `{"error": ...}` (docs/providers.md §8b)
             return {"error": message}
         return {"error": message, "error_type": _HF_TYPES[status]}
     if style == "perplexity":

@@ -1,4 +1,4 @@
-"""What makes one OpenAI-dialect provider different from the baseline (providers.md §0)."""
+"""What makes one OpenAI-dialect provider different from the baseline (docs/providers.md §0)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -9,14 +9,15 @@ import socket
 
 import httpx
 import uvloop
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from services.workers.cancel import ClientWatch
 from services.workers.consumer import JobConsumer
 from services.workers.credentials import KeyClient
 from services.workers.heartbeat import Heartbeat
-from services.workers.jobs import JobRunner
+from services.workers.job_runner import JobRunner
+from services.workers.probes import probe_app, serve_probes
 from services.workers.providers.base import UpstreamLimits
 from services.workers.providers.registry import ADAPTERS
 from services.workers.recovery import Recovery
@@ -30,15 +31,19 @@ from shared.providers import PROVIDERS
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import decrypt_token
-from shared.settings import Settings, parse_duration
+from shared.settings import Settings, load_settings
 
 log = logging.getLogger("services.workers")
+
+# A pool is ready while Redis answered a read of its stream this recently (a read blocks for
+# at most a second when the stream is idle).
+READY_WITHIN = 5.0
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
     return upstream_client(
-        connect=parse_duration(settings.upstream_connect_timeout),
-        read=settings.request_timeout_seconds,
+        connect=settings.upstream_connect_timeout.seconds,
+        read=settings.request_timeout.seconds,
         limit=settings.worker_concurrency,
     )
 
@@ -51,20 +56,75 @@ def retrieval_url(settings: Settings, provider_id: str) -> str | None:
     }.get(provider_id)
 
 
-def serve_metrics(settings: Settings) -> WorkerMetrics:
-    """This process's metrics, served on `METRICS_PORT` (0: not served)."""
-    registry = new_registry()
-    if settings.enable_metrics and settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
-        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
-    return WorkerMetrics(registry)
+def unready_reason(consumer: JobConsumer, stop: asyncio.Event) -> str | None:
+    if stop.is_set():
+        return "stopping: finishing the jobs in flight, taking no new ones"
+    if not consumer.consuming(READY_WITHIN):
+        return f"not consuming {consumer.stream}: Redis answered no read in {READY_WITHIN:g} s"
+    return None
+
+
+def serve_port(
+    settings: Settings, registry: CollectorRegistry, consumer: JobConsumer, stop: asyncio.Event
+) -> None:
+    """Metrics and the health probes on `METRICS_PORT` (0: not served; see `probes`)."""
+    if not settings.metrics_port:
+        return
+    app = probe_app(
+        registry if settings.enable_metrics else None, lambda: unready_reason(consumer, stop)
+    )
+    serve_probes(settings.host, settings.metrics_port, app)
+    log.info("metrics and health on http://%s:%d", settings.host, settings.metrics_port)
+
+
+def job_consumer(
+    settings: Settings,
+    redis: Redis,
+    client: httpx.AsyncClient,
+    provider_id: str,
+    *,
+    consumer_name: str,
+    metrics: WorkerMetrics,
+) -> JobConsumer:
+    """The provider's consumer with everything its jobs run through: the adapter of its
+    dialect, the caller's keys, the breaker and retries, the watch on the clients."""
+    provider = PROVIDERS[provider_id]
+    adapter = ADAPTERS[provider.dialect](
+        provider,
+        client,
+        settings.provider_base_url(provider_id),
+        settings.provider_key(provider_id) or "",
+        limits=UpstreamLimits.from_settings(settings),
+        retrieval_url=retrieval_url(settings, provider_id),
+    )
+    key_client = KeyClient(
+        client,
+        settings.keyvault_url,
+        decrypt_token(settings),
+        ttl=settings.provider_key_cache_ttl.seconds,
+    )
+    keys = RedisKeys(settings.redis_prefix)
+    guard = UpstreamGuard(
+        Breaker(redis, keys, settings),
+        RetryPolicy.from_settings(settings),
+        provider_id,
+        provider.name,
+    )
+    return JobConsumer(
+        redis,
+        keys,
+        JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
+        consumer_name=consumer_name,
+        concurrency=settings.worker_concurrency,
+        maxlen=settings.queue_maxlen,
+        coalesce=settings.stream_coalesce.seconds,
+    )
 
 
 async def serve(settings: Settings, provider_id: str) -> None:
     provider = PROVIDERS[provider_id]
     provider_var.set(provider_id)
-    api_key = settings.provider_key(provider_id) or ""
-    if not api_key:
+    if not settings.provider_key(provider_id):
         log.warning(
             "no operator key for %s (%s): only callers with their own key are served",
             provider_id,
@@ -78,40 +138,19 @@ async def serve(settings: Settings, provider_id: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     redis = connect(settings.redis_url, max_connections=settings.worker_concurrency + 4)
     async with http_client(settings) as client:
-        adapter = ADAPTERS[provider.dialect](
-            provider,
-            client,
-            settings.provider_base_url(provider_id),
-            api_key,
-            limits=UpstreamLimits.from_settings(settings),
-            retrieval_url=retrieval_url(settings, provider_id),
-        )
-        key_client = KeyClient(
-            client,
-            settings.keyvault_url,
-            decrypt_token(settings),
-            ttl=parse_duration(settings.provider_key_cache_ttl),
-        )
-        keys = RedisKeys(settings.redis_prefix)
-        metrics = serve_metrics(settings)
-        guard = UpstreamGuard(
-            Breaker(redis, keys, settings),
-            RetryPolicy.from_settings(settings),
-            provider_id,
-            provider.name,
-        )
-        consumer = JobConsumer(
+        registry = new_registry()
+        consumer = job_consumer(
+            settings,
             redis,
-            keys,
-            JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
+            client,
+            provider_id,
             consumer_name=f"{socket.gethostname()}-{os.getpid()}",
-            concurrency=settings.worker_concurrency,
-            maxlen=settings.queue_maxlen,
-            coalesce=settings.seconds("stream_coalesce"),
+            metrics=WorkerMetrics(registry),
         )
+        serve_port(settings, registry, consumer, stop)
         freeze_startup_heap()
         try:
-            await run_pool(settings, redis, keys, consumer, stop)
+            await run_pool(settings, redis, consumer.keys, consumer, stop)
         finally:
             await redis.aclose()
     log.info("worker pool for %s stopped", provider_id)
@@ -122,12 +161,12 @@ async def run_pool(
 ) -> None:
     """The consumer, its heartbeat and its crash recovery, until `stop` and the drain end."""
     finished = asyncio.Event()
-    heartbeat = Heartbeat(redis, keys, consumer, settings.seconds("heartbeat_interval"))
+    heartbeat = Heartbeat(redis, keys, consumer, settings.heartbeat_interval.seconds)
     recovery = Recovery(
         redis,
         keys,
         consumer,
-        idle=settings.seconds("reclaim_idle"),
+        idle=settings.reclaim_idle.seconds,
         max_deliveries=settings.max_deliveries,
     )
     await consumer.ensure_group()
@@ -135,7 +174,7 @@ async def run_pool(
     reclaiming = asyncio.create_task(recovery.run(stop))
     log.info("worker pool for %s consuming %s", consumer.provider, consumer.stream)
     try:
-        await consumer.run(stop, settings.seconds("worker_shutdown_grace"))
+        await consumer.run(stop, settings.worker_shutdown_grace.seconds)
     finally:
         finished.set()
         stop.set()
@@ -146,7 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--provider", required=True, choices=sorted(PROVIDERS))
     args = parser.parse_args()
-    settings = Settings()
+    settings = load_settings()
     configure_logging(f"worker-{args.provider}", settings.log_level)
     uvloop.run(serve(settings, args.provider))
 

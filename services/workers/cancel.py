@@ -5,7 +5,7 @@ client leaves. A streaming job notices on its next PUBLISH (zero receivers); bes
 upstream calls (with their retries) run, the worker counts the listeners of their jobs'
 channels (one `PUBSUB NUMSUB` for all of them every `POLL_SECONDS`) and cancels the calls
 nobody waits for, which also covers a stream's wait for its first token. Either way the job
-ends with `ClientGone`; for a cut stream it carries the usage of what was delivered
+ends with `ListenerGone`; for a cut stream it carries the usage of what was delivered
 (`shared.delivered`).
 """
 
@@ -28,7 +28,9 @@ T = TypeVar("T")
 POLL_SECONDS = 0.5
 
 
-class ClientGone(ProviderError):
+class ListenerGone(ProviderError):
+    """Nobody listens on the job's reply channel any more: its client left the edge."""
+
     status = 499
 
     def __init__(self, usage: Usage | None = None) -> None:
@@ -48,7 +50,7 @@ class ClientWatch:
         self._polling: asyncio.Task[None] | None = None
 
     async def unless_client_leaves(self, channel: str, work: Awaitable[T]) -> T:
-        """The result of `work`, or `ClientGone` (with `work` cancelled) once nobody listens
+        """The result of `work`, or `ListenerGone` (with `work` cancelled) once nobody listens
         on `channel`."""
         task = asyncio.ensure_future(work)
         left = self._left[channel] = asyncio.get_running_loop().create_future()
@@ -59,7 +61,7 @@ class ClientWatch:
             if task.done():
                 return task.result()
             log.info("the client left; cancelling the upstream call")
-            raise ClientGone()
+            raise ListenerGone()
         finally:
             del self._left[channel]
             left.cancel()

@@ -1,5 +1,5 @@
 """A provider's worker pool: reads its job stream in the `workers` group and runs jobs
-(`jobs.JobRunner` dispatches them on their kind).
+(`job_runner.JobRunner` dispatches them on their kind).
 
 Jobs run concurrently (bounded by `WORKER_CONCURRENCY`). Each job ends with exactly one
 terminal event on its reply channel, published in one MULTI with acknowledging and deleting its
@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from services.workers.fallback import forward, should_fall_back
-from services.workers.jobs import JobRunner
+from services.workers.job_runner import JobRunner
 from services.workers.publisher import ReplyPublisher
 from shared.breaker import Breaker
 from shared.logs import trace_id_var, user_id_var
@@ -55,10 +55,19 @@ class JobConsumer:
         self.maxlen = maxlen
         self.coalesce = coalesce  # seconds over which a stream's deltas share one message
         self.running: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its job
+        self.last_read: float | None = None  # monotonic time of the last read Redis answered
 
     @property
     def free(self) -> int:
         return self.concurrency - len(self.running)
+
+    def consuming(self, within: float) -> bool:
+        """Whether the pool takes jobs: Redis answered a read of its stream in the last
+        `within` seconds, or every slot is busy with a job (it reads again when one ends).
+        Safe to call from another thread (the probe server's)."""
+        if self.free <= 0:
+            return True
+        return self.last_read is not None and time.monotonic() - self.last_read <= within
 
     async def ensure_group(self) -> None:
         try:
@@ -92,13 +101,19 @@ class JobConsumer:
     async def run(self, stop: asyncio.Event, grace: float) -> None:
         await self.ensure_group()
         while not stop.is_set():
-            if self.free <= 0:
-                await asyncio.wait(self.running.values(), return_when=asyncio.FIRST_COMPLETED)
+            if self.free <= 0:  # until a slot frees up, or shutdown starts
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {*self.running.values(), stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopping.cancel()
                 continue
             try:
                 entries = await self.read()
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                # The stream (or its group) is gone: deleted between reads (NOGROUP), or while
+                # this read was blocked on it (UNBLOCKED).
+                if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                     raise
                 await self.ensure_group()
                 continue
@@ -106,6 +121,7 @@ class JobConsumer:
                 log.warning("redis unavailable; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
+            self.last_read = time.monotonic()
             for entry_id, fields in entries:
                 self.start(entry_id, fields)
         await self.drain(grace)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared.errors import NotFoundError, ServiceUnavailable, ValidationError
+from shared.errors import InvalidRequest, NotFoundError, ServiceUnavailable
 
 _MAX_ENTRIES = 10_000
 
@@ -57,7 +57,7 @@ class KeyClient:
             raise ServiceUnavailable("The keyvault could not provide your provider key")
         body = response.json()
         if body.get("provider") != provider:
-            raise ValidationError(
+            raise InvalidRequest(
                 f"Key {key_id} is a {body.get('provider')} key, not a {provider} key",
                 details={"id": key_id},
             )

@@ -1,6 +1,6 @@
 """Upstream calls guarded by the provider's circuit breaker and retried with backoff.
 
-What counts (providers.md §10.4):
+What counts (docs/providers.md §10.4):
 - retryable: 429, 408, 5xx and 529 answers, timeouts, connection errors, broken streams, bad
   answers; never a 4xx client error, a rejected key, an account without credit, or an answer
   with `x-should-retry: false`.
@@ -88,8 +88,8 @@ class RetryPolicy:
     def from_settings(cls, settings: Settings) -> "RetryPolicy":
         return cls(
             max_attempts=settings.retry_max_attempts,
-            base_delay=settings.seconds("retry_base_delay"),
-            max_delay=settings.seconds("retry_max_delay"),
+            base_delay=settings.retry_base_delay.seconds,
+            max_delay=settings.retry_max_delay.seconds,
         )
 
     def delay(self, error: GatewayError, attempt: int, deadline: float) -> float | None:

@@ -1,4 +1,4 @@
-"""Tolerant Server-Sent Events parsing for upstream provider streams (providers.md §0)."""
+"""Tolerant Server-Sent Events parsing for upstream provider streams (docs/providers.md §0)."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass

@@ -88,12 +88,23 @@ class _NoCookies(httpx.Cookies):
         return None
 
 
+class UpstreamClient(httpx.AsyncClient):
+    """Keeps no cookie an upstream sets: the client serves every caller, whose requests must
+    not carry each other's cookies (and reading them would cost time on every answer)."""
+
+    _none = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._none
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("the upstream client keeps no cookies")
+
+
 def upstream_client(*, connect: float, read: float, limit: int) -> httpx.AsyncClient:
     """At most `limit` connections; `connect` bounds getting one, `read` each read."""
-    client = httpx.AsyncClient(
+    return UpstreamClient(
         timeout=httpx.Timeout(read, connect=connect), transport=UpstreamTransport(limit)
     )
-    # Cookies an upstream sets are not kept: the client serves every caller, whose requests
-    # must not carry each other's cookies (and reading them cost time on every answer).
-    client._cookies = _NoCookies()
-    return client

@@ -101,7 +101,7 @@ async def test_login(client: httpx.AsyncClient, email: str, settings: Settings) 
     response = await login(client, email.upper(), PASSWORD)
     assert response.status_code == 200
     body = response.json()
-    assert body["expiresIn"] == settings.jwt_expiry == "1h"
+    assert body["expiresIn"] == settings.jwt_expiry.text == "1h"
     assert set(body) == {"token", "expiresIn"}
     jwks = (await client.get("/.well-known/jwks.json")).json()
     claims = verifier_for(settings, jwks).verify(body["token"])

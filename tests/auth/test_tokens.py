@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared.errors import AuthenticationError
 from shared.tokens import (
@@ -78,6 +78,25 @@ def test_jwks_shape_and_verification(signer: TokenSigner) -> None:
     assert "d" not in key
     verifier = TokenVerifier.from_jwks(jwks, issuer=ISS, audience=AUD)
     assert verifier.verify(signer.issue("usr_x", "free")).sub == "usr_x"
+
+
+def test_key_id_is_the_rfc_7638_thumbprint() -> None:
+    """The example key of RFC 8037, appendix A.2, and its thumbprint from appendix A.3."""
+    x = base64.urlsafe_b64decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+    key = Ed25519PublicKey.from_public_bytes(x)
+    assert key_id(key) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+def test_a_jwks_without_a_usable_ed25519_signing_key_is_refused(signer: TokenSigner) -> None:
+    [key] = signer.jwks()["keys"]
+    for unusable in (
+        {"keys": []},
+        {"keys": [{**key, "use": "enc"}]},
+        {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+        {"keys": [{**key, "alg": "HS256"}]},
+    ):
+        with pytest.raises(ValueError):
+            TokenVerifier.from_jwks(unusable, issuer=ISS, audience=AUD)
 
 
 def test_from_public_pem(signer: TokenSigner) -> None:

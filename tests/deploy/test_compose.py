@@ -14,7 +14,7 @@ from services.fleet.plan import simulator_env
 from shared.providers import PROVIDERS
 from tests.deploy.manifests import DEPLOY, SCHEMAS, compose
 
-APP_PORTS = {"edge": 3001, "auth": 3002, "keyvault": 3003, "audit": 3004}
+APP_PORTS = {"edge": 3001, "auth": 3002, "keyvault": 3003, "audit": 3004, "console": 3005}
 WORKER_METRICS_PORT = 9100
 DASHBOARD_METRICS = (
     "gateway_requests_total",

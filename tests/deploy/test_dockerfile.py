@@ -57,7 +57,10 @@ def test_final_stage_is_non_root_and_has_no_build_tools() -> None:
     env = " ".join(a for i, a in final if i == "ENV")
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     assert "PYTHONUNBUFFERED=1" in env
-    assert not any(i == "HEALTHCHECK" for i, _ in final)
+    (healthcheck,) = [a for i, a in final if i == "HEALTHCHECK"]
+    # Exec form, so it needs no shell; what it checks: tests/e2e/test_image_healthcheck.py.
+    assert healthcheck.endswith('CMD ["python", "-m", "shared.healthcheck"]')
+    assert "METRICS_PORT=9100" in env  # where a worker pool's /health/live answers
 
 
 def test_the_build_context_holds_only_the_lock_and_the_code() -> None:

@@ -13,7 +13,7 @@ def all_modules() -> list[str]:
 
 
 def test_the_deployments_name_every_service() -> None:
-    expected = {"edge", "auth", "keyvault", "audit", "workers", "simulator"}
+    expected = {"edge", "auth", "keyvault", "audit", "console", "workers", "simulator"}
     assert {m.removeprefix("services.") for m in all_modules()} == expected
 
 

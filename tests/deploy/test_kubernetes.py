@@ -11,6 +11,7 @@ import pytest
 
 from shared.providers import PROVIDERS
 from shared.redis_keys import WORKER_GROUP, RedisKeys
+from shared.settings import Settings
 from tests.deploy.manifests import (
     KUSTOMIZATIONS,
     SCHEMAS,
@@ -30,6 +31,7 @@ CRD_SCHEMAS = {
 HTTP_SERVICES = {"edge": 3001, "auth": 3002, "keyvault": 3003, "audit": 3004}
 OVERLAY_NAMESPACE = "ai-gateway-example"
 OVERLAY_IMAGE = "registry.example.com/ai-gateway:0.1.0"
+SECRETS = "/run/secrets"  # where every pod mounts its secrets volume
 
 
 @cache
@@ -128,7 +130,7 @@ def test_each_http_service_has_probes_a_service_and_a_disruption_budget() -> Non
             assert config[f"{name.upper()}_PORT"] == str(port)
         # Tokens are verified with the public key: without it a pod would fetch the auth
         # service's JWKS, which the NetworkPolicies allow only from the edge and workers.
-        assert "JWT_PUBLIC_KEY" in {e["name"] for e in container.get("env", [])}, name
+        assert "JWT_PUBLIC_KEY_FILE" in {e["name"] for e in container.get("env", [])}, name
     assert config["PORT"] == "3001"
     hpa = of_kind(objects, "HorizontalPodAutoscaler")["edge"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "edge"
@@ -145,7 +147,7 @@ def worker_deployments() -> dict[str, Manifest]:
     return found
 
 
-def test_each_worker_pool_has_a_liveness_probe_on_its_metrics_port_and_a_budget() -> None:
+def test_each_worker_pool_has_probes_on_its_metrics_port_and_a_budget() -> None:
     objects = render("base")
     budgets = of_kind(objects, "PodDisruptionBudget")
     config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
@@ -157,9 +159,10 @@ def test_each_worker_pool_has_a_liveness_probe_on_its_metrics_port_and_a_budget(
         assert container["ports"] == [
             {"name": "metrics", "containerPort": int(config["METRICS_PORT"])}
         ]
-        assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
-        # Workers pull their jobs: no Service sends them traffic, so none waits on readiness.
-        assert "readinessProbe" not in container
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "metrics"}
+        # Ready: connected to Redis and consuming (tests/e2e/test_worker_probes.py).
+        ready = container["readinessProbe"]["httpGet"]
+        assert ready == {"path": "/health/ready", "port": "metrics"}
         budget = budgets[name]["spec"]
         assert budget["maxUnavailable"] == 1
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -189,6 +192,8 @@ def secret_references(obj: Any) -> set[tuple[str, str | None]]:
     """(secret, key) pairs an object reads; key None for a whole-Secret envFrom."""
     found: set[tuple[str, str | None]] = set()
     if isinstance(obj, dict):
+        if isinstance(obj.get("secret"), dict):  # a source of a projected volume
+            found |= {(obj["secret"]["name"], i["key"]) for i in obj["secret"]["items"]}
         if "secretKeyRef" in obj and not obj["secretKeyRef"].get("optional"):
             found.add((obj["secretKeyRef"]["name"], obj["secretKeyRef"]["key"]))
         if "secretRef" in obj:
@@ -219,15 +224,43 @@ def test_only_keyvault_and_the_workers_read_the_decrypt_token() -> None:
         name
         for kind in ("Deployment", "Job")
         for name, obj in of_kind(render("base"), kind).items()
-        if ("gateway-decrypt-token", None) in secret_references(obj)
+        if ("gateway-decrypt-token", "KEYVAULT_SERVICE_TOKEN") in secret_references(obj)
     }
     workers = {d["metadata"]["name"] for d in worker_deployments().values()}
     assert readers == {"keyvault", *workers}
     edge = of_kind(render("base"), "Deployment")["edge"]
-    assert ("gateway-internal-token", None) in secret_references(edge)
+    assert ("gateway-internal-token", "INTERNAL_SERVICE_TOKEN") in secret_references(edge)
 
 
-def test_only_the_edge_is_reachable_from_outside() -> None:
+def test_secrets_reach_the_pods_as_mounted_files_only() -> None:
+    """Each Secret key a pod reads is a file in its read-only secrets volume, named by the
+    setting it holds and handed over as `<SETTING>_FILE`; none is an environment variable."""
+    settings = {str(field.alias) for field in Settings.model_fields.values()}
+    for kind in ("Deployment", "Job"):
+        for name, obj in of_kind(render("base"), kind).items():
+            pod = obj["spec"]["template"]["spec"]
+            projected = [v for v in pod.get("volumes", []) if "projected" in v]
+            if not projected:  # a pod that holds no secret (the console)
+                assert secret_references(obj) == set(), name
+                continue
+            (volume,) = projected
+            assert volume["projected"]["defaultMode"] == 0o440
+            assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+            keys = {key for _, key in secret_references(volume)}
+            assert keys <= settings, name
+            for container in containers(obj):
+                assert secret_references(container) == set(), f"{name}: a secret in its env"
+                mount = {"name": volume["name"], "mountPath": SECRETS, "readOnly": True}
+                assert mount in container["volumeMounts"], name
+                files = {
+                    e["name"].removesuffix("_FILE"): e["value"]
+                    for e in container["env"]
+                    if e["name"].endswith("_FILE")
+                }
+                assert files == {key: f"{SECRETS}/{key}" for key in keys}, name
+
+
+def test_only_the_edge_and_the_console_are_reachable_from_outside() -> None:
     policies = of_kind(render("base"), "NetworkPolicy")
     deny = policies["default-deny-ingress"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
@@ -238,14 +271,62 @@ def test_only_the_edge_is_reachable_from_outside() -> None:
         for peer in rule["from"]
         if "ingress-nginx" in json.dumps(peer)
     ]
-    assert [p["spec"]["podSelector"] for p in from_outside] == [
-        {"matchLabels": {"app.kubernetes.io/name": "edge"}}
-    ]
+    selected = sorted(json.dumps(p["spec"]["podSelector"]) for p in from_outside)
+    assert selected == sorted(
+        json.dumps({"matchLabels": {"app.kubernetes.io/name": name}})
+        for name in ("edge", "console")
+    )
     (ingress,) = of_kind(render("base"), "Ingress").values()
     paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
-    assert {path["backend"]["service"]["name"] for path in paths} == {"edge"}
-    # The public API only: the edge's /metrics is for Prometheus inside the cluster.
-    assert {path["path"] for path in paths} == {"/api", "/v1", "/health", "/docs", "/openapi.json"}
+    backends = {path["path"]: path["backend"]["service"]["name"] for path in paths}
+    # The public API and the console: the edge's /metrics is for Prometheus inside the cluster.
+    assert backends == {
+        "/api": "edge",
+        "/v1": "edge",
+        "/health": "edge",
+        "/docs": "edge",
+        "/openapi.json": "edge",
+        "/console": "console",
+    }
+
+
+def selects(selector: Manifest, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions In/NotIn) picks `labels`."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        inside = value in expression["values"]
+        if inside != (expression["operator"] == "In"):
+            return False
+    return True
+
+
+def test_the_console_reaches_the_edge_alone_and_holds_no_secret() -> None:
+    objects = render("base")
+    console = of_kind(objects, "Deployment")["console"]
+    labels = console["spec"]["template"]["metadata"]["labels"]
+    (container,) = containers(console)
+    assert container["ports"] == [{"name": "http", "containerPort": 3005}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert secret_references(console) == set()
+    config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
+    assert config["EDGE_URL"] == "http://edge:3001"
+    assert config["CONSOLE_SECURE_COOKIES"] == "true"
+    egress = [
+        rule
+        for policy in of_kind(objects, "NetworkPolicy").values()
+        if "Egress" in policy["spec"]["policyTypes"]
+        and selects(policy["spec"]["podSelector"], labels)
+        for rule in policy["spec"].get("egress", [])
+    ]
+    open_ports = {port["port"] for rule in egress if "to" not in rule for port in rule["ports"]}
+    assert open_ports == {53}  # names only: not Redis, not PostgreSQL
+    (to_edge,) = [rule for rule in egress if "to" in rule]
+    assert to_edge["to"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "edge"}}}
+    ]
+    assert to_edge["ports"] == [{"protocol": "TCP", "port": 3001}]
 
 
 def test_only_the_workers_leave_the_cluster() -> None:

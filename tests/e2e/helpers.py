@@ -64,7 +64,7 @@ def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
         )
         return prompt, recorded["output_tokens"]
     completion = recorded["completion_tokens"]
-    if provider == "xai":  # providers.md §3: xAI leaves reasoning out of completion_tokens
+    if provider == "xai":  # docs/providers.md §3: xAI leaves reasoning out of completion_tokens
         completion += recorded["completion_tokens_details"]["reasoning_tokens"]
     return recorded["prompt_tokens"], completion
 

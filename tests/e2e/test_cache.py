@@ -111,25 +111,32 @@ async def test_another_users_identical_request_is_a_miss(
     assert await posts_seen(simulator, trace) == 1
 
 
-async def test_the_openai_surface_shares_the_cache(
-    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
+def surface_request(path: str) -> dict[str, object]:
+    """A new deterministic question in the request shape of the chat surface at `path`."""
+    text = f"Why {secrets.token_hex(4)}?"
+    messages = [{"role": "user", "content": text}]
+    if path == "/api/v1/chat":
+        return question(temperature=0)
+    if path == "/v1/chat/completions":
+        return {"model": "deepseek/deepseek-chat", "messages": messages, "temperature": 0}
+    return {"model": "claude-3-5-sonnet-20241022", "messages": messages, "temperature": 0}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/chat", "/v1/chat/completions", "/v1/messages"])
+async def test_every_chat_surface_answers_a_repeated_deterministic_request_from_the_cache(
+    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str, path: str
 ) -> None:
-    body = {
-        "model": "deepseek/deepseek-chat",
-        "messages": [{"role": "user", "content": f"Why {secrets.token_hex(4)}?"}],
-        "temperature": 0,
-        "max_tokens": 40,
-    }
+    body = {**surface_request(path), "max_tokens": 40}
     answers = []
     for _ in range(2):
         trace = new_trace()
-        response = await edge.post(
-            "/v1/chat/completions", json=body, headers=auth(user_token, trace)
-        )
+        response = await edge.post(path, json=body, headers=auth(user_token, trace))
         assert response.status_code == 200, response.text
         answers.append((response, trace))
-    (miss, _), (hit, hit_trace) = answers
+    (miss, miss_trace), (hit, hit_trace) = answers
     assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
-    assert hit.json()["id"] == miss.json()["id"]
-    assert hit.json()["choices"] == miss.json()["choices"]
+    # The same answer, under the same id (OpenAI's `created` is the time of the response).
+    assert hit.json() | {"created": 0} == miss.json() | {"created": 0}
+    assert await posts_seen(simulator, miss_trace) == 1
     assert await posts_seen(simulator, hit_trace) == 0
+    assert "ratelimit-remaining" in hit.headers

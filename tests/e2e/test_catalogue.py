@@ -146,7 +146,7 @@ async def test_an_unlisted_retrieval_model_is_left_to_the_provider(
     edge: httpx.AsyncClient, user_token: str, path: str, body: dict[str, object]
 ) -> None:
     """NIM's hosted retrieval models may be missing from its /models, Hugging Face and
-    OpenRouter list chat models (providers.md §4, §6, §8): their lists cannot reject these."""
+    OpenRouter list chat models (docs/providers.md §4, §6, §8): their lists cannot reject these."""
     for provider_models in SIMULATED_MODELS.values():
         assert body["model"] not in provider_models
     texts = (

@@ -1,5 +1,6 @@
 """`make loadtest` against the running test fleet: a short run reports throughput, latency
-percentiles and queue depth per provider, and no errors."""
+percentiles and queue depth per provider, and no errors, and leaves its charts and Locust's
+HTML report beside the summary."""
 
 import asyncio
 import os
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 from services.fleet.plan import FleetConfig
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 async def test_a_short_load_test_reports_throughput_and_no_errors(
@@ -54,3 +57,11 @@ async def test_a_short_load_test_reports_throughput_and_no_errors(
         assert f"| {name} " in report, report
     assert re.search(r"^\| deepseek +\| \d+ +\| \d+ +\|$", report, re.MULTILINE), report
     assert "Error rate 0.00% (limit 0.00%). OK." in report
+
+    charts = ["throughput.png", "latency.png", "errors.png", "queue-depth.png"]
+    assert f"Charts in {tmp_path}: {', '.join(charts)}; " in report
+    for chart in charts:
+        assert (tmp_path / chart).read_bytes().startswith(PNG), chart
+    assert not (tmp_path / "memory.png").exists()  # soak runs only
+    html = (tmp_path / "report.html").read_text()
+    assert "<html" in html and "chat deepseek" in html

@@ -120,7 +120,7 @@ async def test_the_specs_rerank_example_succeeds(
     edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
 ) -> None:
     """The spec's request verbatim: NIM's hosted path spelling of the model (`3_2`), which its
-    /models does not list (it lists `llama-3.2-...`; providers.md §6)."""
+    /models does not list (it lists `llama-3.2-...`; docs/providers.md §6)."""
     documents = [
         "Machine learning is a subset of AI...",
         "Deep learning uses neural networks...",

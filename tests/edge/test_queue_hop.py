@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.edge.admission import Admission, Limits, Reservation
 from services.edge.audit import AuditEmitter
-from services.edge.jobs import JobQueue
+from services.edge.job_queue import JobQueue
 from services.edge.replies import ReplyHub
 from shared import audit
 from shared.audit import AuditRecord

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.identifiers import model_path
 from tests.e2e.helpers import auth, new_trace
 
@@ -61,5 +61,5 @@ def test_model_path_encodes_each_segment() -> None:
     assert model_path("BAAI/bge-large-en-v1.5") == "BAAI/bge-large-en-v1.5"
     assert model_path("org/a b?c#d%e") == "org/a%20b%3Fc%23d%25e"
     for climbing in ("../x", "a/../b", "a//b", "./a"):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequest):
             model_path(climbing)

@@ -1,4 +1,4 @@
-"""Per-provider wire quirks (providers.md §3-8), checked on the raw bytes with httpx."""
+"""Per-provider wire quirks (docs/providers.md §3-8), checked on the raw bytes with httpx."""
 
 from typing import Any
 

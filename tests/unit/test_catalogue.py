@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from services.edge.catalogue import REDIS_TTL_SECONDS, Catalogue
-from shared.errors import ProviderError, ValidationError
+from shared.errors import InvalidRequest, ProviderError
 from shared.messages import Job, ModelsJob, ModelsResult
 from shared.redis_keys import RedisKeys
 
@@ -94,7 +94,7 @@ async def test_an_unknown_list_does_not_block_but_a_known_one_rejects() -> None:
 
     await cat.check("deepseek", "anything")
     await cat.check("xai", "grok-3")
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         await cat.check("xai", "grok-9")
     assert caught.value.details == {
         "provider": "xai",
@@ -108,5 +108,5 @@ async def test_hugging_face_retrieval_models_are_not_checked_against_its_chat_li
 
     await cat.check("huggingface", "BAAI/bge-reranker-large", "rerank")
     assert queue.calls == []
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         await cat.check("huggingface", "BAAI/bge-reranker-large", "chat")

@@ -9,7 +9,7 @@ from services.workers.fallback import next_job
 from services.workers.providers.upstream_errors import upstream_error
 from services.workers.retry import RetryPolicy, breaker_outcome, circuit_open, error_is_retryable
 from shared.delivered import delivered_usage
-from shared.errors import GatewayError, ProviderError, ValidationError
+from shared.errors import GatewayError, InvalidRequest, ProviderError
 from shared.messages import ChatJob
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest
@@ -42,7 +42,7 @@ def transport(status: int) -> ProviderError:
         (upstream(503, **{"x-should-retry": "false"}), False, True),
         (transport(502), True, False),  # connection error, broken stream
         (transport(504), True, False),  # timeout
-        (ValidationError("bad", details={"provider": "deepseek"}), False, None),
+        (InvalidRequest("bad", details={"provider": "deepseek"}), False, None),
         (circuit_open("deepseek", "DeepSeek", 3.0), True, None),
         (ProviderError("The client went away", status=499), False, None),
     ],

@@ -1,4 +1,4 @@
-"""The upstream SSE parser follows providers.md §0's tolerance rules."""
+"""The upstream SSE parser follows docs/providers.md §0's tolerance rules."""
 
 from collections.abc import AsyncIterator
 

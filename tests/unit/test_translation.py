@@ -21,7 +21,7 @@ from services.workers.providers.retrieval import nim_rerank_path
 from services.workers.providers.retrieval_shapes import pooled_vectors, ranked_results, sigmoid
 from services.workers.providers.upstream_errors import upstream_error
 from services.workers.publisher import merge_tool_calls
-from shared.errors import ProviderError, RateLimitError, ValidationError
+from shared.errors import InvalidRequest, ProviderError, RateLimitError
 from shared.messages import ToolCallDelta
 from shared.providers import PROVIDERS
 from shared.schemas import ChatMessage, ChatRequest, RerankRequest
@@ -239,7 +239,7 @@ def test_rerank_results_sorted_top_n_and_index_checked() -> None:
             502,
             "Incorrect API key",
         ),
-        ("xai", 400, {"code": "x", "error": "bad field"}, ValidationError, 400, "bad field"),
+        ("xai", 400, {"code": "x", "error": "bad field"}, InvalidRequest, 400, "bad field"),
         ("perplexity", 401, "<html><title>401 Authorization Required</title></html>",
          ProviderError, 502, "401 Authorization Required"),
         ("nvidia_nim", 401, {"status": 401, "title": "Unauthorized", "detail": "Bad key"},
@@ -250,7 +250,7 @@ def test_rerank_results_sorted_top_n_and_index_checked() -> None:
          "message": "Overloaded"}}, ProviderError, 503, "Overloaded"),
         ("deepseek", 429, {"error": {"message": "slow down"}}, RateLimitError, 429, "slow down"),
         ("openrouter", 403, {"error": {"code": 403, "message": "Input flagged",
-         "metadata": {"reasons": ["violence"]}}}, ValidationError, 403, "Input flagged"),
+         "metadata": {"reasons": ["violence"]}}}, InvalidRequest, 403, "Input flagged"),
         ("openrouter", 403, {"error": {"code": 403, "message": "Key disabled"}},
          ProviderError, 502, "rejected the credentials: Key disabled"),
     ],

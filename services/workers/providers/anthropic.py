@@ -1,4 +1,4 @@
-"""Anthropic Messages API (providers.md §1)."""
+"""Anthropic Messages API (docs/providers.md §1)."""
 
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -12,7 +12,7 @@ from services.workers.providers.anthropic_tools import (
 from services.workers.providers.base import ProviderAdapter
 from services.workers.providers.shapes import AnthropicEvent, AnthropicMessage, ModelPage
 from services.workers.sse import parse_sse
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.messages import DeltaEvent, DoneEvent, ModelsResult, ToolCallDelta
 from shared.schemas import ChatRequest, Usage
 
@@ -34,13 +34,13 @@ FINISH_REASONS = {
 
 def build_body(request: ChatRequest) -> dict[str, Any]:
     if request.temperature is not None and request.temperature > 1:
-        raise ValidationError(
+        raise InvalidRequest(
             "Anthropic accepts temperature from 0 to 1",
             details={"provider": "anthropic", "field": "temperature"},
         )
     system, messages = convert_messages(request.messages)
     if not messages:
-        raise ValidationError(
+        raise InvalidRequest(
             "Anthropic needs at least one user message besides the system prompt",
             details={"provider": "anthropic", "field": "messages"},
         )

@@ -12,14 +12,14 @@ from typing import Any
 
 import orjson
 
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.schemas import ChatMessage, ChatRequest, ToolCall, ToolCallFunction
 
 _DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)$", re.DOTALL)
 
 
-def _invalid(message: str, field: str) -> ValidationError:
-    return ValidationError(message, details={"provider": "anthropic", "field": field})
+def _invalid(message: str, field: str) -> InvalidRequest:
+    return InvalidRequest(message, details={"provider": "anthropic", "field": field})
 
 
 def image_block(part: dict[str, Any]) -> dict[str, Any]:

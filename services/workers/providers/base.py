@@ -21,7 +21,7 @@ import pydantic
 
 from services.workers.providers.shapes import Shape
 from services.workers.providers.upstream_errors import is_credentials_error, upstream_error
-from shared.errors import GatewayError, ProviderError, ValidationError
+from shared.errors import GatewayError, InvalidRequest, ProviderError
 from shared.messages import (
     DeltaEvent,
     DoneEvent,
@@ -113,8 +113,8 @@ class ProviderAdapter(ABC):
     async def rerank(self, request: RerankRequest, trace: str) -> RerankResultEvent:
         raise self.unsupported("rerank")
 
-    def unsupported(self, capability: Capability) -> ValidationError:
-        return ValidationError(
+    def unsupported(self, capability: Capability) -> InvalidRequest:
+        return InvalidRequest(
             f"{self.provider.name} does not support {capability}",
             details={"provider": self.provider.id, "capability": capability},
         )

@@ -1,4 +1,4 @@
-"""Providers speaking the OpenAI chat-completions dialect (providers.md §0), one profile each."""
+"""Providers speaking OpenAI's chat-completions dialect (docs/providers.md §0), a profile each."""
 
 from collections.abc import AsyncGenerator
 

@@ -1,4 +1,4 @@
-"""How each OpenAI-dialect provider differs from the baseline (providers.md §2–§8).
+"""How each OpenAI-dialect provider differs from the baseline (docs/providers.md §2–§8).
 
 A profile names the provider's paths, how the spec's provider-specific fields reach it (body
 fields or headers, in the provider's own form), where its answers keep extras that belong in

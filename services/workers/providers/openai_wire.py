@@ -1,4 +1,4 @@
-"""Pure translation to and from the OpenAI chat-completions dialect (providers.md §0, §10)."""
+"""Pure translation to and from the OpenAI chat-completions dialect (docs/providers.md §0, §10)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +77,7 @@ def build_body(
 
 
 def usage_from(raw: dict[str, Any], profile: OpenAIProfile) -> Usage:
-    """providers.md §10.2: xAI's completion excludes reasoning, so it is added back."""
+    """docs/providers.md §10.2: xAI's completion excludes reasoning, so it is added back."""
     prompt = int(raw.get("prompt_tokens") or 0)
     completion = int(raw.get("completion_tokens") or 0)
     cached = raw.get("prompt_cache_hit_tokens")

@@ -1,4 +1,4 @@
-"""Embeddings and rerank for the providers that offer them (providers.md §4-6, §8, §10.1).
+"""Embeddings and rerank for the providers that offer them (docs/providers.md §4-6, §8, §10.1).
 
 embeddings  nvidia_nim   {base}/embeddings, `input_type` (default query), `truncate`
             litellm      {base}/embeddings, OpenAI shape
@@ -19,7 +19,7 @@ from services.workers.providers.retrieval_shapes import (
     sorted_openai_vectors,
 )
 from services.workers.providers.shapes import OpenAIEmbeddings
-from shared.errors import ValidationError
+from shared.errors import InvalidRequest
 from shared.identifiers import model_path
 from shared.messages import EmbeddingsResult, RerankResultEvent
 from shared.schemas import EmbeddingsRequest, RerankRequest, Usage
@@ -101,7 +101,7 @@ async def rerank(
         scored = _pairs(answer.get("rankings"), "logit", transform=sigmoid)
     elif provider == "huggingface":
         if adapter.retrieval_url is None:
-            raise ValidationError(
+            raise InvalidRequest(
                 "Hugging Face reranks through a text-embeddings-inference server: "
                 "set HUGGINGFACE_TEI_URL to its base URL",
                 details={"provider": provider, "setting": "HUGGINGFACE_TEI_URL"},

@@ -1,4 +1,4 @@
-"""Pure shape handling for embeddings and rerank answers (providers.md §8b, §10.1)."""
+"""Pure shape handling for embeddings and rerank answers (docs/providers.md §8b, §10.1)."""
 
 import math
 from typing import Any

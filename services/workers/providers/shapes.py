@@ -2,7 +2,7 @@
 
 Only the fields the adapters read are declared, strictly typed (a count is a non-negative JSON
 integer, text is a string, a list is a list); everything else passes untouched. Fields may be
-absent or null where providers.md says some provider leaves them out.
+absent or null where docs/providers.md says some provider leaves them out.
 """
 
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ class Shape(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
 
-# --- OpenAI dialect (providers.md §0) ---
+# --- OpenAI dialect (docs/providers.md §0) ---
 
 
 class CountDetails(Shape):
@@ -77,7 +77,7 @@ class OpenAIChunk(Shape):
     usage: OpenAIUsage | None = None
 
 
-# --- Anthropic (providers.md §1) ---
+# --- Anthropic (docs/providers.md §1) ---
 
 
 class AnthropicUsage(Shape):

@@ -1,4 +1,4 @@
-"""Upstream HTTP failures in the gateway's own error types (providers.md §10.4).
+"""Upstream HTTP failures in the gateway's own error types (docs/providers.md §10.4).
 
 Every provider's error body is read here: the OpenAI envelope, Anthropic's typed error, xAI's
 flat `{"code", "error"}`, NIM's problem JSON `{status, title, detail}`, TEI's
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from shared.errors import GatewayError, ProviderError, RateLimitError, ValidationError
+from shared.errors import GatewayError, InvalidRequest, ProviderError, RateLimitError
 from shared.providers import Provider
 
 _MAX_ERROR_TEXT = 500
@@ -92,14 +92,14 @@ def upstream_error(
     if status == 403 and (reasons := moderation_reasons(text)) is not None:
         # The input was refused, not the key: the caller must change the prompt.
         details |= {"code": "content_filter", "reasons": reasons}
-        return ValidationError(
+        return InvalidRequest(
             f"{name} moderation flagged the input: {message}", status=403, details=details
         )
     if status in (401, 403) or (status == 400 and _BAD_KEY.search(message)):
         details["credentials"] = "rejected"
         return ProviderError(f"{name} rejected the credentials: {message}", details=details)
     if status in (400, 404, 413, 415, 422):
-        return ValidationError(
+        return InvalidRequest(
             f"{name} rejected the request: {message}",
             status=413 if status == 413 else 400,
             details=details,

@@ -4,7 +4,7 @@ A chat job streams its deltas through the publisher and ends with a `DoneEvent` 
 provider that answered; every other kind answers with its one result. Upstream calls go
 through the provider's circuit breaker and are retried (`retry.py`), a chat only until its
 first delta was handed to the publisher. Upstream calls are cancelled when the client leaves
-(`cancel.py`); a cut stream's `ClientGone` error carries the usage of what was delivered, for
+(`cancel.py`); a cut stream's `ListenerGone` error carries the usage of what was delivered, for
 whoever reads the job's outcome (it is logged at DEBUG). Failures come back as the
 `ErrorEvent` to send.
 """
@@ -17,13 +17,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.workers.cancel import ClientGone, ClientWatch
+from services.workers.cancel import ClientWatch, ListenerGone
 from services.workers.credentials import KeyClient
 from services.workers.providers.base import ProviderAdapter
 from services.workers.publisher import ReplyPublisher
 from services.workers.retry import UpstreamGuard
 from shared.delivered import delivered_usage
-from shared.errors import GatewayError, ValidationError
+from shared.errors import GatewayError, InvalidRequest
 from shared.messages import (
     ChatJob,
     DoneEvent,
@@ -143,7 +143,7 @@ class JobRunner:
             )
             return adapter.with_key(secret)
         if isinstance(job, KeyCheckJob) or not adapter.api_key:
-            raise ValidationError(
+            raise InvalidRequest(
                 f"No {provider.name} key is configured: add your own with POST /api/v1/keys",
                 details={"provider": provider.id},
             )
@@ -183,7 +183,7 @@ class JobRunner:
                         publisher.delta(event)
                         if publisher.client_gone:
                             break
-                raise ClientGone()
+                raise ListenerGone()
 
             can_retry = lambda: not publisher.started  # noqa: E731
             guarded = self.guard.call(
@@ -194,8 +194,8 @@ class JobRunner:
                 done = await self.clients.unless_client_leaves(
                     publisher.channel, clock.time(guarded)
                 )
-            except ClientGone:
+            except ListenerGone:
                 usage = delivered_usage(request, publisher.delivered_chars)
                 log.debug("stream cut by the client; delivered usage %s", usage.model_dump())
-                raise ClientGone(usage) from None
+                raise ListenerGone(usage) from None
         return done.model_copy(update={"provider": adapter.provider.id})

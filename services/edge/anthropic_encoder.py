@@ -1,20 +1,18 @@
-"""What the Anthropic-compatible API answers: the message, its event stream, and error bodies.
+"""How `/v1/messages` writes an answer: the message, its event stream, and error bodies.
 
-The stream follows Anthropic's order (providers.md §1): `message_start`, per content block
+The stream follows Anthropic's order (docs/providers.md §1): `message_start`, per content block
 `content_block_start` / `content_block_delta`… / `content_block_stop`, then `message_delta`
 (stop reason and usage) and `message_stop`; a failure after the 200 is an `event: error`.
 """
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from services.edge.jobs import JobQueue, PendingJob
-from shared.errors import GatewayError, rebuild
+from shared.errors import GatewayError
 from shared.ids import new_id
-from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event, ToolCallDelta
+from shared.messages import DeltaEvent, DoneEvent, ToolCallDelta
 from shared.schemas import Usage
 
 log = logging.getLogger(__name__)
@@ -63,8 +61,8 @@ def tool_input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def message_id(pending: PendingJob) -> str:
-    return "msg_" + pending.job.id.partition("_")[2]
+def message_id(job_id: str) -> str:
+    return "msg_" + job_id.partition("_")[2]
 
 
 def message_body(message_id: str, model: str, done: DoneEvent) -> dict[str, Any]:
@@ -186,31 +184,25 @@ def message_start(message_id: str, model: str) -> bytes:
     return frame("message_start", {"message": message})
 
 
-async def message_events(
-    queue: JobQueue, pending: PendingJob, first: Event, model: str
-) -> AsyncIterator[bytes]:
-    """The event stream of a chat job whose first event was not an error; releases the job."""
-    trace, blocks = pending.job.trace, ContentBlocks()
-    try:
-        events: list[Event] = [first]
-        chunk = bytearray(message_start(message_id(pending), model))
-        while True:
-            for event in events:
-                if isinstance(event, DeltaEvent):
-                    chunk += blocks.delta(event)
-                elif isinstance(event, DoneEvent):
-                    yield bytes(chunk + blocks.finish(event))
-                    return
-                elif isinstance(event, ErrorEvent):
-                    error = rebuild(event.type, event.message, event.status, details=event.details)
-                    yield bytes(chunk + error_frame(error, trace))
-                    return
-            yield bytes(chunk)
-            chunk = bytearray()
-            try:
-                events = [await pending.next_event(), *pending.ready_events()]
-            except GatewayError as exc:
-                yield error_frame(exc, trace)
-                return
-    finally:
-        await queue.release(pending)
+class AnthropicEncoder:
+    """One answer, in the message's shape or as its event stream."""
+
+    def __init__(self, job_id: str, model: str) -> None:
+        self.id = message_id(job_id)
+        self.model = model  # as the client wrote it
+        self.blocks = ContentBlocks()
+
+    def body(self, done: DoneEvent) -> bytes:
+        return orjson.dumps(message_body(self.id, self.model, done))
+
+    def opening(self) -> bytes:
+        return message_start(self.id, self.model)
+
+    def delta(self, event: DeltaEvent) -> bytes:
+        return self.blocks.delta(event)
+
+    def done(self, event: DoneEvent) -> bytes:
+        return self.blocks.finish(event)
+
+    def error(self, error: GatewayError, trace: str) -> bytes:
+        return error_frame(error, trace)

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from services.edge.admission import Admission, Reservation
 from services.edge.replies import ReplyHub
 from shared.delivered import delivered_usage, delta_chars
-from shared.errors import ProviderError, ServiceUnavailable, rebuild
+from shared.errors import GatewayError, ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
 from shared.messages import (
     ChatJob,
@@ -95,13 +95,9 @@ class PendingJob:
             self.error_type = event.type
         return event
 
-    def chat_request(self) -> ChatRequest:
-        assert isinstance(self.job, ChatJob)
-        return self.job.request
-
     async def next_event(self) -> Event:
-        """The next event. Every stream writer (`relay`, `openai_stream`, `anthropic_stream`)
-        asks for more only once it wrote what it had: the text handed out before was written."""
+        """The next event. The stream writer asks for more only once it wrote what it had:
+        the text handed out before was written."""
         self.delivered_chars, self.handed_chars = self.delivered_chars + self.handed_chars, 0
         remaining = self.job.deadline - time.time()
         waiting = time.perf_counter()
@@ -180,7 +176,7 @@ class JobQueue:
         finally:
             await self.release(pending)
         if isinstance(event, ErrorEvent):
-            raise_error(event)
+            raise error_of(event)
         return event
 
     async def submit(
@@ -296,8 +292,9 @@ class JobQueue:
                 log.warning("could not settle a token reservation", exc_info=True)
 
 
-def raise_error(event: ErrorEvent) -> None:
-    raise rebuild(
+def error_of(event: ErrorEvent) -> GatewayError:
+    """The error a worker reported, as the edge raises it."""
+    return rebuild(
         event.type,
         event.message,
         event.status,
