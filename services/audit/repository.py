@@ -1,6 +1,7 @@
 """Audit rows in PostgreSQL: the idempotent, keyed-chain batch insert and the usage query."""
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,8 @@ import asyncpg
 from services.audit.chain import CHAINED, GENESIS, head_mac, row_fields, row_hash
 from services.audit.chain_keys import ChainKeys
 from shared.audit import AuditRecord
+
+log = logging.getLogger(__name__)
 
 # One writer extends the chain at a time, whichever audit process holds this lock.
 CHAIN_LOCK = 0x61756469  # "audi"
@@ -36,17 +39,22 @@ _HEAD_PARAMS = ", ".join(
     f"${len(_COLUMNS) + i}::{kind}"
     for i, kind in enumerate(("bigint", "text", "integer", "text"), 1)
 )
+_ADD_ROWS = (
+    f"INSERT INTO audit_log ({', '.join(_COLUMNS)})"
+    " SELECT batch.* FROM chain, unnest("
+    + ", ".join(f"${i}::{_TYPES.get(name, 'text')}[]" for i, name in enumerate(_COLUMNS, 1))
+    + ") AS batch"
+)
+_LOCK = f"WITH chain AS (SELECT pg_advisory_xact_lock({CHAIN_LOCK}))"
 # All rows of a batch and the chain's new head in one statement (its own transaction), under
 # the chain's lock.
 _INSERT = (
-    f"WITH chain AS (SELECT pg_advisory_xact_lock({CHAIN_LOCK})),"
-    f" added AS (INSERT INTO audit_log ({', '.join(_COLUMNS)})"
-    " SELECT batch.* FROM chain, unnest("
-    + ", ".join(f"${i}::{_TYPES.get(name, 'text')}[]" for i, name in enumerate(_COLUMNS, 1))
-    + ") AS batch RETURNING seq)"
+    f"{_LOCK}, added AS ({_ADD_ROWS} RETURNING seq)"
     f" INSERT INTO audit_chain_head (seq, row_hash, key_version, mac)"
     f" SELECT {_HEAD_PARAMS} FROM (SELECT count(*) FROM added) AS stored" + _HEAD_UPDATE
 )
+# The rows alone: while the head record is missing from a keyed chain (see `_insert_checked`).
+_INSERT_ROWS = f"{_LOCK} {_ADD_ROWS}"
 
 Head = tuple[int, str]  # the chain's last row: its seq and row_hash
 
@@ -80,6 +88,15 @@ def _chained(
     return rows, (seq, prev)
 
 
+def _resume_from(last: asyncpg.Record | None, recorded: asyncpg.Record | None) -> Head:
+    """Where the chain goes on: from its head record, so newest rows deleted since leave a
+    gap `verify` shows, unless the table goes further (rows added by hand: `verify` shows
+    those)."""
+    if recorded is not None and (last is None or recorded["seq"] >= last["seq"]):
+        return recorded["seq"], recorded["row_hash"]
+    return (last["seq"], last["row_hash"]) if last is not None else (0, GENESIS)
+
+
 class AuditRepository:
     def __init__(self, pool: asyncpg.Pool, keys: ChainKeys) -> None:
         self.pool = pool
@@ -108,8 +125,9 @@ class AuditRepository:
 
     async def _insert_checked(
         self, entries: list[tuple[str, AuditRecord]]
-    ) -> tuple[list[tuple[object, ...]], Head]:
-        """Reads the chain's head and the entries stored already under the chain's lock."""
+    ) -> tuple[list[tuple[object, ...]], Head | None]:
+        """Reads the chain's head and the entries stored already under the chain's lock; the
+        head the next batch may start from (None: check again)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             stored = {
@@ -122,10 +140,19 @@ class AuditRepository:
             last = await conn.fetchrow(
                 "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             )
-            head = (last["seq"], last["row_hash"]) if last else (0, GENESIS)
-            rows, head = _chained(self.keys, entries, head, stored)
-            if rows:
-                await conn.execute(_INSERT, *self._params(rows, head))
+            recorded = await conn.fetchrow("SELECT seq, row_hash FROM audit_chain_head")
+            rows, head = _chained(self.keys, entries, _resume_from(last, recorded), stored)
+            if not rows:
+                return rows, head
+            if recorded is None and await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM audit_log WHERE key_version IS NOT NULL)"
+            ):
+                # Someone deleted the head record of a keyed chain: a new one would hide what
+                # it showed (deleted newest rows), so none is written and verify says so.
+                log.error("the audit chain's head record is missing: run `verify`")
+                await conn.execute(_INSERT_ROWS, *self._params(rows, head)[: len(_COLUMNS)])
+                return rows, None
+            await conn.execute(_INSERT, *self._params(rows, head))
         return rows, head
 
     def _params(self, rows: list[tuple[object, ...]], head: Head) -> list[object]:

@@ -116,6 +116,35 @@ async def test_deleting_the_newest_rows_is_detected(audit_db: str, db: asyncpg.C
     assert result.returncode == 1 and "head record is missing" in result.stderr
 
 
+async def test_deleted_newest_rows_stay_detected_after_the_writer_restarts(
+    audit_db: str, db: asyncpg.Connection
+) -> None:
+    """A restarted writer goes on from the head record, not from the table's last row."""
+    await _store(audit_db, 10)
+    await db.execute("DELETE FROM audit_log WHERE seq > 8")
+    await _store(audit_db, 2)  # a new repository: what an audit service does at start
+    result = verify(audit_db)
+    assert result.returncode == 1
+    assert "seq=11 " in result.stderr and "prev_hash" in result.stderr
+
+
+async def test_a_deleted_head_record_is_not_written_again(
+    audit_db: str, db: asyncpg.Connection
+) -> None:
+    await _store(audit_db, 10)
+    await db.execute("DELETE FROM audit_log WHERE seq > 8")
+    await db.execute("DELETE FROM audit_chain_head")
+    pool = await create_pool(audit_db, max_size=2)
+    try:
+        repo = AuditRepository(pool, CHAIN_KEYS)
+        for batch in range(3):  # the first after a start, then the ones after it
+            assert await repo.insert_batch([(f"1700000000009-{batch}", record())]) == 1
+    finally:
+        await pool.close()
+    result = verify(audit_db)
+    assert result.returncode == 1 and "head record is missing" in result.stderr
+
+
 async def test_an_older_copy_of_the_head_hides_deleted_rows_only_from_verify_alone(
     audit_db: str, db: asyncpg.Connection
 ) -> None:
