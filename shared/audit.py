@@ -3,14 +3,16 @@ consumed into PostgreSQL by the audit service.
 
 A stream entry is `{"kind": "audit", "v": "1", "data": <record JSON>}`. A record never holds a
 prompt, an answer or a secret: only who called, what ran, how much it cost and how it ended.
+Most records are requests; a record with an `event` tells of something else that happened
+(`budget_alert`: a budget passed one of its alert thresholds, its figures in `details`).
 
-Both ends are bounded, so a slow database cannot make Redis grow without limit: every field of
-a record has a maximum length (a record's JSON stays under `MAX_ENTRY_BYTES`), the edge adds to
-the stream only while it holds fewer than `AUDIT_STREAM_MAXLEN` entries (`CAPPED_XADD`), and
-the audit service skips an entry larger than `MAX_ENTRY_BYTES`; both count what they leave out.
+Both ends are bounded, so a slow database cannot make Redis grow without limit: every text field
+of a record has a maximum length, the edge adds to the stream only while it holds fewer than
+`AUDIT_STREAM_MAXLEN` entries (`CAPPED_XADD`), and the audit service skips an entry larger than
+`MAX_ENTRY_BYTES`; both count what they leave out.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -64,6 +66,10 @@ class AuditRecord(BaseModel):
     total_tokens: int = 0
     error_type: Id | None = None
     cache: CacheResult | None = None
+    cached_tokens: int | None = None  # prompt tokens read from the provider's prompt cache
+    cost_usd: float | None = 0.0  # None: the model it ran on has no price (unpriced)
+    event: Literal["budget_alert"] | None = None
+    details: dict[str, Any] | None = None
 
 
 def encode(record: AuditRecord) -> dict[str, bytes]:

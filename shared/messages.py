@@ -90,6 +90,7 @@ class DoneEvent(_Message):
     id: str
     model: str
     provider: str | None = None  # who answered (workers set it; a fallback may differ)
+    request_model: str | None = None  # the model that provider was asked for (its price)
     finish_reason: str
     usage: Usage
     content: str | None = None  # the whole answer, for non-streaming jobs

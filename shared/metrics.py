@@ -90,6 +90,24 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.cost = Counter(
+            "gateway_cost_usd_total",
+            "What answered requests cost (USD), by the provider and model that answered",
+            ["provider", "model"],
+            registry=registry,
+        )
+        self.unpriced = Counter(
+            "gateway_unpriced_requests_total",
+            "Requests answered by a model that has no price",
+            ["provider", "model"],
+            registry=registry,
+        )
+        self.budget_alerts = Counter(
+            "gateway_budget_alerts_total",
+            "Spend budgets that passed an alert threshold, by budget scope and threshold",
+            ["scope", "threshold"],
+            registry=registry,
+        )
         self.audit_dropped = Counter(
             "gateway_audit_records_dropped_total",
             "Audit records not written: backlog_full, stream_full (AUDIT_STREAM_MAXLEN), "

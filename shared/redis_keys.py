@@ -62,6 +62,21 @@ class RedisKeys:
         """Tokens reserved and used in the current minute (token limits)."""
         return f"{self.prefix}:tpm:{scope}:{owner_id}"
 
+    def spend(self, scope: str, owner_id: str, stamp: str) -> str:
+        """USD spent and reserved (1e-8 units) by a user or gateway API key in one budget
+        period, stamped with its start (`shared.budgets`; TTL: a day past the period)."""
+        return f"{self.prefix}:spend:{scope}:{owner_id}:{stamp}"
+
+    def key_spend(self, day: str) -> str:
+        """Sorted set: gateway API key id -> USD it spent on one UTC day (`YYYY-MM-DD`; TTL two
+        days), for the top-keys gauge."""
+        return f"{self.prefix}:keyspend:{day}"
+
+    def budget_alerts(self) -> str:
+        """Stream of budget threshold crossings, delivered to the alert webhook by the
+        workers (`services.workers.alerts`)."""
+        return f"{self.prefix}:budget-alerts"
+
     def open_streams(self, scope: str, owner_id: str) -> str:
         """Sorted set of the open streams of a user or gateway API key: slot id -> expiry (ms)."""
         return f"{self.prefix}:streams:{scope}:{owner_id}"

@@ -133,11 +133,17 @@ class ChatRequest(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens in unified semantics: `prompt_tokens` counts every input token (of which
+    `prompt_tokens_details` names the `cached_tokens` read from the provider's prompt cache and
+    the `cache_write_tokens` written to it), `completion_tokens` every output token (of which
+    `completion_tokens_details.reasoning_tokens` were reasoning)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     prompt_tokens_details: dict[str, int] | None = None
     completion_tokens_details: dict[str, int] | None = None
+    num_search_queries: int | None = None  # searches the provider ran (Perplexity)
 
 
 class AssistantMessage(BaseModel):

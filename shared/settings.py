@@ -109,6 +109,17 @@ class SettingFiles(PydanticBaseSettingsSource):
         return values
 
 
+def parse_thresholds(text: str) -> tuple[float, ...]:
+    """`0.8,1.0`: the shares of a budget at which alerts fire, in increasing order."""
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise ValueError(f"not a list of numbers: {text!r} (expected e.g. 0.8,1.0)") from None
+    if len(values) > 10 or any(not 0 < v <= 10 for v in values):
+        raise ValueError("at most 10 thresholds, each above 0 and at most 10")
+    return tuple(values)
+
+
 class Settings(BaseSettings):
     # Values are read as written: none is decoded from JSON first (a duration is text).
     model_config = SettingsConfigDict(
@@ -249,6 +260,13 @@ class Settings(BaseSettings):
     # "1:<base64 of 32+ bytes>,2:<...>": the audit chain's HMAC keys; the highest chains new
     # rows, every version verifies (services/audit/chain_keys.py).
     audit_hmac_keys: SecretStr | None = Field(None, alias="AUDIT_HMAC_KEYS")
+    # Spend: the operator's price rows over the shipped ones (JSON or YAML, shared/pricing.py),
+    # the shares of a budget whose crossing raises an alert, and where alerts are POSTed
+    # (signed with HMAC-SHA256 when a secret is set; the workers deliver them).
+    prices_file: Path | None = Field(None, alias="PRICES_FILE")
+    budget_alert_thresholds: str = Field("0.8,1.0", alias="BUDGET_ALERT_THRESHOLDS")
+    budget_alert_webhook_url: str | None = Field(None, alias="BUDGET_ALERT_WEBHOOK_URL")
+    budget_alert_webhook_secret: SecretStr | None = Field(None, alias="BUDGET_ALERT_WEBHOOK_SECRET")
     audit_url: str = Field("http://127.0.0.1:3004", alias="AUDIT_URL")
     audit_port: int = Field(3004, alias="AUDIT_PORT")
     # The web console (services/console): its port, the edge it calls (the public API, with
@@ -309,6 +327,28 @@ class Settings(BaseSettings):
     def _are_networks(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+    @field_validator("prices_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("budget_alert_thresholds")
+    @classmethod
+    def _are_thresholds(cls, value: str) -> str:
+        parse_thresholds(value)
+        return value
+
+    @field_validator("budget_alert_webhook_url")
+    @classmethod
+    def _is_http_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("BUDGET_ALERT_WEBHOOK_URL must be an http(s) URL")
+        return value or None
+
+    @property
+    def alert_thresholds(self) -> tuple[float, ...]:
+        return parse_thresholds(self.budget_alert_thresholds)
 
     @model_validator(mode="after")
     def _production_bcrypt(self) -> "Settings":

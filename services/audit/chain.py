@@ -3,7 +3,8 @@
 `row_hash = HMAC-SHA256(key[key_version], prev_hash || canonical JSON of CHAINED fields)`, the
 first row's `prev_hash` being `GENESIS` (keys: `chain_keys.py`). Changing a chained field breaks
 that row's hash; removing or reordering rows breaks the next row's `prev_hash`; nobody without
-the key can compute a matching hash for a changed or added row.
+the key can compute a matching hash for a changed or added row. The fields added later
+(`ADDED`) are chained when set, so the rows written before them keep their hashes.
 
 The newest rows have no next row to break, so the chain's head (its last seq and hash) is also
 kept in `audit_chain_head`, under its own HMAC, updated in the statement that adds each batch:
@@ -20,6 +21,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -50,27 +52,37 @@ CHAINED = (
     "error_type",
     "cache",
 )
+ADDED = ("cached_tokens", "cost_usd", "event", "details")
+COLUMNS = (*CHAINED, *ADDED)
 _PAGE = 1000
 HEAD_QUERY = "SELECT seq, row_hash, key_version, mac FROM audit_chain_head"
 
 
 def row_fields(seq: int, entry_id: str, record: AuditRecord) -> dict[str, Any]:
-    """The row's chained column values, in `CHAINED` order."""
+    """The row's column values, in `COLUMNS` order, as the database takes them."""
     values = record.model_dump(exclude={"v", "ts"})
     values.update(seq=seq, entry_id=entry_id, at=datetime.fromtimestamp(record.ts, UTC))
-    return {name: values[name] for name in CHAINED}
+    if values["cost_usd"] is not None:
+        values["cost_usd"] = Decimal(str(values["cost_usd"]))
+    if values["details"] is not None:
+        values["details"] = orjson.dumps(values["details"]).decode()
+    return {name: values[name] for name in COLUMNS}
 
 
-def _plain(value: Any) -> Any:
+def _plain(name: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if name == "cost_usd":
+        return f"{Decimal(str(value)):.8f}"
+    if name == "details" and isinstance(value, str):  # jsonb arrives as its text
+        return orjson.loads(value)
     return value
 
 
 def canonical(fields: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(
-        {name: _plain(fields[name]) for name in CHAINED}, option=orjson.OPT_SORT_KEYS
-    )
+    chained = {name: _plain(name, fields[name]) for name in CHAINED}
+    chained |= {n: _plain(n, fields[n]) for n in ADDED if fields.get(n) is not None}
+    return orjson.dumps(chained, option=orjson.OPT_SORT_KEYS)
 
 
 def row_hash(keys: ChainKeys, version: int, prev_hash: str, fields: Mapping[str, Any]) -> str:

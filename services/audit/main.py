@@ -97,10 +97,11 @@ def create_app(settings: Settings) -> FastAPI:
         )
         task = asyncio.create_task(consumer.run())
         try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with httpx.AsyncClient(base_url=settings.auth_url, timeout=5.0) as client:
                 app.state.verifier = await load_verifier(settings, client)
-            log.info("audit service ready (consumer %s)", consumer.consumer)
-            yield
+                app.state.auth = client  # asks it who is an admin (`routes.check_admin`)
+                log.info("audit service ready (consumer %s)", consumer.consumer)
+                yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,13 +1,11 @@
-"""Audit rows in PostgreSQL: the idempotent, keyed-chain batch insert and the usage query."""
+"""Audit rows in PostgreSQL: the idempotent, keyed-chain batch insert (`usage.py` reads them)."""
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
-from services.audit.chain import CHAINED, GENESIS, head_mac, row_fields, row_hash
+from services.audit.chain import COLUMNS, GENESIS, head_mac, row_fields, row_hash
 from services.audit.chain_keys import ChainKeys
 from shared.audit import AuditRecord
 
@@ -23,9 +21,12 @@ _TYPES = {
     "prompt_tokens": "integer",
     "completion_tokens": "integer",
     "total_tokens": "integer",
+    "cached_tokens": "integer",
+    "cost_usd": "numeric",
+    "details": "jsonb",
     "key_version": "integer",
 }
-_COLUMNS = [*CHAINED, "key_version", "prev_hash", "row_hash"]
+_COLUMNS = [*COLUMNS, "key_version", "prev_hash", "row_hash"]
 _HEAD_UPDATE = (
     " ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, row_hash = EXCLUDED.row_hash,"
     " key_version = EXCLUDED.key_version, mac = EXCLUDED.mac, updated_at = now()"
@@ -57,16 +58,6 @@ _INSERT = (
 _INSERT_ROWS = f"{_LOCK} {_ADD_ROWS}"
 
 Head = tuple[int, str]  # the chain's last row: its seq and row_hash
-
-
-@dataclass(frozen=True)
-class UsageLine:
-    provider: str
-    model: str
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
 
 
 def _chained(
@@ -160,32 +151,6 @@ class AuditRepository:
         version = self.keys.newest
         mac = head_mac(self.keys, version, *head)
         return [*zip(*rows, strict=True), head[0], head[1], version, mac]
-
-    async def usage(
-        self, user_id: str, since: datetime | None, until: datetime | None
-    ) -> list[UsageLine]:
-        records = await self.pool.fetch(
-            "SELECT provider, model, count(*) AS requests,"
-            " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
-            " sum(total_tokens) AS total_tokens FROM audit_log"
-            " WHERE user_id = $1 AND provider IS NOT NULL AND model IS NOT NULL"
-            " AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)"
-            " GROUP BY provider, model ORDER BY provider, model",
-            user_id,
-            since,
-            until,
-        )
-        return [
-            UsageLine(
-                provider=r["provider"],
-                model=r["model"],
-                requests=r["requests"],
-                prompt_tokens=r["prompt_tokens"],
-                completion_tokens=r["completion_tokens"],
-                total_tokens=r["total_tokens"],
-            )
-            for r in records
-        ]
 
     async def ping(self) -> None:
         await self.pool.fetchval("SELECT 1")

@@ -10,6 +10,8 @@ import asyncpg
 
 from services.auth.limits import Limits
 from services.auth.repository import Repository
+from services.auth.users import budget_of
+from shared.budgets import BudgetBody
 from shared.ids import new_id
 
 KEY_PREFIX = "gw_"
@@ -18,7 +20,8 @@ SHOWN_PREFIX_CHARS = 12  # "gw_" and 9 random characters: enough to tell keys ap
 
 _COLUMNS = (
     "k.id, k.user_id, k.name, k.key_hash, k.prefix, k.allowed_providers, k.allowed_models,"
-    " k.limit_requests, k.limit_window, k.limit_tokens_per_minute, k.expires_at, k.created_at"
+    " k.limit_requests, k.limit_window, k.limit_tokens_per_minute, k.expires_at, k.created_at,"
+    " k.budget_usd, k.budget_period"
 )
 
 
@@ -42,6 +45,7 @@ class ApiKey:
     expires_at: datetime | None
     created_at: datetime
     key_hash: str = field(repr=False)
+    budget: BudgetBody | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         expires_at=row["expires_at"],
         created_at=row["created_at"],
         key_hash=row["key_hash"],
+        budget=budget_of(row),
     )
 
 
@@ -79,6 +84,7 @@ class NewKey:
     allowed_models: list[str] | None
     limits: Limits
     expires_at: datetime | None
+    budget: BudgetBody | None = None
 
 
 class ApiKeyRepository(Repository):
@@ -87,8 +93,9 @@ class ApiKeyRepository(Repository):
             row = await conn.fetchrow(
                 "INSERT INTO api_keys AS k (id, user_id, name, key_hash, prefix,"
                 " allowed_providers, allowed_models, limit_requests, limit_window,"
-                " limit_tokens_per_minute, expires_at)"
-                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_COLUMNS}",
+                " limit_tokens_per_minute, expires_at, budget_usd, budget_period)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                f" RETURNING {_COLUMNS}",
                 new_id("gwk"),
                 new.user_id,
                 new.name,
@@ -100,6 +107,8 @@ class ApiKeyRepository(Repository):
                 new.limits.window,
                 new.limits.tokens_per_minute,
                 new.expires_at,
+                new.budget.amount_usd if new.budget else None,
+                new.budget.period if new.budget else None,
             )
         return _key(row)
 

@@ -1,8 +1,9 @@
-"""Custom and effective rate limits, and their publication to Redis for the edge.
+"""Custom and effective rate limits and budgets, and their publication to Redis for the edge.
 
 `limits("user", id)` always holds the user's effective limits (custom values, else the tier's
 defaults). `limits("key", id)` exists only for an API key with limits of its own, which apply on
-top of its owner's. In both hashes every field is an integer and 0 means "no limit".
+top of its owner's. In both hashes every limit field is an integer and 0 means "no limit"; a
+budget adds `budget_units` and `budget_period` (`shared.budgets`), absent when there is none.
 """
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from services.auth.redis_errors import redis_available
+from shared.budgets import BUDGET_FIELDS, BudgetBody, BudgetState, with_spend
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings, parse_duration
 
@@ -74,25 +76,40 @@ def key_limits(settings: Settings, custom: Limits) -> EffectiveLimits | None:
     )
 
 
+def budget_fields(budget: BudgetBody | None) -> dict[str, int | str]:
+    if budget is None:
+        return {}
+    return {"budget_units": budget.units, "budget_period": budget.period}
+
+
 class LimitsPublisher:
     def __init__(self, redis: Redis, keys: RedisKeys, settings: Settings) -> None:
         self.redis = redis
         self.keys = keys
         self.settings = settings
 
-    async def publish_user(self, user_id: str, tier: str, custom: Limits) -> EffectiveLimits:
+    async def publish_user(
+        self, user_id: str, tier: str, custom: Limits, budget: BudgetBody | None
+    ) -> EffectiveLimits:
         effective = user_limits(self.settings, tier, custom)
-        async with redis_available():
-            await self.redis.hset(self.keys.limits("user", user_id), mapping=effective.mapping())  # type: ignore[arg-type]
+        name = self.keys.limits("user", user_id)
+        fields: dict[str, int | str] = {**effective.mapping(), **budget_fields(budget)}
+        async with redis_available(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+            if budget is None:
+                pipe.hdel(name, *BUDGET_FIELDS)
+            await pipe.execute()
         return effective
 
-    async def publish_key(self, key_id: str, custom: Limits) -> None:
+    async def publish_key(self, key_id: str, custom: Limits, budget: BudgetBody | None) -> None:
         """Only the limits the key has: a field left out falls back to the edge's default
         (unlimited for keys). A 0 written for an unset request limit would read as "no
         request allowed" and lock out a key that has only a token budget."""
         name = self.keys.limits("key", key_id)
         effective = key_limits(self.settings, custom)
-        fields = {k: v for k, v in effective.mapping().items() if v} if effective else {}
+        fields: dict[str, int | str] = budget_fields(budget)
+        if effective:
+            fields |= {k: v for k, v in effective.mapping().items() if v}
         async with redis_available(), self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(name)
             if fields:
@@ -102,3 +119,13 @@ class LimitsPublisher:
     async def forget_key(self, key_id: str) -> None:
         async with redis_available():
             await self.redis.delete(self.keys.limits("key", key_id))
+
+    async def budget_states(
+        self, owners: list[tuple[str, str, BudgetBody | None]]
+    ) -> list[BudgetState | None]:
+        """Each (scope, owner id, budget) with its current period's spend."""
+        budgets: list[tuple[str, str, int, str] | None] = [
+            (s, o, b.units, b.period) if b else None for s, o, b in owners
+        ]
+        async with redis_available():
+            return await with_spend(self.redis, self.keys, budgets)

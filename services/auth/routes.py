@@ -41,7 +41,7 @@ async def register(
     # Never an admin: the first one comes from the operator (services/auth/bootstrap.py).
     user = await users.create(body.email, body.name, password_hash)
     await auth.throttle.succeeded(body.email, client)
-    await auth.limits.publish_user(user.id, user.tier, user.limits)
+    await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     return RegisterResponse(
         user=PublicUser(id=user.id, email=user.email, name=user.name),
         token=auth.signer.issue(user.id, user.tier, user.role),
@@ -64,7 +64,7 @@ async def login(
         raise AuthenticationError(INVALID_CREDENTIALS)
     await auth.throttle.succeeded(body.email, client)
     # Re-publishing at every login heals a Redis that lost the hash.
-    await auth.limits.publish_user(user.id, user.tier, user.limits)
+    await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     return LoginResponse(
         token=auth.signer.issue(user.id, user.tier, user.role), expires_in=settings.jwt_expiry.text
     )

@@ -1,15 +1,17 @@
-"""Admin-only routes: a user's profile, tier and custom limits (others get 403)."""
+"""Admin-only routes: a user's profile, tier, custom limits and budget (others get 403)."""
 
 import logging
 
-from fastapi import APIRouter
+import pydantic
+from fastapi import APIRouter, Request
 
 from services.auth.deps import AdminDep, ComponentsDep, SettingsDep, UsersDep
 from services.auth.limits import Limits, user_limits
 from services.auth.schemas import LimitsBody
 from services.auth.schemas_admin import AdminUserView, TierRequest
 from services.auth.users import User
-from shared.errors import NotFoundError
+from shared.budgets import BudgetBody, BudgetState
+from shared.errors import InvalidRequest, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -22,19 +24,48 @@ def _found(user: User | None) -> User:
     return user
 
 
+async def _budget(user: User, auth: ComponentsDep) -> BudgetState | None:
+    (state,) = await auth.limits.budget_states([("user", user.id, user.budget)])
+    return state
+
+
 async def _publish(user: User, auth: ComponentsDep) -> AdminUserView:
-    effective = await auth.limits.publish_user(user.id, user.tier, user.limits)
+    effective = await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     # Cached API keys carry the owner's tier: drop them so the edge re-resolves.
     await auth.key_cache.forget(await auth.api_keys.live_hashes(user.id))
-    return AdminUserView.of(user, effective)
+    return AdminUserView.of(user, effective, await _budget(user, auth))
 
 
 @router.get("/{user_id}", response_model=AdminUserView)
 async def get_user(
-    user_id: str, admin: AdminDep, users: UsersDep, settings: SettingsDep
+    user_id: str, admin: AdminDep, users: UsersDep, settings: SettingsDep, auth: ComponentsDep
 ) -> AdminUserView:
     user = _found(await users.by_id(user_id))
-    return AdminUserView.of(user, user_limits(settings, user.tier, user.limits))
+    effective = user_limits(settings, user.tier, user.limits)
+    return AdminUserView.of(user, effective, await _budget(user, auth))
+
+
+@router.put("/{user_id}/budget", response_model=AdminUserView)
+async def set_budget(
+    user_id: str, request: Request, admin: AdminDep, users: UsersDep, auth: ComponentsDep
+) -> AdminUserView:
+    """`{"amount_usd", "period"}` sets the user's budget; a `null` body removes it."""
+    try:
+        raw = await request.json()
+        budget = None if raw is None else BudgetBody.model_validate(raw)
+    except ValueError as exc:  # not JSON, or not a budget (pydantic's error is a ValueError)
+        errors = exc.errors() if isinstance(exc, pydantic.ValidationError) else []
+        raise InvalidRequest(
+            "The body must be a budget {amount_usd, period} or null",
+            details={
+                "errors": [
+                    {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors
+                ]
+            },
+        ) from None
+    user = _found(await users.set_budget(user_id, budget))
+    log.info("admin %s set the budget of %s", admin.id, user.id)
+    return await _publish(user, auth)
 
 
 @router.put("/{user_id}/tier", response_model=AdminUserView)

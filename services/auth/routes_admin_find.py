@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from services.auth.deps import AdminDep, SettingsDep, UsersDep
+from services.auth.deps import AdminDep, ComponentsDep, SettingsDep, UsersDep
 from services.auth.limits import user_limits
 from services.auth.schemas_admin import AdminUserView
 from shared.errors import InvalidRequest
@@ -25,11 +25,16 @@ async def find_users(
     admin: AdminDep,
     users: UsersDep,
     settings: SettingsDep,
+    auth: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=_MAX_FOUND)] = 20,
 ) -> FoundUsers:
     if not q.strip():
         raise InvalidRequest("'q' must not be blank")
     found = await users.find(q.strip(), limit)
+    budgets = await auth.limits.budget_states([("user", u.id, u.budget) for u in found])
     return FoundUsers(
-        users=[AdminUserView.of(u, user_limits(settings, u.tier, u.limits)) for u in found]
+        users=[
+            AdminUserView.of(u, user_limits(settings, u.tier, u.limits), budget)
+            for u, budget in zip(found, budgets, strict=True)
+        ]
     )

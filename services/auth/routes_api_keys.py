@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from services.auth.api_keys import SHOWN_PREFIX_CHARS, NewKey, hash_key, new_key
+from services.auth.api_keys import SHOWN_PREFIX_CHARS, ApiKey, NewKey, hash_key, new_key
 from services.auth.deps import ComponentsDep, CurrentUserDep
 from services.auth.limits import Limits
 from services.auth.schemas_keys import (
@@ -43,16 +43,24 @@ async def create_key(
         allowed_models=body.allowed_models,
         limits=body.limits.to_limits() if body.limits else Limits(),
         expires_at=_expiry(body),
+        budget=body.budget,
     )
     stored = await auth.api_keys.create(new, hash_key(key), key[:SHOWN_PREFIX_CHARS])
-    await auth.limits.publish_key(stored.id, stored.limits)
+    await auth.limits.publish_key(stored.id, stored.limits, stored.budget)
     log.info("user %s created api key %s", user.id, stored.id)
-    return CreatedApiKey(**ApiKeyView.of(stored).model_dump(), key=key)
+    (view,) = await _views(auth, [stored])
+    return CreatedApiKey(**view.model_dump(), key=key)
 
 
 @router.get("", response_model=ApiKeyList)
 async def list_keys(user: CurrentUserDep, auth: ComponentsDep) -> ApiKeyList:
-    return ApiKeyList(api_keys=[ApiKeyView.of(k) for k in await auth.api_keys.list_for(user.id)])
+    return ApiKeyList(api_keys=await _views(auth, await auth.api_keys.list_for(user.id)))
+
+
+async def _views(auth: ComponentsDep, keys: list[ApiKey]) -> list[ApiKeyView]:
+    """Each key as its owner sees it, its budget with the current period's spend."""
+    states = await auth.limits.budget_states([("key", k.id, k.budget) for k in keys])
+    return [ApiKeyView.of(k, state) for k, state in zip(keys, states, strict=True)]
 
 
 @router.delete("/{key_id}", status_code=204)

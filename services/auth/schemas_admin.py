@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from services.auth.limits import EffectiveLimits
 from services.auth.schemas import LimitsOut
 from services.auth.users import User
+from shared.budgets import BudgetState, BudgetView
 
 
 class TierRequest(BaseModel):
@@ -29,9 +30,12 @@ class AdminUserView(BaseModel):
     role: str
     limits: LimitsOut
     effective_limits: EffectiveLimitsOut
+    budget: BudgetView | None
 
     @classmethod
-    def of(cls, user: User, effective: EffectiveLimits) -> "AdminUserView":
+    def of(
+        cls, user: User, effective: EffectiveLimits, budget: BudgetState | None
+    ) -> "AdminUserView":
         return cls(
             id=user.id,
             email=user.email,
@@ -40,4 +44,5 @@ class AdminUserView(BaseModel):
             role=user.role,
             limits=LimitsOut.of(user.limits),
             effective_limits=EffectiveLimitsOut(**effective.mapping()),
+            budget=budget.view() if budget else None,
         )

@@ -15,6 +15,7 @@ from pydantic import (
 
 from services.auth.api_keys import ApiKey, ResolvedKey
 from services.auth.schemas import LimitsBody, LimitsOut, PositiveDuration
+from shared.budgets import BudgetBody, BudgetState, BudgetView
 from shared.providers import PROVIDERS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -38,6 +39,7 @@ class CreateKeyRequest(BaseModel):
     allowed_providers: Annotated[list[str], Field(min_length=1, max_length=20)] | None = None
     allowed_models: Annotated[list[ModelName], Field(min_length=1, max_length=100)] | None = None
     limits: KeyLimitsBody | None = None
+    budget: BudgetBody | None = None
 
     @field_validator("allowed_providers")
     @classmethod
@@ -71,10 +73,11 @@ class ApiKeyView(BaseModel):
     allowed_providers: list[str] | None
     allowed_models: list[str] | None
     limits: LimitsOut | None
+    budget: BudgetView | None
     created_at: datetime
 
     @classmethod
-    def of(cls, key: ApiKey) -> "ApiKeyView":
+    def of(cls, key: ApiKey, budget: BudgetState | None) -> "ApiKeyView":
         return cls(
             id=key.id,
             name=key.name,
@@ -83,6 +86,7 @@ class ApiKeyView(BaseModel):
             allowed_providers=key.allowed_providers,
             allowed_models=key.allowed_models,
             limits=None if key.limits.empty else LimitsOut.of(key.limits),
+            budget=budget.view() if budget else None,
             created_at=key.created_at,
         )
 

@@ -1,4 +1,4 @@
-"""The users table through asyncpg: accounts, roles, tiers and custom limits."""
+"""The users table through asyncpg: accounts, roles, tiers, custom limits and budgets."""
 
 from dataclasses import dataclass, field
 
@@ -6,6 +6,7 @@ import asyncpg
 
 from services.auth.limits import Limits
 from services.auth.repository import Repository
+from shared.budgets import BudgetBody
 from shared.errors import ConflictError
 from shared.ids import new_id
 
@@ -13,7 +14,7 @@ PING_TIMEOUT_SECONDS = 2.0
 
 _COLUMNS = (
     "id, email, name, password_hash, tier, role,"
-    " limit_requests, limit_window, limit_tokens_per_minute"
+    " limit_requests, limit_window, limit_tokens_per_minute, budget_usd, budget_period"
 )
 
 
@@ -26,6 +27,13 @@ class User:
     role: str
     password_hash: str = field(repr=False)
     limits: Limits = field(default_factory=Limits)
+    budget: BudgetBody | None = None
+
+
+def budget_of(row: asyncpg.Record) -> BudgetBody | None:
+    if row["budget_usd"] is None:
+        return None
+    return BudgetBody(amount_usd=row["budget_usd"], period=row["budget_period"])
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -41,6 +49,7 @@ def _user(row: asyncpg.Record) -> User:
             window=row["limit_window"],
             tokens_per_minute=row["limit_tokens_per_minute"],
         ),
+        budget=budget_of(row),
     )
 
 
@@ -98,6 +107,17 @@ class UserRepository(Repository):
                 limits.requests,
                 limits.window,
                 limits.tokens_per_minute,
+            )
+        return _user(row) if row else None
+
+    async def set_budget(self, user_id: str, budget: BudgetBody | None) -> User | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                "UPDATE users SET budget_usd = $2, budget_period = $3"
+                f" WHERE id = $1 RETURNING {_COLUMNS}",
+                user_id,
+                budget.amount_usd if budget else None,
+                budget.period if budget else None,
             )
         return _user(row) if row else None
 

@@ -1,105 +1,31 @@
-"""Admission in one Redis round trip: token revocation, request limits, token budgets and
-open streams.
+"""Admission in one Redis round trip: token revocation, request limits, token budgets, spend
+budgets and open streams.
 
-One Lua script, run atomically by Redis and so exact across every edge replica, decides
-whether a request gets in: its token is not revoked, and each of its principals (its user and,
-for a gateway API key, the key; all or none of them count the request) is under its request
-limit for the current window, (for a stream) a slot is free among its open streams, which it takes,
-and (for work that spends tokens) the estimated tokens fit in the current minute's budget,
-which it reserves. Custom limits set by an admin live in a Redis hash and override the
-defaults the caller passes in; the database is never consulted. What a request holds is given
-back in one more round trip when it ends (`settle`); a slot an edge never gave back (it died)
-expires after the longest a stream can last.
+One Lua script (`admission_scripts.py`), run atomically by Redis and so exact across every edge
+replica, decides whether a request gets in: its token is not revoked, and each of its
+principals (its user and, for a gateway API key, the key; all or none of them count the
+request) is under its request limit for the current window, (for a stream) a slot is free
+among its open streams, which it takes, (for work that spends tokens) the estimated tokens fit
+in the current minute's budget, and (for work that costs money, under a spend budget) its
+worst-case cost fits in what the budget's period has left; both are reserved. Custom limits and
+budgets live in a Redis hash and override the defaults the caller passes in; the database is
+never consulted. What a request holds is given back in one more round trip when it ends
+(`settle`), the spend replaced by what the request really cost; a slot an edge never gave back
+(it died) expires after the longest a stream can last.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from redis.asyncio import Redis
 
+from services.edge.admission_scripts import ADMIT, SETTLE
+from shared.budgets import PERIODS, BudgetState, iso, spend_keys, window
+from shared.cost import from_units
 from shared.errors import AuthenticationError, RateLimitError
 from shared.ids import new_id
 from shared.redis_keys import RedisKeys
-
-# Every scope of a request (its user, and its gateway API key) is decided in one run: each is
-# checked first, and only when all admit is anything counted, so a refusal by one scope leaves
-# every other scope's counters as they were.
-# KEYS: revoked flag ('' for none), then per scope: custom limits hash, request window hash,
-#       token budget hash, open streams (sorted set: slot -> expiry ms; '' when not a stream)
-# ARGV: now (ms), number of scopes, then per scope: default request limit, default window (s),
-#       default tokens per minute, tokens to reserve, open streams allowed, slot id,
-#       slot expiry (ms)
-# Returns {1, 0, then per scope: limit, remaining, reset, reserved}, or when refused
-#         {verdict, scope number, limit, remaining, reset, open streams allowed}.
-_ADMIT = """
-if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, 0, 0, 0, 0} end
-local now = tonumber(ARGV[1])
-local plans = {}
-for i = 1, tonumber(ARGV[2]) do
-  local k, a = 1 + (i - 1) * 4, 2 + (i - 1) * 7
-  local custom = redis.call('HMGET', KEYS[k + 1], 'requests', 'window_seconds',
-                            'tokens_per_minute')
-  local limit = tonumber(custom[1]) or tonumber(ARGV[a + 1])
-  local window = (tonumber(custom[2]) or tonumber(ARGV[a + 2])) * 1000
-  local budget = tonumber(custom[3]) or tonumber(ARGV[a + 3])
-  local estimate = tonumber(ARGV[a + 4])
-
-  local state = redis.call('HMGET', KEYS[k + 2], 'count', 'reset')
-  local count, reset = tonumber(state[1]) or 0, tonumber(state[2]) or 0
-  if now >= reset then count, reset = 0, now + window end
-  if count >= limit then return {0, i, limit, 0, reset, 0} end
-
-  local streams = KEYS[k + 4]
-  if streams ~= '' then
-    redis.call('ZREMRANGEBYSCORE', streams, '-inf', now)
-    local allowed = tonumber(ARGV[a + 5])
-    if redis.call('ZCARD', streams) >= allowed then
-      return {-3, i, limit, limit - count, reset, allowed}
-    end
-  end
-
-  local used, minute_end, reserved = 0, 0, 0
-  if budget > 0 and estimate > 0 then
-    local spent = redis.call('HMGET', KEYS[k + 3], 'used', 'reset')
-    used, minute_end = tonumber(spent[1]) or 0, tonumber(spent[2]) or 0
-    if now >= minute_end then used, minute_end = 0, now + 60000 end
-    if used + estimate > budget then return {-2, i, budget, budget - used, minute_end, 0} end
-    reserved = estimate
-  end
-  plans[i] = {k = k, a = a, limit = limit, count = count, reset = reset, used = used,
-              minute_end = minute_end, reserved = reserved}
-end
-
-local result = {1, 0}
-for i, p in ipairs(plans) do
-  if p.reserved > 0 then
-    redis.call('HSET', KEYS[p.k + 3], 'used', p.used + p.reserved, 'reset', p.minute_end)
-    redis.call('PEXPIREAT', KEYS[p.k + 3], p.minute_end)
-  end
-  redis.call('HSET', KEYS[p.k + 2], 'count', p.count + 1, 'reset', p.reset)
-  redis.call('PEXPIREAT', KEYS[p.k + 2], p.reset)
-  if KEYS[p.k + 4] ~= '' then
-    redis.call('ZADD', KEYS[p.k + 4], ARGV[p.a + 7], ARGV[p.a + 6])
-    redis.call('PEXPIREAT', KEYS[p.k + 4], ARGV[p.a + 7])
-  end
-  for _, v in ipairs({p.limit, p.limit - p.count - 1, p.reset, p.reserved}) do
-    result[#result + 1] = v
-  end
-end
-return result
-"""
-
-# KEYS: token budget hash, open streams ('' for none)
-# ARGV: now (ms), tokens to add (negative to give back), slot id
-_SETTLE = """
-if KEYS[2] ~= '' then redis.call('ZREM', KEYS[2], ARGV[3]) end
-if tonumber(ARGV[2]) == 0 then return 0 end
-local minute_end = tonumber(redis.call('HGET', KEYS[1], 'reset')) or 0
-if tonumber(ARGV[1]) >= minute_end then return 0 end
-local used = redis.call('HINCRBY', KEYS[1], 'used', ARGV[2])
-if used < 0 then redis.call('HSET', KEYS[1], 'used', 0) end
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -116,6 +42,7 @@ class Decision:
     limit: int
     remaining: int
     reset_ms: int
+    budget: BudgetState | None = None  # the principal's spend budget, this request admitted
 
     def headers(self, now_ms: int) -> dict[str, str]:
         reset = str(max(0, -(-(self.reset_ms - now_ms) // 1000)))
@@ -143,15 +70,53 @@ class StreamSlot:
     ttl_ms: int
 
 
+class BudgetExceeded(RateLimitError):
+    """402: the request's worst-case cost does not fit in what a spend budget has left."""
+
+    status = 402
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Spend held in one budget period's hash, to settle against what the request cost."""
+
+    key: str
+    units: int  # reserved, in 1e-8 USD
+    expiry_ms: int  # when the hash may go (0: never)
+    limits_key: str  # where the budget it counts against is published
+    scope: str
+    owner_id: str
+    period: str
+    ends: datetime | None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A spend budget after a request settled: its figures and the alert thresholds (their
+    numbers, from 1) the request's cost crossed first in this period."""
+
+    spend: Spend
+    budget: int
+    spent: int
+    reserved: int
+    crossed: tuple[int, ...] = ()
+
+    def state(self) -> BudgetState:
+        return BudgetState(
+            self.budget, self.spend.period, self.spent, self.reserved, self.spend.ends
+        )
+
+
 @dataclass(frozen=True)
 class Reservation:
     """What one request holds until it ends: tokens reserved, to settle against what it really
-    used, and its stream's slot."""
+    used, its stream's slot, and its spend."""
 
     budget_key: str
     tokens: int
     streams_key: str = ""
     slot: str = ""
+    spend: Spend | None = None
 
 
 @dataclass(frozen=True)
@@ -163,14 +128,18 @@ class Scope:
     limits: Limits
     estimate_tokens: int = 0
     stream: StreamSlot | None = None
+    cost_units: int | None = 0  # worst-case cost (1e-8 USD); 0: spends nothing; None: unpriced
 
 
 class Admission:
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(
+        self, redis: Redis, keys: RedisKeys, thresholds: tuple[float, ...] = (0.8, 1.0)
+    ) -> None:
         self.redis = redis
         self.keys = keys
-        self._admit = redis.register_script(_ADMIT)
-        self._settle = redis.register_script(_SETTLE)
+        self.thresholds = thresholds
+        self._admit = redis.register_script(ADMIT)
+        self._settle = redis.register_script(SETTLE)
 
     async def admit(
         self,
@@ -195,46 +164,110 @@ class Admission:
     ) -> list[tuple[Decision, Reservation | None]]:
         """Lets the request in for every scope at once (returning each one's rate-limit state
         and holdings, in order) or raises why not, having counted it for none."""
+        now = datetime.fromtimestamp(now_ms / 1000, UTC)
+        windows = [window(p, now) for p in PERIODS]
         keys: list[str] = [self.keys.revoked(jti) if jti else ""]
         args: list[str | int] = [now_ms, len(scopes)]
-        held: list[tuple[str, str, str]] = []
+        held: list[tuple[Scope, str, str, str, list[str]]] = []
         for s in scopes:
             budget_key = self.keys.token_budget(s.scope, s.owner_id)
             streams_key = self.keys.open_streams(s.scope, s.owner_id) if s.stream else ""
             slot = new_id("slot") if s.stream else ""
+            spends = spend_keys(self.keys, s.scope, s.owner_id, now)
             keys += [
                 self.keys.limits(s.scope, s.owner_id),
                 self.keys.rate_window(s.scope, s.owner_id),
                 budget_key,
                 streams_key,
+                *spends,
             ]
             allowed, expiry = (s.stream.allowed, now_ms + s.stream.ttl_ms) if s.stream else (0, 0)
             limits = s.limits
             args += [limits.requests, limits.window_seconds, limits.tokens_per_minute]
             args += [s.estimate_tokens, allowed, slot, expiry]
-            held.append((budget_key, streams_key, slot))
+            args += [-1 if s.cost_units is None else s.cost_units]
+            args += [w.expiry_ms for w in windows[:3]]
+            held.append((s, budget_key, streams_key, slot, spends))
         verdict, *rest = [int(v) for v in await self._admit(keys, args)]
         if verdict != 1:
-            _refuse(verdict, *rest, now_ms=now_ms)
+            self._refuse(verdict, scopes, rest, now)
         admitted = []
-        for i, (budget_key, streams_key, slot) in enumerate(held):
-            limit, remaining, reset, reserved = rest[1 + 4 * i : 5 + 4 * i]
-            decision = Decision(limit, remaining, reset)
+        for i, (s, budget_key, streams_key, slot, spends) in enumerate(held):
+            limit, remaining, reset, reserved, units, spent, holding, period = rest[
+                1 + 8 * i : 9 + 8 * i
+            ]
+            budget = None
+            spend = None
+            if period:
+                span = windows[period - 1]
+                budget = BudgetState(units, PERIODS[period - 1], spent, holding, span.ends)
+                if s.cost_units:
+                    spend = Spend(
+                        spends[period - 1],
+                        s.cost_units,
+                        span.expiry_ms,
+                        self.keys.limits(s.scope, s.owner_id),
+                        s.scope,
+                        s.owner_id,
+                        budget.period,
+                        span.ends,
+                    )
+            decision = Decision(limit, remaining, reset, budget)
             reservation = (
-                Reservation(budget_key, reserved, streams_key, slot) if reserved or slot else None
+                Reservation(budget_key, reserved, streams_key, slot, spend)
+                if reserved or slot or spend
+                else None
             )
             admitted.append((decision, reservation))
         return admitted
 
-    async def settle(self, reservation: Reservation, used_tokens: int, now_ms: int) -> None:
-        """Replace the reserved estimate by what was really used (0 refunds it all), and give
-        the stream's slot back."""
+    async def settle(
+        self, reservation: Reservation, used_tokens: int, now_ms: int, cost_units: int = 0
+    ) -> Settled | None:
+        """Replace the reserved estimate by what was really used (0 refunds it all) and the
+        reserved spend by what the request cost, and give the stream's slot back; the spend
+        budget as it then stands."""
         delta = used_tokens - reservation.tokens if reservation.tokens else 0
-        if delta or reservation.slot:
-            await self._settle(
-                [reservation.budget_key, reservation.streams_key],
-                [now_ms, delta, reservation.slot],
+        spend = reservation.spend
+        if not (delta or reservation.slot or spend):
+            return None
+        keys = [reservation.budget_key, reservation.streams_key]
+        args: list[str | int | float] = [now_ms, delta, reservation.slot]
+        if spend is not None:
+            keys += [spend.key, spend.limits_key]
+            args += [spend.units, cost_units, spend.expiry_ms]
+            args += [len(self.thresholds), *self.thresholds]
+        else:
+            keys += ["", ""]
+        answer = [int(v) for v in await self._settle(keys, args)]
+        if spend is None or not answer:
+            return None
+        budget, spent, still, *crossed = answer
+        return Settled(spend, budget, spent, still, tuple(crossed))
+
+    @staticmethod
+    def _refuse(verdict: int, scopes: list[Scope], rest: list[int], now: datetime) -> NoReturn:
+        scope_number, *figures = rest[:5]
+        if verdict in (-4, -5):
+            scope = scopes[scope_number - 1].scope
+            budget, spent, reserved, period = figures
+            span = window(PERIODS[period - 1], now)
+            details: dict[str, object] = {
+                "code": "budget_exceeded" if verdict == -4 else "unpriced_model",
+                "scope": scope,
+                "budget_usd": from_units(budget),
+                "spent_usd": from_units(spent),
+                "reserved_usd": from_units(reserved),
+                "resets_at": iso(span.ends),
+            }
+            message = (
+                f"The {scope}'s spend budget cannot cover this request's worst-case cost"
+                if verdict == -4
+                else f"The {scope} has a spend budget and this model has no price"
             )
+            retry_after = span.retry_after(now) if verdict == -4 else None
+            raise BudgetExceeded(message, retry_after=retry_after, details=details)
+        _refuse(verdict, scope_number, *figures, now_ms=int(now.timestamp() * 1000))
 
 
 def _refuse(

@@ -6,6 +6,7 @@ The stream follows Anthropic's order (docs/providers.md §1): `message_start`, p
 """
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -160,11 +161,16 @@ class ContentBlocks:
             out += self._tool_piece(piece)
         return bytes(out)
 
-    def finish(self, done: DoneEvent) -> bytes:
+    def finish(self, done: DoneEvent, cost: Decimal | None) -> bytes:
+        """The closing events; `message_delta`'s usage also says what the request cost."""
         delta = {"stop_reason": stop_reason(done.finish_reason), "stop_sequence": None}
+        usage: dict[str, Any] = {
+            **usage_body(done.usage),
+            "cost_usd": None if cost is None else float(cost),
+        }
         return (
             self.close()
-            + frame("message_delta", {"delta": delta, "usage": usage_body(done.usage)})
+            + frame("message_delta", {"delta": delta, "usage": usage})
             + frame("message_stop", {})
         )
 
@@ -201,8 +207,8 @@ class AnthropicEncoder:
     def delta(self, event: DeltaEvent) -> bytes:
         return self.blocks.delta(event)
 
-    def done(self, event: DoneEvent) -> bytes:
-        return self.blocks.finish(event)
+    def done(self, event: DoneEvent, cost: Decimal | None) -> bytes:
+        return self.blocks.finish(event, cost)
 
     def error(self, error: GatewayError, trace: str) -> bytes:
         return error_frame(error, trace)

@@ -9,7 +9,10 @@ from a background task: the request never waits for, or fails because of, the au
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import audit
 from shared.audit import AuditRecord, CacheResult, Outcome
+from shared.budgets import BudgetState
 from shared.metrics import EdgeMetrics, provider_label
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
@@ -33,6 +37,7 @@ _NOT_AUDITED = ("/api/v1/health",)
 _MAX_ERROR_BODY = 16_384
 _MAX_PATH = 256
 _ATTEMPTS = 3
+KEY_SPEND_TTL_SECONDS = 2 * 86_400
 _BATCH = 500  # records per pipelined round trip
 
 
@@ -47,6 +52,18 @@ class TrackedJob(Protocol):
 
     @property
     def waited(self) -> float: ...
+
+    @property
+    def cost(self) -> Decimal | None: ...
+
+    @property
+    def budgets(self) -> list[BudgetState]: ...
+
+    @property
+    def priced_as(self) -> tuple[str, str | None, str | None] | None: ...
+
+    @property
+    def cost_model(self) -> str | None: ...
 
 
 @dataclass
@@ -67,6 +84,11 @@ class AuditContext:
         if self.job is not None and self.job.usage is not None:
             return self.job.usage
         return Usage()
+
+    def settled_cost(self) -> float | None:
+        """What the request cost (nothing without a job); None: its model has no price."""
+        cost = self.job.cost if self.job is not None else Decimal(0)
+        return None if cost is None else float(cost)
 
 
 def context_of(request: Request) -> AuditContext:
@@ -131,6 +153,21 @@ class AuditEmitter:
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
+    def _tally_keys(self, pipe: Any, batch: list[AuditRecord]) -> int:
+        """Adds each gateway API key's spend to today's tally (`RedisKeys.key_spend`, read by
+        the `gateway_key_spend_today_usd` gauge); returns how many commands it queued."""
+        spend: dict[str, float] = {}
+        for record in batch:
+            if record.api_key_id and record.cost_usd and record.event is None:
+                spend[record.api_key_id] = spend.get(record.api_key_id, 0.0) + record.cost_usd
+        if not spend:
+            return 0
+        name = self.keys.key_spend(datetime.now(UTC).date().isoformat())
+        for key_id, cost in spend.items():
+            pipe.zincrby(name, cost, key_id)
+        pipe.expire(name, KEY_SPEND_TTL_SECONDS)
+        return len(spend) + 1
+
     async def _flush(self) -> None:
         try:
             while self._waiting:
@@ -142,6 +179,7 @@ class AuditEmitter:
     async def _write(self, batch: list[AuditRecord]) -> None:
         """Retries the records Redis did not take; a failed one is counted and logged."""
         stream = [self.keys.audit()]
+        tally = batch
         for attempt in range(_ATTEMPTS):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -149,7 +187,9 @@ class AuditEmitter:
                         fields = audit.encode(record)
                         args = [self.maxlen, *(v for pair in fields.items() for v in pair)]
                         await self._add(stream, args, client=pipe)
-                    answers = await pipe.execute(raise_on_error=False)
+                    self._tally_keys(pipe, tally)
+                    tally = []  # counted with the first attempt only
+                    answers = (await pipe.execute(raise_on_error=False))[: len(batch)]
             except RedisError:
                 answers = [None] * len(batch)
             left = [
@@ -241,16 +281,25 @@ class _Exchange:
             total_tokens=usage.total_tokens,
             error_type=error_type,
             cache=context.cache,
+            cached_tokens=(usage.prompt_tokens_details or {}).get("cached_tokens") or None,
+            cost_usd=context.settled_cost(),
         )
 
 
 class AuditMiddleware:
     """Sits inside the trace middleware (it needs the trace id) and outside everything else."""
 
-    def __init__(self, app: ASGIApp, emitter: AuditEmitter, metrics: EdgeMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        emitter: AuditEmitter,
+        metrics: EdgeMetrics,
+        on_job: Callable[[TrackedJob], None] | None = None,
+    ) -> None:
         self.app = app
         self.emitter = emitter
         self.metrics = metrics
+        self.on_job = on_job  # handed every job a request ran, as it ends (its cost's metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not audited(scope["path"]):
@@ -307,6 +356,8 @@ class AuditMiddleware:
             completion_tokens=record.completion_tokens,
             waited=None if context.job is None else context.job.waited,
         )
+        if self.on_job is not None and context.job is not None:
+            self.on_job(context.job)
 
     def _first_token(self, context: AuditContext, seconds: float) -> None:
         """Observed as a streamed answer's first bytes (its first delta) are written: only

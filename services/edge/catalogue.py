@@ -162,6 +162,11 @@ class Catalogue:
                 silent = sorted(p for p, ok in answered.items() if not ok)
                 log.info("model lists refreshed; no answer from: %s", ", ".join(silent) or "none")
 
+    def listed(self, provider: str, model: str) -> bool:
+        """Whether the provider's list, as this process last had it, names the model."""
+        remembered = self.memory.get(provider)
+        return remembered is not None and model in (remembered[1] or ())
+
     async def check(self, provider: str, model: str, capability: Capability = "chat") -> None:
         """Rejects a model the provider does not list; an unknown list lets the request pass,
         and so does a retrieval model where the provider's list does not name those."""

@@ -19,6 +19,7 @@ then takes the same steps:
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
@@ -31,9 +32,10 @@ from services.edge.audit import track
 from services.edge.auth import Principal
 from services.edge.deps import CallerDep, Components, components
 from services.edge.job_queue import JobQueue, PendingJob, error_of
-from services.edge.limits import estimate_chat_tokens
+from services.edge.limits import estimate_chat_tokens, estimate_prompt_tokens
 from services.edge.native_encoder import NativeEncoder
 from services.edge.precheck import precheck
+from services.edge.spend import cost_headers
 from shared.errors import GatewayError
 from shared.http import trace_id
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
@@ -52,7 +54,7 @@ class ChatEncoder(Protocol):
     def body(self, done: DoneEvent) -> bytes: ...
     def opening(self) -> bytes: ...
     def delta(self, event: DeltaEvent) -> bytes: ...
-    def done(self, event: DoneEvent) -> bytes: ...
+    def done(self, event: DoneEvent, cost: Decimal | None) -> bytes: ...
     def error(self, error: GatewayError, trace: str) -> bytes: ...
 
 
@@ -92,9 +94,11 @@ async def _plain_answer(
     found = await cache.lookup(request, edge.cache, body, caller.user_id)
     if found.hit is not None:
         await edge.gate.admit(request, caller)  # counted like any request; no tokens spent
+        cost_headers(request)
         return found.hit.job_id, found.hit.done
     pending, first = await _start(edge, request, body, caller)
     await edge.jobs.release(pending)
+    cost_headers(request)
     if not isinstance(first, DoneEvent):  # a plain job publishes its answer alone
         raise GatewayError(f"Unexpected reply to a plain chat job: {first.kind}")
     await found.store(pending.job.id, first)
@@ -106,8 +110,14 @@ async def _start(
 ) -> tuple[PendingJob, DeltaEvent | DoneEvent]:
     """Admits and enqueues the job and waits for its first event; a first error is raised.
     The caller owns the returned job and must release it."""
+    cost = edge.spending.chat_worst_case(body, estimate_prompt_tokens(body))
     admit = partial(
-        edge.gate.admit, request, caller, estimate_chat_tokens(body), stream=body.stream
+        edge.gate.admit,
+        request,
+        caller,
+        estimate_chat_tokens(body),
+        stream=body.stream,
+        cost_units=cost,
     )
     pending = await edge.jobs.submit_chat(
         body, user_id=caller.user_id, trace=trace_id(request), admit=admit
@@ -158,7 +168,7 @@ async def _frames(
                 if isinstance(event, DeltaEvent):
                     chunk += encoder.delta(event)
                 elif isinstance(event, DoneEvent):
-                    yield bytes(chunk + encoder.done(event))
+                    yield bytes(chunk + encoder.done(event, pending.cost))
                     return
                 elif isinstance(event, ErrorEvent):
                     yield bytes(chunk + encoder.error(error_of(event), trace))

@@ -24,6 +24,7 @@ from services.edge.catalogue import Catalogue
 from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
 from services.edge.readiness import Readiness
+from services.edge.spend import Spending
 from shared.breaker import Breaker
 from shared.logs import user_id_var
 from shared.metrics import EdgeMetrics
@@ -64,6 +65,7 @@ class Components:
     catalogue: Catalogue
     cache: ResponseCache
     readiness: Readiness
+    spending: Spending
 
 
 def components(request: Request) -> Components:

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -18,6 +19,9 @@ from redis.exceptions import RedisError
 
 from services.edge.admission import Admission, Reservation
 from services.edge.replies import ReplyHub
+from services.edge.spend import Spending
+from shared.budgets import BudgetState
+from shared.cost import to_units
 from shared.delivered import delivered_usage, delta_chars
 from shared.errors import GatewayError, ProviderError, ServiceUnavailable, rebuild
 from shared.ids import new_id
@@ -25,10 +29,13 @@ from shared.messages import (
     ChatJob,
     DeltaEvent,
     DoneEvent,
+    EmbeddingsJob,
     EmbeddingsResult,
     ErrorEvent,
     Event,
     Job,
+    RerankJob,
+    RerankResultEvent,
     decode_event,
 )
 from shared.redis_keys import RedisKeys
@@ -83,17 +90,41 @@ class PendingJob:
     handed_chars: int = 0  # answer text handed to the writer, not yet known to be written
     waited: float = 0.0  # seconds spent waiting for the worker's events (the edge's overhead)
     released: bool = False
+    spending: Spending | None = None
+    # Who answered: the provider, the model it was asked for and the model it reported.
+    priced_as: tuple[str, str | None, str | None] | None = None
+    cost: Decimal | None = Decimal(0)  # what it cost (`spend.py`); None: its model is unpriced
+    cost_model: str | None = None  # the model of the price row it was priced by
+    budgets: list[BudgetState] = field(default_factory=list)  # as its settlement left them
 
     def _decode(self, raw: bytes) -> Event:
         event = decode_event(raw)
         self.answered = not isinstance(event, DeltaEvent)
         if isinstance(event, DeltaEvent):
             self.handed_chars += delta_chars(event)
-        elif isinstance(event, DoneEvent | EmbeddingsResult):
+        elif isinstance(event, DoneEvent):
             self.used_tokens, self.usage = event.usage.total_tokens, event.usage
+            self.price(event.provider or self.provider, event.request_model, event.model)
+        elif isinstance(event, EmbeddingsResult):
+            self.used_tokens, self.usage = event.usage.total_tokens, event.usage
+            self.price(self.provider, self._asked(), event.model)
+        elif isinstance(event, RerankResultEvent):
+            self.price(self.provider, self._asked(), None)
         elif isinstance(event, ErrorEvent):
             self.error_type = event.type
         return event
+
+    def _asked(self) -> str | None:
+        job = self.job
+        return job.request.model if isinstance(job, ChatJob | EmbeddingsJob | RerankJob) else None
+
+    def price(self, provider: str, asked: str | None, reported: str | None) -> None:
+        """The answer's cost, known before it is written (a stream's last event shows it)."""
+        self.priced_as = (provider, asked or self._asked(), reported)
+        if self.spending is not None:
+            self.cost, self.cost_model = self.spending.job_cost(
+                self.job, self.priced_as, self.usage
+            )
 
     async def next_event(self) -> Event:
         """The next event. The stream writer asks for more only once it wrote what it had:
@@ -133,9 +164,11 @@ class JobQueue:
         timeout: float,
         maxlen: int,
         queue_limit: int,
+        spending: Spending | None = None,
     ) -> None:
         self.redis = redis
         self.admission = admission
+        self.spending = spending
         self.hub = hub
         self.keys = keys
         self.timeout = timeout
@@ -167,10 +200,17 @@ class JobQueue:
         return await self.submit(job, request.provider, admit=admit)
 
     async def call(
-        self, job: Job, provider: str, reservations: list[Reservation] | None = None
+        self,
+        job: Job,
+        provider: str,
+        reservations: list[Reservation] | None = None,
+        track: Callable[[PendingJob], None] | None = None,
     ) -> Event:
-        """The one answer of a job that is not a chat; an error answer is raised."""
+        """The one answer of a job that is not a chat; an error answer is raised. `track`
+        is handed the job once it is queued (the audit record reads it when the request ends)."""
         pending = await self.submit(job, provider, reservations)
+        if track is not None:
+            track(pending)
         try:
             event = await pending.next_event()
         finally:
@@ -195,6 +235,7 @@ class JobQueue:
         """
         pending = PendingJob(job, provider, self.keys.reply(job.id), asyncio.Queue())
         pending.reservations = list(reservations or [])  # the queue is replaced once subscribed
+        pending.spending = self.spending
         try:
             return await self._enqueue(pending, admit)
         except BaseException:
@@ -266,6 +307,7 @@ class JobQueue:
             # The client left mid-stream: it is billed for what it was sent.
             usage = delivered_usage(pending.job.request, pending.delivered_chars)
             pending.usage, pending.used_tokens = usage, usage.total_tokens
+            pending.price(pending.provider, None, None)
         await self._shielded(self._release(pending))
 
     async def _release(self, pending: PendingJob) -> None:
@@ -285,11 +327,17 @@ class JobQueue:
     async def _settle(self, pending: PendingJob) -> None:
         now = int(time.time() * 1000)
         held, pending.reservations = pending.reservations, []
+        cost = to_units(pending.cost) if pending.cost else 0
         for reservation in held:
             try:
-                await self.admission.settle(reservation, pending.used_tokens, now)
+                settled = await self.admission.settle(reservation, pending.used_tokens, now, cost)
             except RedisError:
-                log.warning("could not settle a token reservation", exc_info=True)
+                log.warning("could not settle a reservation", exc_info=True)
+                continue
+            if settled is not None:
+                pending.budgets.append(settled.state())
+                if settled.crossed and self.spending is not None:
+                    await self.spending.alert(settled, pending.job)
 
 
 def error_of(event: ErrorEvent) -> GatewayError:

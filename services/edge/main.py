@@ -20,9 +20,10 @@ from services.edge import (
     openai_compat,
     proxy,
     retrieval,
+    spend_routes,
 )
 from services.edge.admission import Admission
-from services.edge.audit import AuditEmitter, AuditMiddleware
+from services.edge.audit import AuditEmitter, AuditMiddleware, TrackedJob
 from services.edge.auth import ApiKeys, Authenticator, Failures
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
@@ -33,12 +34,14 @@ from services.edge.limits import Gate
 from services.edge.readiness import Readiness
 from services.edge.refusals import ChargeRefusals
 from services.edge.replies import ReplyHub
+from services.edge.spend import Spending
 from shared import http
 from shared.breaker import Breaker
 from shared.client_address import ClientAddress
 from shared.db import create_pool
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
+from shared.pricing import PriceTable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
 from shared.service_auth import internal_token
@@ -56,6 +59,9 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = EdgeMetrics(registry)
     audit = AuditEmitter(
         redis, redis_keys, maxlen=settings.audit_stream_maxlen, lost=metrics.audit_dropped
+    )
+    spending = Spending(
+        PriceTable.load(settings.prices_file), redis, redis_keys, settings, audit, metrics
     )
 
     @asynccontextmanager
@@ -82,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token, failures)
             verifier = await load_verifier(settings, auth_client)
-            admission = Admission(redis, redis_keys)
+            admission = Admission(redis, redis_keys, settings.alert_thresholds)
             await hub.start()
             jobs = JobQueue(
                 redis,
@@ -92,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
                 timeout=settings.request_timeout.seconds,
                 maxlen=settings.queue_maxlen,
                 queue_limit=settings.queue_limit,
+                spending=spending,
             )
             edge = Components(
                 settings=settings,
@@ -108,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
                 catalogue=Catalogue(redis, jobs, redis_keys),
                 cache=ResponseCache(redis, redis_keys, settings.cache_ttl.seconds),
                 readiness=Readiness(redis, readiness_pool),
+                spending=spending,
             )
             app.state.edge = edge
             refresh_every = settings.model_refresh_interval.seconds
@@ -136,8 +144,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ChargeRefusals)
+
     # Inside the trace middleware: it needs the trace id.
-    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics)
+    def count_spend(job: TrackedJob) -> None:
+        edge: Components = app.state.edge
+        spending.count(job, edge.catalogue.listed)
+
+    app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics, on_job=count_spend)
     app.add_middleware(ClientAddress, proxies=settings.proxies)
     http.install(app)
     if settings.cors_origin_list:
@@ -152,6 +165,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                "X-Gateway-Cost-USD",
+                "X-Budget-Remaining-USD",
+                "X-Budget-Reset",
             ],
         )
     app.include_router(health.router)
@@ -160,6 +176,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(chat.router)
     app.include_router(retrieval.router)
+    app.include_router(spend_routes.router)
     app.include_router(listing.router)
     app.include_router(openai_compat.router)
     # Anthropic-compatible surface: `POST /v1/messages`.

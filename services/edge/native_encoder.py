@@ -2,6 +2,7 @@
 shape ending with `data: [DONE]`."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -20,6 +21,13 @@ def frame(payload: dict[str, Any]) -> bytes:
 def error_frames(error: GatewayError, trace: str) -> bytes:
     """A failure after the stream began: the standard error envelope, then [DONE]."""
     return frame(error.envelope(trace)) + DONE_FRAME
+
+
+def usage_with_cost(done: DoneEvent, cost: Decimal | None) -> dict[str, Any]:
+    """A stream's final usage with what the request cost (`null`: its model has no price)."""
+    return done.usage.model_dump(exclude_none=True) | {
+        "cost_usd": None if cost is None else float(cost)
+    }
 
 
 def openai_tool_call_deltas(event: DeltaEvent) -> list[dict[str, Any]]:
@@ -75,14 +83,14 @@ class NativeEncoder:
     def delta(self, event: DeltaEvent) -> bytes:
         return frame({"delta": openai_delta(event)})
 
-    def done(self, event: DoneEvent) -> bytes:
+    def done(self, event: DoneEvent, cost: Decimal | None) -> bytes:
         final: dict[str, Any] = {
             "delta": {},
             "finish_reason": event.finish_reason,
             "id": event.id,
             "provider": event.provider or self.provider,
             "model": event.model,
-            "usage": event.usage.model_dump(exclude_none=True),
+            "usage": usage_with_cost(event, cost),
         }
         if event.provider_metadata:
             final["provider_metadata"] = event.provider_metadata

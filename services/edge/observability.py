@@ -1,5 +1,7 @@
 """`GET /metrics` of the edge: request families plus, read at scrape, each provider's queue depth
-and circuit-breaker state."""
+and circuit-breaker state, and the gateway API keys that spent most today."""
+
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 from redis.asyncio import Redis
@@ -15,6 +17,8 @@ router = APIRouter()
 
 # gateway_breaker_state values
 CLOSED, HALF_OPEN, OPEN = 0.0, 1.0, 2.0
+# Keys in the top-spenders gauge: a label set bounded whatever the number of keys.
+TOP_KEYS = 10
 BREAKER_STATES = {b"closed": CLOSED, b"half_open": HALF_OPEN, b"open": OPEN}
 
 
@@ -38,8 +42,8 @@ def redis_ms(reply: object) -> int:
 
 
 async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
-    """Jobs waiting and in flight, and the breaker's state, per provider, in one pipelined
-    round trip."""
+    """Jobs waiting and in flight, and the breaker's state, per provider, and today's top
+    spending keys, in one pipelined round trip."""
     snapshot = Snapshot()
     providers = list(PROVIDERS)
     try:
@@ -48,6 +52,8 @@ async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
                 pipe.xlen(keys.jobs(provider))
                 pipe.xpending(keys.jobs(provider), WORKER_GROUP)
                 pipe.hmget(keys.breaker(provider), ["st", "until"])
+            today = datetime.now(UTC).date().isoformat()
+            pipe.zrevrange(keys.key_spend(today), 0, TOP_KEYS - 1, withscores=True)
             pipe.time()  # the breaker's clock: it times its cooldown with Redis `TIME`
             answers = await pipe.execute(raise_on_error=False)
     except RedisError:
@@ -67,6 +73,13 @@ async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
         "Jobs taken by a worker and not yet finished",
         ["provider"],
         pending,
+    )
+    top = answers[-2] if isinstance(answers[-2], list) else []
+    snapshot.set(
+        "gateway_key_spend_today_usd",
+        f"USD spent today (UTC) by the {TOP_KEYS} gateway API keys that spent most",
+        ["key_id"],
+        {(key.decode(),): float(spent) for key, spent in top},
     )
     snapshot.set(
         "gateway_breaker_state",

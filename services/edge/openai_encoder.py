@@ -6,11 +6,17 @@ raise), then [DONE].
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from services.edge.native_encoder import DONE_FRAME, error_frames, openai_delta
+from services.edge.native_encoder import (
+    DONE_FRAME,
+    error_frames,
+    openai_delta,
+    usage_with_cost,
+)
 from services.edge.openai_schemas import ChatCompletion, CompletionChoice, CompletionMessage
 from shared.errors import GatewayError
 from shared.messages import DeltaEvent, DoneEvent
@@ -70,10 +76,10 @@ class OpenAIEncoder:
         delta = openai_delta(event)
         return self._chunk(delta) if delta else b""
 
-    def done(self, event: DoneEvent) -> bytes:
+    def done(self, event: DoneEvent, cost: Decimal | None) -> bytes:
         frames = self._chunk({}, event.finish_reason)
         if self.include_usage:
-            frames += self._frame([], usage=event.usage.model_dump(exclude_none=True))
+            frames += self._frame([], usage=usage_with_cost(event, cost))
         return frames + DONE_FRAME
 
     def error(self, error: GatewayError, trace: str) -> bytes:

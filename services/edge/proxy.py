@@ -25,7 +25,8 @@ from shared.key_schemas import KEY_ID_PATTERN, AddKeyRequest, KeyList, KeyView
 
 router = APIRouter()
 
-_FORWARDED_HEADERS = ("authorization", "content-type", "user-agent")
+_FORWARDED_HEADERS = ("authorization", "content-type", "user-agent", "accept")
+_RETURNED_HEADERS = ("content-disposition",)  # the usage report's CSV file name
 
 KeyId = Annotated[str, Path(pattern=KEY_ID_PATTERN)]
 
@@ -47,6 +48,7 @@ async def forward(request: Request, service: InternalService, path: str) -> Resp
         upstream.content,
         status_code=upstream.status_code,
         media_type=upstream.headers.get("content-type"),
+        headers={h: v for h in _RETURNED_HEADERS if (v := upstream.headers.get(h)) is not None},
     )
 
 
@@ -118,9 +120,13 @@ async def revoke_api_key(key_id: KeyId, request: Request, caller: AdmittedCaller
 
 @router.api_route("/api/v1/admin/users/{user_id}/{setting}", methods=["PUT"], tags=["admin"])
 async def admin_update(
-    user_id: KeyId, setting: Literal["tier", "limits"], request: Request, caller: AdmittedCallerDep
+    user_id: KeyId,
+    setting: Literal["tier", "limits", "budget"],
+    request: Request,
+    caller: AdmittedCallerDep,
 ) -> Response:
-    """Admins only: a user's tier (`{"tier": "paid"}`) or custom limits."""
+    """Admins only: a user's tier (`{"tier": "paid"}`), custom limits or budget
+    (`{"amount_usd": 50, "period": "month"}`, `null` to remove it)."""
     return await forward(request, "auth", f"/api/v1/admin/users/{user_id}/{setting}")
 
 
@@ -148,6 +154,9 @@ async def delete_key(key_id: KeyId, request: Request, caller: AdmittedCallerDep)
 
 @router.get("/api/v1/usage", tags=["usage"])
 async def usage(request: Request, caller: AdmittedCallerDep) -> Response:
-    """Your requests and tokens by provider and model (optional `from`, `to`: ISO dates)."""
+    """Your requests, tokens and spend over `from`..`to` (ISO dates, UTC), grouped by
+    `group_by` (any of day, provider, model, key; default provider,model), as JSON or
+    `format=csv`. Admins: `user_id=usr_…` for one user, `scope=all` for the whole gateway (and
+    `group_by=user`)."""
     query = f"?{request.url.query}" if request.url.query else ""
     return await forward(request, "audit", f"/api/v1/usage{query}")

@@ -5,15 +5,17 @@ inputs' token estimate, then one job and its one answer (`JobQueue.call`).
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from services.edge.audit import note
+from services.edge.audit import note, track
 from services.edge.auth import Principal
 from services.edge.deps import CallerDep, components
 from services.edge.limits import estimate_text_tokens
 from services.edge.precheck import JobRequest, precheck
+from services.edge.spend import cost_headers
 from shared.errors import GatewayError
 from shared.http import trace_id
 from shared.messages import (
@@ -43,13 +45,19 @@ async def _run(
     job: Callable[[dict[str, Any]], Job],
 ) -> Event:
     """The one answer of the job `job(fields)` makes of `body`, after its checks and admission
-    (with the token estimate of `texts`)."""
+    (with the token estimate of `texts` and its worst-case cost); the answer's headers tell
+    what it cost."""
     edge = components(request)
     await precheck(edge, request, caller, body)
-    held = await edge.gate.admit(request, caller, estimate_text_tokens(texts))
-    fields = edge.jobs.job_fields(user_id=caller.user_id, trace=trace_id(request))
-    note(request, job_id=fields["id"])
-    return await edge.jobs.call(job(fields), body.provider, held)
+    tokens = estimate_text_tokens(texts)
+    cost = edge.spending.text_worst_case(body.provider, body.model, tokens)
+    held = await edge.gate.admit(request, caller, tokens, cost_units=cost)
+    queued = job(edge.jobs.job_fields(user_id=caller.user_id, trace=trace_id(request)))
+    answer = await edge.jobs.call(
+        queued, body.provider, held, track=partial(track, request, queued.id)
+    )
+    cost_headers(request)
+    return answer
 
 
 async def embed(request: Request, body: EmbeddingsRequest, caller: Principal) -> EmbeddingsResult:

@@ -3,12 +3,14 @@
 import asyncio
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from services.simulator import garbage, tools, wire
 from services.simulator.config import SimulatorConfig
+from services.simulator.prompt_cache import PromptCache
 from services.simulator.recorder import attempt_of, counted, record_request
 from services.simulator.replies import (
     FAIL_AFTER_CHUNKS,
@@ -99,9 +101,9 @@ def _invalid(body: Any) -> str | None:
 
 def _usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
     return {
-        "input_tokens": reply.prompt_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": reply.prompt_tokens - reply.cache_read - reply.cache_written,
+        "cache_creation_input_tokens": reply.cache_written,
+        "cache_read_input_tokens": reply.cache_read,
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
@@ -256,6 +258,9 @@ async def create_message(request: Request) -> Response:
         return error_response(status)
     seed = seed_of({"system": system, "messages": messages})
     reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"])
+    cache: PromptCache = request.app.state.prompt_cache
+    cached = cache.anthropic(key or "", body)
+    reply = replace(reply, cache_read=cached.read, cache_written=cached.written)
     calls = tools.plan_tool_calls(
         directives, body.get("tools"), _ends_with_user_turn(messages), "toolu_sim", seed
     )

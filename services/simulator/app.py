@@ -4,6 +4,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from services.simulator import anthropic_dialect, openai_dialect, retrieval_routes, wire
 from services.simulator.config import SimulatorConfig
+from services.simulator.prompt_cache import PromptCache
 from services.simulator.recorder import Recorder
 from services.simulator.registry import OPENAI_PROFILES
 
@@ -34,6 +35,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     app = FastAPI(title="provider simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
     app.state.recorder = Recorder(config.record_limit)
+    app.state.prompt_cache = PromptCache()
     app.include_router(_control_router())
     app.include_router(anthropic_dialect.build_router())
     for profile in OPENAI_PROFILES:

@@ -1,5 +1,6 @@
 """OpenAI-compatible chat completions (docs/providers.md §0), with each provider's quirks."""
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,6 +10,7 @@ from services.simulator.config import SimulatorConfig
 from services.simulator.openai_errors import error_response
 from services.simulator.openai_profile import OpenAIProfile
 from services.simulator.openai_usage import usage
+from services.simulator.prompt_cache import PromptCache
 from services.simulator.recorder import attempt_of, counted, record_request
 from services.simulator.replies import (
     build_reply,
@@ -74,6 +76,9 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     prompt_tokens = count_words(text_of(m.get("content")) for m in messages)
     seed = seed_of(messages)
     reply = build_reply(seed, prompt_tokens, directives, max_tokens_of(body), reasoning_model)
+    if profile.cache_usage:
+        cache: PromptCache = request.app.state.prompt_cache
+        reply = replace(reply, cache_read=cache.deepseek(key, body["model"], messages).read)
     calls: tuple[tools.ToolCall, ...] = ()
     if profile.chunk_style != "perplexity":
         ends_with_user = messages[-1].get("role") == "user"

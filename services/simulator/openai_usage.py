@@ -41,9 +41,9 @@ def usage(
         "total_tokens": total,
     }
     if profile.cache_usage:
-        result["prompt_tokens_details"] = {"cached_tokens": 0}
-        result["prompt_cache_hit_tokens"] = 0
-        result["prompt_cache_miss_tokens"] = reply.prompt_tokens
+        result["prompt_tokens_details"] = {"cached_tokens": reply.cache_read}
+        result["prompt_cache_hit_tokens"] = reply.cache_read
+        result["prompt_cache_miss_tokens"] = reply.prompt_tokens - reply.cache_read
     if reasoning:
         result["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
     if profile.usage_style == "openrouter":

@@ -65,6 +65,8 @@ class Reply:
     reasoning_pieces: tuple[str, ...]
     truncated: bool
     prompt_tokens: int
+    cache_read: int = 0  # of the prompt tokens, read from the provider's prompt cache
+    cache_written: int = 0  # and written to it (`prompt_cache.py`)
 
     @property
     def text(self) -> str:

@@ -12,6 +12,7 @@ import uvloop
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from services.workers.alerts import AlertSender
 from services.workers.cancel import ClientWatch
 from services.workers.consumer import JobConsumer
 from services.workers.credentials import KeyClient
@@ -156,10 +157,28 @@ async def serve(settings: Settings, provider_id: str) -> None:
     log.info("worker pool for %s stopped", provider_id)
 
 
+def alert_sender(
+    settings: Settings, redis: Redis, keys: RedisKeys, name: str
+) -> AlertSender | None:
+    """The budget alert webhook's sender, when one is configured."""
+    if not settings.budget_alert_webhook_url:
+        return None
+    secret = settings.budget_alert_webhook_secret
+    return AlertSender(
+        redis,
+        keys,
+        httpx.AsyncClient(timeout=10.0),
+        url=settings.budget_alert_webhook_url,
+        secret=secret.get_secret_value() if secret else None,
+        consumer=name,
+    )
+
+
 async def run_pool(
     settings: Settings, redis: Redis, keys: RedisKeys, consumer: JobConsumer, stop: asyncio.Event
 ) -> None:
-    """The consumer, its heartbeat and its crash recovery, until `stop` and the drain end."""
+    """The consumer, its heartbeat, its crash recovery and the budget alert sender, until
+    `stop` and the drain end."""
     finished = asyncio.Event()
     heartbeat = Heartbeat(redis, keys, consumer, settings.heartbeat_interval.seconds)
     recovery = Recovery(
@@ -172,13 +191,21 @@ async def run_pool(
     await consumer.ensure_group()
     beating = asyncio.create_task(heartbeat.run(stop, finished))
     reclaiming = asyncio.create_task(recovery.run(stop))
+    background = [beating, reclaiming]
+    alerts = alert_sender(settings, redis, keys, consumer.consumer_name)
+    sending = asyncio.create_task(alerts.run(stop)) if alerts is not None else None
     log.info("worker pool for %s consuming %s", consumer.provider, consumer.stream)
     try:
         await consumer.run(stop, settings.worker_shutdown_grace.seconds)
     finally:
         finished.set()
         stop.set()
-        await asyncio.gather(beating, reclaiming, return_exceptions=True)
+        if alerts is not None and sending is not None:
+            sending.cancel()  # an alert being retried is taken over by another worker
+            background.append(sending)
+        await asyncio.gather(*background, return_exceptions=True)
+        if alerts is not None:
+            await alerts.client.aclose()
 
 
 def main() -> None:

@@ -198,4 +198,6 @@ class JobRunner:
                 usage = delivered_usage(request, publisher.delivered_chars)
                 log.debug("stream cut by the client; delivered usage %s", usage.model_dump())
                 raise ListenerGone(usage) from None
-        return done.model_copy(update={"provider": adapter.provider.id})
+        return done.model_copy(
+            update={"provider": adapter.provider.id, "request_model": request.model}
+        )

@@ -160,7 +160,16 @@ async def test_admin_sets_tier_and_limits(
     view = await client.get(base, headers=admin)
     assert view.status_code == 200
     body = view.json()
-    assert set(body) == {"id", "email", "name", "tier", "role", "limits", "effective_limits"}
+    assert set(body) == {
+        "id",
+        "email",
+        "name",
+        "tier",
+        "role",
+        "limits",
+        "effective_limits",
+        "budget",
+    }
     assert (body["id"], body["email"], body["tier"], body["role"]) == (
         user_id,
         email,

@@ -24,6 +24,10 @@ DASHBOARD_METRICS = (
     "gateway_queue_depth",
     "gateway_jobs_in_flight",
     "gateway_breaker_state",
+    "gateway_cost_usd_total",
+    "gateway_key_spend_today_usd",
+    "gateway_unpriced_requests_total",
+    "gateway_budget_alerts_total",
 )
 # Where the gateway defines the metric families it exposes.
 METRIC_SOURCES = ("shared/metrics.py", "services/edge/observability.py")

@@ -115,8 +115,13 @@ async def test_usage_is_only_ones_own(edge: httpx.AsyncClient) -> None:
         await asyncio.sleep(0.1)
     assert report.json()["usage"], "the owner's request never reached the audit log"
 
-    # Naming the owner in the query changes nothing: the caller is the token's subject.
-    for params in ({}, {"user_id": owner_id}, {"user": owner_id}):
+    # Naming the owner in the query changes nothing: the caller is the token's subject, and
+    # only an admin may ask for another user's usage (or the whole gateway's).
+    for params in ({}, {"user": owner_id}):
         theirs = await edge.get("/api/v1/usage", params=params, headers=auth(intruder))
         assert theirs.status_code == 200, theirs.text
         assert theirs.json()["usage"] == []
+    for params in ({"user_id": owner_id}, {"scope": "all"}):
+        refused = await edge.get("/api/v1/usage", params=params, headers=auth(intruder))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["type"] == "authorization_error"

@@ -69,7 +69,16 @@ async def test_admin_views_and_lists_hold_only_what_they_should(edge: httpx.Asyn
 
     view = await edge.get(f"/api/v1/admin/users/{user_id}", headers=auth(admin))
     assert view.status_code == 200, view.text
-    assert set(view.json()) == {"id", "email", "name", "tier", "role", "limits", "effective_limits"}
+    assert set(view.json()) == {
+        "id",
+        "email",
+        "name",
+        "tier",
+        "role",
+        "limits",
+        "effective_limits",
+        "budget",
+    }
     assert_no_secrets(view, PASSWORD)
 
     # The user's own lists hold nothing of the other user's.

@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.audit.chain import CHAINED, GENESIS, canonical, row_fields
+from services.audit.chain import COLUMNS, GENESIS, canonical, row_fields
 from services.audit.main import MIGRATIONS, SERVICE
 from services.audit.repository import AuditRepository
 from services.fleet.infra import create_database, drop_database
@@ -171,7 +171,7 @@ async def test_an_older_copy_of_the_head_hides_deleted_rows_only_from_verify_alo
 async def _store_unkeyed(db: asyncpg.Connection, count: int) -> None:
     """Rows as the audit service stored them before its chain was keyed."""
     prev = GENESIS
-    columns = [*CHAINED, "prev_hash", "row_hash"]
+    columns = [*COLUMNS, "prev_hash", "row_hash"]
     insert = (
         f"INSERT INTO audit_log ({', '.join(columns)}) VALUES"
         f" ({', '.join(f'${i}' for i in range(1, len(columns) + 1))})"

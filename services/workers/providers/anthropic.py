@@ -63,15 +63,18 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
 
 
 def usage_from(raw: dict[str, Any]) -> Usage:
+    """Anthropic's `input_tokens` are those after the last cache breakpoint: the prompt is
+    those plus the tokens read from and written to the cache."""
     cached = int(raw.get("cache_read_input_tokens") or 0)
-    prompt = int(raw.get("input_tokens") or 0) + int(raw.get("cache_creation_input_tokens") or 0)
-    prompt += cached
+    written = int(raw.get("cache_creation_input_tokens") or 0)
+    prompt = int(raw.get("input_tokens") or 0) + written + cached
     completion = int(raw.get("output_tokens") or 0)
+    details = {"cached_tokens": cached, "cache_write_tokens": written}
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
-        prompt_tokens_details={"cached_tokens": cached} if cached else None,
+        prompt_tokens_details={k: v for k, v in details.items() if v} or None,
     )
 
 

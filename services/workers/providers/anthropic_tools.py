@@ -1,6 +1,7 @@
 """Pure translation of messages, images and tools to Anthropic's blocks and back (§1, §10.1).
 
-system messages          -> top-level `system` (joined with blank lines)
+system messages          -> top-level `system` (joined with blank lines; text blocks, with
+                            their `cache_control`, when one marks a prompt-cache breakpoint)
 image_url (data URL)     -> image block, base64 source (other URLs: url source)
 assistant `tool_calls`   -> `tool_use` blocks, input = the parsed arguments
 `tool` messages          -> one user turn of `tool_result` blocks per run of them
@@ -45,10 +46,18 @@ def content_blocks(content: str | list[dict[str, Any]] | None) -> str | list[dic
         if part.get("type") == "image_url":
             blocks.append(image_block(part))
         elif part.get("type") == "text":
-            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+            blocks.append(_text_block(part))
         else:
             blocks.append(part)  # already an Anthropic block (image, document, ...)
     return blocks
+
+
+def _text_block(part: dict[str, Any]) -> dict[str, Any]:
+    """A text part; its prompt-cache breakpoint (`cache_control`) goes with it."""
+    block = {"type": "text", "text": str(part.get("text", ""))}
+    if isinstance(part.get("cache_control"), dict):
+        block["cache_control"] = part["cache_control"]
+    return block
 
 
 def _as_list(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,9 +88,27 @@ def _turn(message: ChatMessage) -> dict[str, Any]:
     return {"role": message.role, "content": content}
 
 
-def convert_messages(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
-    """(system text, Anthropic turns); consecutive tool results share one user turn."""
-    system = "\n\n".join(m.text() for m in messages if m.role == "system")
+def _system(messages: list[ChatMessage]) -> str | list[dict[str, Any]]:
+    """The system messages as one text, or as text blocks when one of them marks a
+    prompt-cache breakpoint (`cache_control` on a text part)."""
+    systems = [m for m in messages if m.role == "system"]
+    parts = [p for m in systems if isinstance(m.content, list) for p in m.content]
+    if not any(p.get("type") == "text" and "cache_control" in p for p in parts):
+        return "\n\n".join(m.text() for m in systems)
+    blocks: list[dict[str, Any]] = []
+    for message in systems:
+        if isinstance(message.content, str):
+            blocks.append({"type": "text", "text": message.content})
+        else:
+            blocks += [_text_block(p) for p in message.content or [] if p.get("type") == "text"]
+    return blocks
+
+
+def convert_messages(
+    messages: list[ChatMessage],
+) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system text or blocks, Anthropic turns); consecutive tool results share one user turn."""
+    system = _system(messages)
     turns: list[dict[str, Any]] = []
     previous_was_tool = False
     for message in messages:

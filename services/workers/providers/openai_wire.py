@@ -87,12 +87,14 @@ def usage_from(raw: dict[str, Any], profile: OpenAIProfile) -> Usage:
     reasoning = int(details.get("reasoning_tokens") or raw.get("reasoning_tokens") or 0)
     if not profile.reasoning_in_completion:
         completion += reasoning
+    searches = raw.get("num_search_queries")
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
         prompt_tokens_details={"cached_tokens": int(cached)} if cached else None,
         completion_tokens_details={"reasoning_tokens": reasoning} if reasoning else None,
+        num_search_queries=int(searches) if searches else None,
     )
 
 

@@ -33,6 +33,7 @@ class OpenAIUsage(Shape):
     total_tokens: Count | None = None
     prompt_cache_hit_tokens: Count | None = None
     reasoning_tokens: Count | None = None
+    num_search_queries: Count | None = None
     prompt_tokens_details: CountDetails | None = None
     completion_tokens_details: CountDetails | None = None
 

@@ -1,6 +1,6 @@
 -- The chain is keyed (services/audit/chain.py): row_hash is an HMAC under the AUDIT_HMAC_KEYS
--- version in key_version. Rows stored before have none (a plain SHA-256) until the audit
--- service re-chains them at start.
+-- version in key_version. Rows stored before have none (a plain SHA-256) until `python -m
+-- services.audit rekey` re-chains them.
 ALTER TABLE audit_log ADD COLUMN key_version integer;
 
 -- The chain's last row (seq, row_hash) under its own HMAC, updated with every batch: deleting
