@@ -79,10 +79,15 @@ class ToolCallDelta(_Message):
 
 
 class DeltaEvent(_Message):
+    """A piece of a streamed answer. `usage`, when the provider reports it before the end
+    (Anthropic's input tokens), rides on the first delta."""
+
     kind: Literal["delta"] = "delta"
     content: str = ""
     reasoning_content: str = ""
+    reasoning_details: tuple[dict[str, Any], ...] = ()
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    usage: Usage | None = None
 
 
 class DoneEvent(_Message):
@@ -95,7 +100,9 @@ class DoneEvent(_Message):
     usage: Usage
     content: str | None = None  # the whole answer, for non-streaming jobs
     reasoning_content: str | None = None
+    reasoning_details: list[dict[str, Any]] | None = None  # OpenRouter, non-streaming jobs
     tool_calls: list[ToolCall] | None = None  # non-streaming jobs
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, when known
     provider_metadata: dict[str, Any] | None = None  # e.g. Perplexity citations
 
 

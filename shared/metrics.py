@@ -40,6 +40,11 @@ _ERROR_TYPES = frozenset(ERROR_TYPES) | {
     "invalid_request_error",
     "api_error",
     "overloaded_error",
+    "billing_error",
+    "not_found_error",
+    "conflict_error",
+    "request_too_large",
+    "timeout_error",
 }
 
 

@@ -67,6 +67,10 @@ class ToolCall(BaseModel):
 
 
 class ChatMessage(BaseModel):
+    """One turn. An assistant turn may carry the reasoning its answer came with, to be sent
+    back as its provider requires (DeepSeek's `reasoning_content` on tool-call turns,
+    OpenRouter's `reasoning_details`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant", "tool"]
@@ -74,9 +78,14 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None
+    reasoning_details: JsonParts | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> "ChatMessage":
+        reasoning = self.reasoning_content is not None or self.reasoning_details is not None
+        if reasoning and self.role != "assistant":
+            raise ValueError("only an assistant message carries reasoning")
         if self.role == "tool" and not self.tool_call_id:
             raise ValueError("a tool message needs tool_call_id")
         if self.role == "assistant" and self.content is None and not self.tool_calls:
@@ -91,6 +100,18 @@ class ChatMessage(BaseModel):
             return self.content
         parts = self.content or []
         return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+
+
+class Thinking(BaseModel):
+    """The provider's own switch for a reasoning model's thinking (DeepSeek `thinking`,
+    OpenRouter `reasoning.enabled`, Anthropic `thinking`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["enabled", "disabled"]
+
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
 class ChatRequest(BaseModel):
@@ -116,7 +137,8 @@ class ChatRequest(BaseModel):
     tool_choice: Literal["auto", "none", "required"] | JsonObject | None = None
     parallel_tool_calls: bool | None = None
     anthropic_version: str | None = Field(None, min_length=1, max_length=32)
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "max"] | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    thinking: Thinking | None = None
     site_url: str | None = Field(None, max_length=2048)
     app_name: str | None = Field(None, max_length=256)
     transforms: list[OptionToken] | None = Field(None, max_length=8)
@@ -150,6 +172,7 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     reasoning_content: str | None = None
+    reasoning_details: list[dict[str, Any]] | None = None
     tool_calls: list[ToolCall] | None = None
 
 

@@ -295,9 +295,12 @@ class Settings(BaseSettings):
     nvidia_nim_base_url: str | None = Field(None, alias="NVIDIA_NIM_BASE_URL")
     perplexity_base_url: str | None = Field(None, alias="PERPLEXITY_BASE_URL")
     huggingface_base_url: str | None = Field(None, alias="HUGGINGFACE_BASE_URL")
-    # NIM's hosted rerankers live on another host than its chat and embeddings API.
-    nvidia_nim_retrieval_url: str = Field(
-        "https://ai.api.nvidia.com/v1", alias="NVIDIA_NIM_RETRIEVAL_URL"
+    # NIM's hosted rerankers live on another host than its chat and embeddings API; unset, a
+    # self-hosted NIM (any NVIDIA_NIM_BASE_URL but the hosted one) ranks at its own /ranking.
+    nvidia_nim_retrieval_url: str | None = Field(None, alias="NVIDIA_NIM_RETRIEVAL_URL")
+    # Where a hosted NIM call answered 202 (NVCF-REQID) is polled for its result.
+    nvidia_nim_poll_url: str = Field(
+        "https://api.nvcf.nvidia.com/v2/nvcf/pexec/status", alias="NVIDIA_NIM_POLL_URL"
     )
     # Hugging Face reranks through a text-embeddings-inference server of your own.
     huggingface_tei_url: str | None = Field(None, alias="HUGGINGFACE_TEI_URL")

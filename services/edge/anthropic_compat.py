@@ -8,6 +8,7 @@ SDK raises its own exception types.
 """
 
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -20,6 +21,7 @@ from services.edge.anthropic_encoder import AnthropicEncoder, error_object
 from services.edge.anthropic_schemas import MessagesRequest, chat_request
 from services.edge.chat import answer_chat
 from services.edge.deps import AnthropicCallerDep
+from services.edge.limits import estimate_prompt_tokens
 from shared.errors import GatewayError, InvalidRequest
 from shared.http import trace_id
 
@@ -98,5 +100,10 @@ async def create_message(
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
     return await answer_chat(
-        request, chat, caller, lambda job_id: AnthropicEncoder(job_id, body.model)
+        request,
+        chat,
+        caller,
+        lambda job_id: AnthropicEncoder(
+            job_id, body.model, partial(estimate_prompt_tokens, chat), trace_id(request)
+        ),
     )

@@ -6,12 +6,13 @@ The stream follows Anthropic's order (docs/providers.md §1): `message_start`, p
 """
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from shared.errors import GatewayError
+from shared.errors import GatewayError, ProviderError
 from shared.ids import new_id
 from shared.messages import DeltaEvent, DoneEvent, ToolCallDelta
 from shared.schemas import Usage
@@ -24,29 +25,65 @@ STOP_REASONS = {
     "tool_calls": "tool_use",
     "content_filter": "refusal",
 }
+# The answer broke off (DeepSeek's insufficient_system_resource, OpenRouter's error): Anthropic
+# has no stop reason for that, so it is an error, never a complete-looking answer.
+FAILED = "error"
+# Anthropic's error type per HTTP status (its errors page); 503 and 529 mean overloaded.
+ERROR_TYPES = {
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 
 
-def stop_reason(finish_reason: str) -> str:
-    return STOP_REASONS.get(finish_reason, "end_turn")
+def stop_reason(done: DoneEvent) -> str:
+    """Anthropic's stop reason; one it has no name for passes as the provider gave it."""
+    if done.stop_sequence is not None and done.finish_reason == "stop":
+        return "stop_sequence"
+    return STOP_REASONS.get(done.finish_reason, done.finish_reason)
+
+
+def unfinished(done: DoneEvent) -> GatewayError | None:
+    """The error an answer that broke off stands for."""
+    if done.finish_reason != FAILED:
+        return None
+    return ProviderError(
+        "The provider stopped before finishing its answer", status=503, details={"finish": FAILED}
+    )
 
 
 def usage_body(usage: Usage) -> dict[str, int]:
-    return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+    """Anthropic's usage: `input_tokens` counts only what was neither read from nor written to
+    the cache."""
+    details = usage.prompt_tokens_details or {}
+    read, written = details.get("cached_tokens", 0), details.get("cache_write_tokens", 0)
+    return {
+        "input_tokens": max(0, usage.prompt_tokens - read - written),
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "output_tokens": usage.completion_tokens,
+    }
 
 
-def error_type(status: int) -> str:
-    """Anthropic's error type for one of our HTTP statuses."""
-    named = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
-    if status in named:
-        return named[status]
-    if status in (503, 529):
-        return "overloaded_error"
-    return "api_error" if status >= 500 else "invalid_request_error"
+def error_type(error: GatewayError) -> str:
+    """Anthropic's error type for one of our errors (a provider's 402 is a billing error)."""
+    if error.details.get("upstream_status") == 402:
+        return "billing_error"
+    if error.status in ERROR_TYPES:
+        return ERROR_TYPES[error.status]
+    return "api_error" if error.status >= 500 else "invalid_request_error"
 
 
 def error_object(error: GatewayError, trace: str, type_: str | None = None) -> dict[str, Any]:
     """Anthropic's error body, extended with our trace id (and details, when there are any)."""
-    body: dict[str, Any] = {"type": type_ or error_type(error.status), "message": error.message}
+    body: dict[str, Any] = {"type": type_ or error_type(error), "message": error.message}
     if error.details:
         body["details"] = error.details
     body["trace_id"] = trace
@@ -87,8 +124,8 @@ def message_body(message_id: str, model: str, done: DoneEvent) -> dict[str, Any]
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(done.finish_reason),
-        "stop_sequence": None,
+        "stop_reason": stop_reason(done),
+        "stop_sequence": done.stop_sequence,
         "usage": usage_body(done.usage),
     }
 
@@ -99,8 +136,9 @@ def frame(event: str, data: dict[str, Any]) -> bytes:
 
 
 def error_frame(error: GatewayError, trace: str) -> bytes:
-    overloaded = error_type(error.status) == "overloaded_error"
-    body = error_object(error, trace, "overloaded_error" if overloaded else "api_error")
+    kind = error_type(error)
+    mid_stream = kind if kind in ("overloaded_error", "timeout_error") else "api_error"
+    body = error_object(error, trace, mid_stream)
     return frame("error", {"error": body["error"]})
 
 
@@ -161,9 +199,12 @@ class ContentBlocks:
             out += self._tool_piece(piece)
         return bytes(out)
 
-    def finish(self, done: DoneEvent, cost: Decimal | None) -> bytes:
-        """The closing events; `message_delta`'s usage also says what the request cost."""
-        delta = {"stop_reason": stop_reason(done.finish_reason), "stop_sequence": None}
+    def finish(self, done: DoneEvent, cost: Decimal | None, trace: str) -> bytes:
+        """The closing events; `message_delta`'s usage also says what the request cost. An
+        answer that broke off ends with an error event instead."""
+        if (error := unfinished(done)) is not None:
+            return self.close() + error_frame(error, trace)
+        delta = {"stop_reason": stop_reason(done), "stop_sequence": done.stop_sequence}
         usage: dict[str, Any] = {
             **usage_body(done.usage),
             "cost_usd": None if cost is None else float(cost),
@@ -175,7 +216,9 @@ class ContentBlocks:
         )
 
 
-def message_start(message_id: str, model: str) -> bytes:
+def message_start(message_id: str, model: str, usage: Usage) -> bytes:
+    """`usage`: the input the provider reported at its start (Anthropic), or the answer's when
+    it came whole, else our estimate; `message_delta` carries the final counts."""
     message: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -184,31 +227,41 @@ def message_start(message_id: str, model: str) -> bytes:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        # Input tokens are only known when the job is done; `message_delta` carries them.
-        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "usage": {**usage_body(usage), "output_tokens": 0},
     }
     return frame("message_start", {"message": message})
 
 
 class AnthropicEncoder:
-    """One answer, in the message's shape or as its event stream."""
+    """One answer, in the message's shape or as its event stream. `prompt_estimate` gives
+    `message_start` its input tokens when the first event does not report them; `trace` goes
+    into the error event of an answer that broke off."""
 
-    def __init__(self, job_id: str, model: str) -> None:
+    def __init__(
+        self, job_id: str, model: str, prompt_estimate: Callable[[], int], trace: str
+    ) -> None:
         self.id = message_id(job_id)
         self.model = model  # as the client wrote it
+        self.prompt_estimate = prompt_estimate
+        self.trace = trace
         self.blocks = ContentBlocks()
 
     def body(self, done: DoneEvent) -> bytes:
+        if (error := unfinished(done)) is not None:
+            raise error
         return orjson.dumps(message_body(self.id, self.model, done))
 
-    def opening(self) -> bytes:
-        return message_start(self.id, self.model)
+    def opening(self, first: DeltaEvent | DoneEvent) -> bytes:
+        usage = first.usage
+        if usage is None:  # the provider reports its input at the end only
+            usage = Usage(prompt_tokens=self.prompt_estimate())
+        return message_start(self.id, self.model, usage)
 
     def delta(self, event: DeltaEvent) -> bytes:
         return self.blocks.delta(event)
 
     def done(self, event: DoneEvent, cost: Decimal | None) -> bytes:
-        return self.blocks.finish(event, cost)
+        return self.blocks.finish(event, cost, self.trace)
 
     def error(self, error: GatewayError, trace: str) -> bytes:
         return error_frame(error, trace)

@@ -83,9 +83,11 @@ class ToolResultBlock(_Block):
 
 
 class ThinkingBlock(_Block):
-    """Earlier reasoning sent back in the history; no provider needs it again, so dropped."""
+    """Earlier reasoning sent back in the history: it becomes the assistant turn's
+    `reasoning_content`, which providers that need it get back (DeepSeek on tool-call turns)."""
 
     type: Literal["thinking", "redacted_thinking"]
+    thinking: str = ""
 
 
 ContentBlock = Annotated[
@@ -164,6 +166,8 @@ def _user_messages(content: list[ContentBlock]) -> list[ChatMessage]:
 
 def _assistant_message(content: list[ContentBlock]) -> ChatMessage:
     text = "".join(b.text for b in content if isinstance(b, TextBlock))
+    thoughts = [b.thinking for b in content if isinstance(b, ThinkingBlock)]
+    reasoning = "".join(thoughts) if thoughts else None
     calls = [
         ToolCall(
             id=b.id,
@@ -173,8 +177,10 @@ def _assistant_message(content: list[ContentBlock]) -> ChatMessage:
         if isinstance(b, ToolUseBlock)
     ]
     if calls:
-        return ChatMessage(role="assistant", content=text or None, tool_calls=calls)
-    return ChatMessage(role="assistant", content=text)
+        return ChatMessage(
+            role="assistant", content=text or None, tool_calls=calls, reasoning_content=reasoning
+        )
+    return ChatMessage(role="assistant", content=text, reasoning_content=reasoning)
 
 
 def chat_messages(body: MessagesRequest) -> list[ChatMessage]:

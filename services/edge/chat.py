@@ -48,11 +48,11 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 class ChatEncoder(Protocol):
     """How a surface writes one answer: a plain answer's JSON `body`, or a stream's frames: its
-    `opening` (written with the first event), each `delta`, and its last frames, when the
-    answer is `done` or when it fails after it began (`error`)."""
+    `opening` (written with the first event, which it may read), each `delta`, and its last
+    frames, when the answer is `done` or when it fails after it began (`error`)."""
 
     def body(self, done: DoneEvent) -> bytes: ...
-    def opening(self) -> bytes: ...
+    def opening(self, first: DeltaEvent | DoneEvent) -> bytes: ...
     def delta(self, event: DeltaEvent) -> bytes: ...
     def done(self, event: DoneEvent, cost: Decimal | None) -> bytes: ...
     def error(self, error: GatewayError, trace: str) -> bytes: ...
@@ -161,7 +161,7 @@ async def _frames(
     with the encoder's last frames, of the answer or of the failure. Releases the job."""
     trace = pending.job.trace
     try:
-        chunk = bytearray(encoder.opening())
+        chunk = bytearray(encoder.opening(first))
         events: list[Event] = [first]
         while True:
             for event in events:

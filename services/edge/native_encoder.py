@@ -50,6 +50,8 @@ def openai_delta(event: DeltaEvent) -> dict[str, Any]:
     delta: dict[str, Any] = {}
     if event.reasoning_content:
         delta["reasoning_content"] = event.reasoning_content
+    if event.reasoning_details:
+        delta["reasoning_details"] = list(event.reasoning_details)
     if event.content:
         delta["content"] = event.content
     if event.tool_calls:
@@ -65,6 +67,7 @@ class NativeEncoder:
         message = AssistantMessage(
             content=done.content,
             reasoning_content=done.reasoning_content,
+            reasoning_details=done.reasoning_details,
             tool_calls=done.tool_calls,
         )
         response = ChatResponse(
@@ -77,7 +80,7 @@ class NativeEncoder:
         )
         return response.model_dump_json(exclude_none=True).encode()
 
-    def opening(self) -> bytes:
+    def opening(self, first: DeltaEvent | DoneEvent) -> bytes:
         return b""
 
     def delta(self, event: DeltaEvent) -> bytes:

@@ -90,10 +90,17 @@ def chat_request(body: OpenAIChatRequest) -> ChatRequest:
     """The native request an OpenAI chat completion request stands for."""
     _refuse_unsupported(body)
     provider, model = split_model(body.model)
+    kept = {
+        "role",
+        "content",
+        "name",
+        "tool_calls",
+        "tool_call_id",
+        "reasoning_content",
+        "reasoning_details",
+    }
     messages = [
-        m.model_dump(
-            include={"role", "content", "name", "tool_calls", "tool_call_id"}, exclude_none=True
-        )
+        m.model_dump(include=kept, exclude_none=True)
         | {"role": "system" if m.role == "developer" else m.role}
         for m in body.messages
     ]
@@ -114,6 +121,7 @@ def chat_request(body: OpenAIChatRequest) -> ChatRequest:
                 "tool_choice",
                 "parallel_tool_calls",
                 "reasoning_effort",
+                "thinking",
             }
         ),
     }

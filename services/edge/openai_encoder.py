@@ -38,6 +38,7 @@ class OpenAIEncoder:
             content=done.content,
             tool_calls=done.tool_calls or None,
             reasoning_content=done.reasoning_content or None,
+            reasoning_details=done.reasoning_details or None,
         )
         completion = ChatCompletion(
             id=self.id,
@@ -48,7 +49,7 @@ class OpenAIEncoder:
         )
         body = completion.model_dump()
         shown = body["choices"][0]["message"]
-        for optional in ("tool_calls", "reasoning_content"):
+        for optional in ("tool_calls", "reasoning_content", "reasoning_details"):
             if shown[optional] is None:
                 del shown[optional]
         body["usage"] = done.usage.model_dump(exclude_none=True)
@@ -69,7 +70,7 @@ class OpenAIEncoder:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
         return self._frame([choice])
 
-    def opening(self) -> bytes:
+    def opening(self, first: DeltaEvent | DoneEvent) -> bytes:
         return self._chunk({"role": "assistant", "content": ""})
 
     def delta(self, event: DeltaEvent) -> bytes:

@@ -4,7 +4,7 @@ Requests ignore fields we do not know, as OpenAI's SDKs add new ones over time; 
 change the answer in ways we cannot honour are rejected in `openai_compat`, not here.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,9 @@ class OpenAIMessage(_Lenient):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    # An earlier answer's reasoning, sent back as the provider requires (DeepSeek, OpenRouter).
+    reasoning_content: str | None = None
+    reasoning_details: JsonParts | None = None
 
 
 class StreamOptions(_Lenient):
@@ -48,6 +51,7 @@ class OpenAIChatRequest(_Lenient):
     tool_choice: str | JsonObject | None = None
     parallel_tool_calls: bool | None = None
     reasoning_effort: str | None = None
+    thinking: JsonObject | None = None  # the provider's switch, e.g. {"type": "disabled"}
     n: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
@@ -60,6 +64,7 @@ class CompletionMessage(BaseModel):
     content: str | None
     tool_calls: list[ToolCall] | None = None
     reasoning_content: str | None = None
+    reasoning_details: list[dict[str, Any]] | None = None
 
 
 class CompletionChoice(BaseModel):

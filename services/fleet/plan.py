@@ -61,6 +61,7 @@ def simulator_env(simulator_url: str, providers: tuple[str, ...]) -> dict[str, s
         env[provider.key_setting.upper()] = SIMULATOR_KEY
     # Reranking lives on other hosts: NIM's hosted retrieval API and a TEI server for HF.
     env["NVIDIA_NIM_RETRIEVAL_URL"] = f"{simulator_url}/nvidia_nim/v1"
+    env["NVIDIA_NIM_POLL_URL"] = f"{simulator_url}/nvidia_nim/v2/nvcf/pexec/status"
     env["HUGGINGFACE_TEI_URL"] = f"{simulator_url}/huggingface"
     return env
 

@@ -7,8 +7,9 @@ Routes (every OpenAI-dialect route also answers under `/P/v1/...`):
     /deepseek/user/balance, /xai/api-key, /openrouter/key (and /auth/key), /litellm/key/info
     /litellm/embeddings, /openrouter/embeddings, /nvidia_nim/embeddings,
         /huggingface/v1/embeddings: OpenAI shape (`encoding_format: base64` honoured)
-    /litellm/rerank: Cohere shape; /nvidia_nim/v1/retrieval/nvidia/<model-path>/reranking:
-        `{"rankings": [...]}`; /huggingface/rerank: TEI shape
+    /litellm/rerank: Cohere shape; /nvidia_nim/v1/retrieval/nvidia/<model-path>/reranking
+        (hosted) and /nvidia_nim/v1/ranking (self-hosted): `{"rankings": [...]}`;
+        /nvidia_nim/v2/nvcf/pexec/status/<id>: NVCF polling; /huggingface/rerank: TEI shape
     /huggingface/hf-inference/models/<org>/<model>/pipeline/feature-extraction (a single string
         input gets one flat vector), /huggingface/embed (TEI: always a list of vectors)
 Control: `GET /health`, `GET /_sim/requests?trace_id=X` (records whose `x-request-id` is X, newest
@@ -38,7 +39,11 @@ text): `[[sim key=value ...]]`
     fail=disconnect     send a few chunks (or half the JSON body), then drop the connection
     fail=midstream      streams: a few chunks, then the provider's mid-stream error (Anthropic
                         `event: error` overloaded_error; OpenAI dialect a chunk with a top-level
-                        `error`); non-streaming: Anthropic 529, OpenAI dialect 503
+                        `error`, text-generation-inference's a bare string); non-streaming:
+                        Anthropic 529, OpenRouter 200 with the partial answer and an `error`,
+                        other OpenAI-dialect providers 503
+    fail=error_body     OpenRouter, non-streaming: 200 with only `{"error": {...}}`
+    pending=N           NIM hosted rerank: 202 with `NVCF-REQID`, ready after N status polls
     fail=bad_json|bad_sse|bad_list|bad_text|bad_usage|huge
                         chat: a broken answer with status 200 (`garbage.py`), in turn: cut-off
                         JSON; an HTML page instead of JSON or SSE; the reply list (`choices`,
@@ -48,6 +53,12 @@ text): `[[sim key=value ...]]`
                         chunk, then end as usual (bad_sse: the page is all there is)
     tool=NAME[,NAME2]   answer with a call to each named tool (see `tools.py`)
     tool_args=JSON      url-encoded JSON object used as the tool arguments
+Documented refusals (400, `openai_checks.py`): DeepSeek in thinking mode (its reasoning model,
+or `thinking: {"type": "enabled"}`) wants every assistant turn with tool calls sent back with
+its `reasoning_content`; xAI's reasoning models refuse penalties and `stop`, and
+`reasoning_effort` but for grok-3-mini's low/high; OpenRouter takes `reasoning.effort` xhigh,
+high, medium, low, minimal or none. Perplexity's reasoning models put their reasoning in the
+content between `<think>` tags; Anthropic honours `stop_sequences` (`stop_sequence` says which).
 An API key containing `fail-401`, `fail-429` or `fail-500` acts like the matching `fail=`
 directive (and wins over it).
 """

@@ -20,6 +20,7 @@ from services.simulator.replies import (
     count_words,
     parse_directives,
     seed_of,
+    stop_at,
     text_of,
 )
 
@@ -32,6 +33,7 @@ MODELS = (
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request"),
     401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
     403: (
         "permission_error",
         "Your API key does not have permission to use the specified resource.",
@@ -39,6 +41,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit"),
     500: ("api_error", "Internal server error"),
     503: ("api_error", "Service unavailable"),
+    504: ("timeout_error", "Request timed out"),
     529: ("overloaded_error", "Overloaded"),
 }
 _SYSTEM_ROLE = (
@@ -110,7 +113,12 @@ def _usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
 
 
 def _message(
-    model: str, reply: Reply, content: list[dict[str, Any]], stop: str | None, output: int = 1
+    model: str,
+    reply: Reply,
+    content: list[dict[str, Any]],
+    stop: str | None,
+    output: int = 1,
+    stop_sequence: str | None = None,
 ) -> Any:
     return {
         "id": f"msg_sim{uuid.uuid4().hex[:20]}",
@@ -119,14 +127,18 @@ def _message(
         "model": model,
         "content": content,
         "stop_reason": stop,
-        "stop_sequence": None,
+        "stop_sequence": stop_sequence,
         "usage": _usage(reply, output),
     }
 
 
-def _stop_reason(reply: Reply, calls: tuple[tools.ToolCall, ...]) -> str:
+def _stop_reason(
+    reply: Reply, calls: tuple[tools.ToolCall, ...], stop_sequence: str | None = None
+) -> str:
     if calls:
         return "tool_use"
+    if stop_sequence is not None:
+        return "stop_sequence"
     return "max_tokens" if reply.truncated else "end_turn"
 
 
@@ -144,7 +156,11 @@ def _text_events(reply: Reply) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 async def _stream_body(
-    model: str, reply: Reply, directives: Directives, calls: tuple[tools.ToolCall, ...]
+    model: str,
+    reply: Reply,
+    directives: Directives,
+    calls: tuple[tools.ToolCall, ...],
+    stop_sequence: str | None,
 ) -> wire.Body:
     await asyncio.sleep(directives.latency_s)
     frames = 0
@@ -180,7 +196,10 @@ async def _stream_body(
         error = {"type": "overloaded_error", "message": "Overloaded"}
         yield frame("error", {"type": "error", "error": error})
         return
-    stop: dict[str, Any] = {"stop_reason": _stop_reason(reply, calls), "stop_sequence": None}
+    stop: dict[str, Any] = {
+        "stop_reason": _stop_reason(reply, calls, stop_sequence),
+        "stop_sequence": stop_sequence,
+    }
     usage = _usage(reply, _output_tokens(reply, calls))
     del usage["service_tier"]
     yield frame("message_delta", {"type": "message_delta", "delta": stop, "usage": usage})
@@ -258,6 +277,7 @@ async def create_message(request: Request) -> Response:
         return error_response(status)
     seed = seed_of({"system": system, "messages": messages})
     reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"])
+    reply, stop_sequence = stop_at(reply, body.get("stop_sequences"))
     cache: PromptCache = request.app.state.prompt_cache
     cached = cache.anthropic(key or "", body)
     reply = replace(reply, cache_read=cached.read, cache_written=cached.written)
@@ -271,10 +291,12 @@ async def create_message(request: Request) -> Response:
     headers = {"request-id": _request_id()}
     if body.get("stream"):
         return wire.event_stream(
-            counted(_stream_body(body["model"], reply, directives, calls), record), headers
+            counted(_stream_body(body["model"], reply, directives, calls, stop_sequence), record),
+            headers,
         )
     content = tools.anthropic_blocks(calls) if calls else [{"type": "text", "text": reply.text}]
-    message = _message(body["model"], reply, content, _stop_reason(reply, calls), output)
+    stop = _stop_reason(reply, calls, stop_sequence)
+    message = _message(body["model"], reply, content, stop, output, stop_sequence)
     if directives.fail == "disconnect":
         payload = wire.dumps(message)
 

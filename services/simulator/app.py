@@ -35,6 +35,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     app = FastAPI(title="provider simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
     app.state.recorder = Recorder(config.record_limit)
+    app.state.pending = retrieval_routes.PendingAnswers()
     app.state.prompt_cache = PromptCache()
     app.include_router(_control_router())
     app.include_router(anthropic_dialect.build_router())

@@ -29,14 +29,18 @@ class Call:
     keepalive_s: float
     seed: bytes
     calls: tuple[tools.ToolCall, ...] = ()
+    reasons: bool = False
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
 
     @property
-    def reasoning_model(self) -> bool:
-        return self.model in self.profile.reasoning_models
+    def shows_reasoning(self) -> bool:
+        """The answer carries its reasoning text (some models only count it in usage)."""
+        return self.reasons and self.model not in self.profile.silent_reasoning_models
 
     @property
     def finish_reason(self) -> str:
+        if self.directives.finish:
+            return self.directives.finish
         if self.calls:
             return "tool_calls"
         return "length" if self.reply.truncated else "stop"
@@ -52,11 +56,24 @@ def _envelope(call: Call, object_name: str) -> dict[str, Any]:
     }
 
 
+def _details(text: str) -> list[dict[str, Any]]:
+    """OpenRouter's `reasoning_details` for a piece of reasoning text."""
+    return [{"type": "reasoning.text", "text": text, "format": "unknown", "index": 0}]
+
+
+def _tagged(reasoning: str) -> str:
+    return f"<think>{reasoning}</think>\n\n"
+
+
 def completion(call: Call) -> dict[str, Any]:
     profile = call.profile
     message: dict[str, Any] = {"role": "assistant", "content": call.reply.text}
-    if call.reasoning_model:
+    if call.shows_reasoning and profile.think_tags:
+        message["content"] = _tagged(call.reply.reasoning) + call.reply.text
+    elif call.shows_reasoning:
         message[profile.reasoning_field] = call.reply.reasoning
+        if profile.reasoning_object is not None:
+            message["reasoning_details"] = _details(call.reply.reasoning)
     if call.calls:
         message["content"] = None
         message["tool_calls"] = tools.openai_message_calls(call.calls)
@@ -100,14 +117,25 @@ async def json_body(call: Call) -> wire.Body:
     yield payload
 
 
+def _reasoning_deltas(call: Call) -> list[dict[str, Any]]:
+    profile, pieces = call.profile, call.reply.reasoning_pieces
+    if not call.shows_reasoning:
+        return []
+    if profile.think_tags:
+        return [{"content": p} for p in ("<think>", *pieces, "</think>\n\n")]
+    if profile.reasoning_object is not None:
+        return [{profile.reasoning_field: p, "reasoning_details": _details(p)} for p in pieces]
+    return [{profile.reasoning_field: p} for p in pieces]
+
+
 def _deltas(call: Call) -> list[dict[str, Any]]:
     field_name = call.profile.reasoning_field
-    deltas: list[dict[str, Any]] = [{field_name: p} for p in call.reply.reasoning_pieces]
+    deltas = _reasoning_deltas(call)
     if call.calls:
         deltas += tools.openai_deltas(call.calls)
     else:
         deltas += [{"content": piece} for piece in call.reply.pieces]
-    if call.reasoning_model and call.profile.chunk_style == "openai":
+    if call.shows_reasoning and call.profile.chunk_style == "openai":
         deltas = [{"content": None, field_name: None, **d} for d in deltas]
     return deltas
 
@@ -172,7 +200,7 @@ async def stream_body(call: Call) -> wire.Body:
         ):
             yield piece
         return
-    failing = directives.fail in ("disconnect", "midstream")
+    failing = directives.fail in ("disconnect", "midstream", "error_body")
     if failing:
         deltas = deltas[:FAIL_AFTER_CHUNKS]
     for opening in chunker.opening(deltas):
@@ -193,7 +221,7 @@ async def stream_body(call: Call) -> wire.Body:
 def _ending(call: Call, chunker: _Chunker) -> Iterator[bytes]:
     """The midstream error chunk, or the finish chunk and optional usage chunk; then `[DONE]`."""
     profile = call.profile
-    if call.directives.fail == "midstream":
+    if call.directives.fail in ("midstream", "error_body"):
         yield wire.data_frame(midstream_chunk(profile, chunker.envelope))
     else:
         yield wire.data_frame(chunker.chunk({}, call.finish_reason))

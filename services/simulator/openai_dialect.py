@@ -5,14 +5,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.simulator import garbage, openai_bodies, tools, wire
+from services.simulator import garbage, openai_bodies, openai_checks, tools, wire
 from services.simulator.config import SimulatorConfig
-from services.simulator.openai_errors import error_response
+from services.simulator.openai_errors import error_in_body, error_response
 from services.simulator.openai_profile import OpenAIProfile
 from services.simulator.openai_usage import usage
 from services.simulator.prompt_cache import PromptCache
-from services.simulator.recorder import attempt_of, counted, record_request
+from services.simulator.recorder import Record, attempt_of, counted, record_request
 from services.simulator.replies import (
+    FAIL_AFTER_CHUNKS,
     build_reply,
     count_words,
     max_tokens_of,
@@ -59,7 +60,7 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     body = await wire.json_body(request)
     record = record_request(request, profile.id, body)
     key = wire.bearer_token(request)
-    problem = _invalid(body)
+    problem = _invalid(body) or openai_checks.refusal(profile, body)
     if not key or problem:
         record.status, record.outcome = (401, "error") if not key else (400, "error")
         return error_response(profile, record.status, key, problem or "", missing_key=not key)
@@ -72,7 +73,7 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
         response = error_response(profile, directives.fail, key, model=body["model"])
         record.status, record.outcome = response.status_code, "error"
         return response
-    reasoning_model = body["model"] in profile.reasoning_models
+    reasoning_model = openai_checks.reasons(profile, body)
     prompt_tokens = count_words(text_of(m.get("content")) for m in messages)
     seed = seed_of(messages)
     reply = build_reply(seed, prompt_tokens, directives, max_tokens_of(body), reasoning_model)
@@ -94,15 +95,27 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
         keepalive_s=config.keepalive_ms / 1000,
         seed=seed,
         calls=calls,
+        reasons=reasoning_model,
     )
     record.reply = "".join(c.arguments for c in calls) if calls else reply.text
-    record.reasoning, record.usage = reply.reasoning, call.usage
+    record.reasoning = reply.reasoning if call.shows_reasoning else ""
+    record.usage = call.usage
     record.outcome = str(directives.fail or "ok")
     if body.get("stream"):
         return wire.event_stream(counted(openai_bodies.stream_body(call), record))
-    if directives.fail == "midstream":
-        record.status = 503
-        return error_response(profile, 503, key)
+    return await _whole_answer(call, record, key)
+
+
+async def _whole_answer(call: openai_bodies.Call, record: Record, key: str) -> Response:
+    """A non-streamed answer, or the failure its directives ask for."""
+    profile, directives, reply = call.profile, call.directives, call.reply
+    if directives.fail in ("midstream", "error_body"):
+        if profile.error_style != "openrouter":
+            record.status = 503
+            return error_response(profile, 503, key)
+        cut = replace(call, reply=replace(reply, pieces=reply.pieces[:FAIL_AFTER_CHUNKS]))
+        partial = openai_bodies.completion(cut) if directives.fail == "midstream" else None
+        return wire.json_response(error_in_body(partial))
     if directives.fail in garbage.GARBAGE:
         async for _ in wire.pause(directives.latency_s, None, 0):
             pass

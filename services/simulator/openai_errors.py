@@ -9,6 +9,7 @@ from services.simulator.openai_profile import OpenAIProfile
 
 _OPENAI: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request", "invalid_request_error", "invalid_request_error"),
+    402: ("Insufficient Balance", "invalid_request_error", "insufficient_balance"),
     403: ("You are not allowed to use this resource", "permission_error", "permission_denied"),
     429: ("Rate limit reached for requests", "rate_limit_error", "rate_limit_exceeded"),
     500: ("Internal server error", "server_error", "internal_error"),
@@ -17,6 +18,7 @@ _OPENAI: dict[int, tuple[str, str, str | None]] = {
 }
 _XAI_CODES = {
     400: "Client specified an invalid argument",
+    402: "Client specified an invalid argument",
     401: "unauthenticated:no-credentials",
     403: "The caller does not have permission to execute the specified operation",
     429: "Some resource has been exhausted",
@@ -27,12 +29,15 @@ _XAI_CODES = {
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
+    404: "Not Found",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
     529: "Overloaded",
 }
 _LITELLM_CLASSES = {
@@ -47,11 +52,13 @@ _LITELLM_CLASSES = {
 _HF_TYPES = {
     400: "Empty",
     401: "Unauthorized",
+    402: "Validation",
     413: "Validation",
     422: "Tokenizer",
     429: "Overloaded",
     500: "Backend",
     503: "Unhealthy",
+    504: "Backend",
     529: "Overloaded",
 }
 PERPLEXITY_401_HTML = (
@@ -119,7 +126,7 @@ def _body(profile: OpenAIProfile, status: int, message: str, model: str) -> Any:
     if style == "hf":
         if status == 403:  # the Hub's own refusal: a bare `{"error": ...}` (docs/providers.md §8b)
             return {"error": message}
-        return {"error": message, "error_type": _HF_TYPES[status]}
+        return {"error": message, "error_type": _HF_TYPES.get(status, "Backend")}
     if style == "perplexity":
         kinds = {400: "invalid_request", 403: "forbidden", 429: "rate_limit_exceeded"}
         kind = kinds.get(status, "server_error")
@@ -156,6 +163,21 @@ def error_response(
     return wire.json_response(_body(profile, status, text, model), status, headers)
 
 
+def error_in_body(answer: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenRouter's error after the model began, with status 200: the answer so far (its
+    choice finished with `error`) plus a top-level `error`, or the `error` alone."""
+    error = {
+        "code": 502,
+        "message": "Provider returned error: upstream disconnected",
+        "metadata": {"provider_name": "SimProvider"},
+    }
+    if answer is None:
+        return {"error": error}
+    for choice in answer["choices"]:
+        choice["finish_reason"] = choice["native_finish_reason"] = "error"
+    return {**answer, "error": error}
+
+
 def midstream_chunk(profile: OpenAIProfile, envelope: dict[str, Any]) -> dict[str, Any]:
     """The chunk that reports a failure after tokens were sent (HTTP status stays 200)."""
     style = profile.error_style
@@ -165,6 +187,11 @@ def midstream_chunk(profile: OpenAIProfile, envelope: dict[str, Any]) -> dict[st
     if style == "litellm":
         text = f"litellm.ServiceUnavailableError: {MIDSTREAM_MESSAGE}"
         return {"error": {"message": text, "type": None, "param": None, "code": "503"}}
+    if style == "hf":  # text-generation-inference: the error is a bare string
+        return {
+            "error": f"Request failed during generation: {MIDSTREAM_MESSAGE}",
+            "error_type": "generation",
+        }
     choice: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": "error"}
     error: dict[str, Any] = {
         "message": MIDSTREAM_MESSAGE,

@@ -19,6 +19,15 @@ class OpenAIProfile:
         directive makes the client wait, or always.
     envelope_extra: fields added to every response object and chunk.
     extra_get: further authenticated GET routes with a fixed JSON payload.
+    silent_reasoning_models: reasoning models whose reasoning is counted, never shown (xAI).
+    thinking_switch: `thinking: {"type": "enabled"|"disabled"}` turns reasoning on or off, and a
+        thinking turn with tool calls must be sent back with its `reasoning_content` (DeepSeek).
+    reasoning_limits: model -> the `reasoning_effort` values it takes (none: refused), and
+        `reasoning_rejects` the parameters its reasoning models refuse (xAI); None: no check.
+    reasoning_object: `reasoning: {effort, enabled, exclude}` with these efforts (OpenRouter);
+        answers also carry `reasoning_details`.
+    think_tags: reasoning arrives inside the content, between `<think>` and `</think>`.
+    research_models: models that report citation and reasoning tokens apart (Perplexity).
     """
 
     id: str
@@ -38,3 +47,10 @@ class OpenAIProfile:
     public_models: bool = False
     model_extra: Mapping[str, Any] = field(default_factory=dict)
     extra_get: Mapping[str, Any] = field(default_factory=dict)
+    silent_reasoning_models: frozenset[str] = frozenset()
+    thinking_switch: bool = False
+    reasoning_limits: Mapping[str, tuple[str, ...]] | None = None
+    reasoning_rejects: tuple[str, ...] = ()
+    reasoning_object: tuple[str, ...] | None = None
+    think_tags: bool = False
+    research_models: frozenset[str] = frozenset()

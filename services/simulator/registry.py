@@ -11,6 +11,7 @@ DEEPSEEK = OpenAIProfile(
     keepalive=b": keep-alive\n\n",
     preamble="latency",
     cache_usage=True,
+    thinking_switch=True,
     auth_message="Authentication Fails, Your api key: {key} is invalid",
     extra_get={
         "user/balance": {
@@ -31,6 +32,10 @@ XAI = OpenAIProfile(
     id="xai",
     models=("grok-4-1-fast-reasoning", "grok-4-1-fast-non-reasoning", "grok-3-mini", "grok-3"),
     reasoning_models=frozenset({"grok-4-1-fast-reasoning", "grok-3-mini"}),
+    # Only grok-3-mini shows its reasoning in Chat Completions; the others count it in usage.
+    silent_reasoning_models=frozenset({"grok-4-1-fast-reasoning"}),
+    reasoning_limits={"grok-3-mini": ("low", "high")},
+    reasoning_rejects=("presence_penalty", "frequency_penalty", "stop"),
     usage_style="xai",
     chunk_style="xai",
     error_style="xai",
@@ -73,6 +78,7 @@ OPENROUTER = OpenAIProfile(
     ),
     reasoning_models=frozenset({"deepseek/deepseek-r1"}),
     reasoning_field="reasoning",
+    reasoning_object=("xhigh", "high", "medium", "low", "minimal", "none"),
     keepalive=b": OPENROUTER PROCESSING\n\n",
     preamble="always",
     usage_style="openrouter",
@@ -111,7 +117,10 @@ NVIDIA_NIM = OpenAIProfile(
 
 PERPLEXITY = OpenAIProfile(
     id="perplexity",
-    models=("sonar", "sonar-pro", "sonar-reasoning", "sonar-reasoning-pro"),
+    models=("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research"),
+    reasoning_models=frozenset({"sonar-reasoning-pro", "sonar-deep-research"}),
+    think_tags=True,
+    research_models=frozenset({"sonar-deep-research"}),
     usage_style="perplexity",
     chunk_style="perplexity",
     error_style="perplexity",

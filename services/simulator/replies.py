@@ -15,13 +15,15 @@ from services.simulator.garbage import GARBAGE
 
 logger = logging.getLogger(__name__)
 
-HTTP_FAILURES = frozenset({401, 403, 429, 500, 503, 529})
-STREAM_FAILURES = frozenset({"disconnect", "midstream"})
+HTTP_FAILURES = frozenset({401, 402, 403, 429, 500, 503, 504, 529})
+# error_body: an error reported with status 200, after the provider began (OpenRouter).
+STREAM_FAILURES = frozenset({"disconnect", "midstream", "error_body"})
 FAIL_AFTER_CHUNKS = 3
 
 _DIRECTIVE = re.compile(r"\[\[sim\b([^\]]*)\]\]")
+_FINISH = re.compile(r"^[a-z_]{1,64}$")
 _KEY_FAILURE = re.compile(r"fail-(401|429|500)")
-_INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms", "fail_times")
+_INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms", "fail_times", "pending")
 _VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
     "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
@@ -43,6 +45,8 @@ class Directives:
     tool: str | None = None
     tool_args: str | None = None
     fail_times: int | None = None  # fail only the first N attempts of a request
+    pending: int = 0  # NIM hosted calls: answer 202 and make the caller poll this many times
+    finish: str | None = None  # OpenAI dialect: this finish reason instead of the usual one
 
     def for_attempt(self, attempt: int) -> "Directives":
         """These directives for the `attempt`-th call (1-based) of the same request."""
@@ -114,6 +118,8 @@ def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> D
         tool=values.get("tool") or None,
         tool_args=values.get("tool_args") or None,
         fail_times=ints.get("fail_times"),
+        pending=ints.get("pending", 0),
+        finish=values["finish"] if _FINISH.match(values.get("finish", "")) else None,
     )
 
 
@@ -173,6 +179,25 @@ def build_reply(
         truncated=budget is not None and wanted > budget,
         prompt_tokens=prompt_tokens,
     )
+
+
+def stop_at(reply: Reply, stops: Any) -> tuple[Reply, str | None]:
+    """The reply cut before the first of `stops` it contains (which is not sent), and that stop
+    sequence; the reply unchanged and None when none occurs."""
+    text = reply.text
+    found = [(text.find(s), s) for s in stops or [] if isinstance(s, str) and s and s in text]
+    if not found:
+        return reply, None
+    end, stop = min(found)
+    pieces, length = [], 0
+    for piece in reply.pieces:
+        if length + len(piece) > end:
+            pieces.append(piece[: end - length])
+            break
+        pieces.append(piece)
+        length += len(piece)
+    kept = tuple(p for p in pieces if p)
+    return replace(reply, pieces=kept, truncated=False), stop
 
 
 def max_tokens_of(body: dict[str, Any]) -> int | None:

@@ -3,6 +3,7 @@ extraction and TEI), answered from `retrieval`; errors in each provider's shape.
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,31 @@ from services.simulator.replies import parse_directives
 Parsed = tuple[list[str], str | None]
 NIM_INPUT_TYPES = ("query", "passage")
 NIM_TRUNCATE = ("NONE", "START", "END")
+# Answers held for NVCF polling (hosted NIM), oldest dropped first.
+MAX_PENDING = 1000
+
+
+class PendingAnswers:
+    """Hosted NIM's 202 mode: an answer kept under its NVCF request id until polled enough."""
+
+    def __init__(self) -> None:
+        self.answers: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    def hold(self, polls: int, answer: Any) -> str:
+        request_id = str(uuid.uuid4())
+        self.answers[request_id] = (polls, answer)
+        while len(self.answers) > MAX_PENDING:
+            self.answers.popitem(last=False)
+        return request_id
+
+    def poll(self, request_id: str) -> tuple[bool, Any]:
+        """(done, answer); KeyError for an id never given or already fetched."""
+        polls, answer = self.answers[request_id]
+        if polls > 1:
+            self.answers[request_id] = (polls - 1, answer)
+            return False, None
+        del self.answers[request_id]
+        return True, answer
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -45,8 +71,10 @@ async def _answer(
     parse: Callable[[dict[str, Any]], Parsed],
     answer: Callable[[dict[str, Any]], Any],
     invalid_status: int = 400,
+    pollable: bool = False,
 ) -> Response:
-    """Record, authenticate, validate, apply `[[sim ...]]` directives found in the texts."""
+    """Record, authenticate, validate, apply `[[sim ...]]` directives found in the texts
+    (`pending=N` on a `pollable` route: 202 with `NVCF-REQID`, the answer polled N times)."""
     config: SimulatorConfig = request.app.state.config
     body = await wire.json_body(request)
     record = record_request(request, profile.id, body)
@@ -67,7 +95,29 @@ async def _answer(
     if problem is not None:
         record.status, record.outcome = problem.status_code, "error"
         return problem
+    if pollable and directives.pending:
+        pending: PendingAnswers = request.app.state.pending
+        request_id = pending.hold(directives.pending, answer(body))
+        record.status = 202
+        return Response(status_code=202, headers={"NVCF-REQID": request_id})
     return wire.json_response(answer(body))
+
+
+async def _nvcf_status(request: Request) -> Response:
+    """`GET .../v2/nvcf/pexec/status/{id}`: 202 until the held answer is ready, then 200."""
+    record_request(request, NVIDIA_NIM.id, None)
+    problem = auth_problem(request, NVIDIA_NIM)
+    if problem is not None:
+        return problem
+    request_id = request.path_params["request_id"]
+    pending: PendingAnswers = request.app.state.pending
+    try:
+        done, answer = pending.poll(request_id)
+    except KeyError:
+        return error_response(NVIDIA_NIM, 404, message=f"Request {request_id} not found")
+    if not done:
+        return Response(status_code=202, headers={"NVCF-REQID": request_id})
+    return wire.json_response(answer)
 
 
 def _parse_embeddings(body: dict[str, Any]) -> Parsed:
@@ -193,10 +243,15 @@ def build_router() -> APIRouter:
     router = APIRouter()
 
     def route(
-        path: str, profile: OpenAIProfile, parse: Any, answer: Any, status: int = 400
+        path: str,
+        profile: OpenAIProfile,
+        parse: Any,
+        answer: Any,
+        status: int = 400,
+        pollable: bool = False,
     ) -> None:
         async def handler(request: Request) -> Response:
-            return await _answer(request, profile, parse, answer, status)
+            return await _answer(request, profile, parse, answer, status, pollable)
 
         router.add_api_route(path, handler, methods=["POST"])
 
@@ -207,7 +262,19 @@ def build_router() -> APIRouter:
         route(f"/nvidia_nim{prefix}/embeddings", NVIDIA_NIM, _parse_nim_embeddings, _embeddings)
         route(f"/huggingface{prefix}/embeddings", HUGGINGFACE, _parse_embeddings, _embeddings)
     for path in ("{model_path:path}/reranking", "reranking"):
-        route(f"/nvidia_nim/v1/retrieval/nvidia/{path}", NVIDIA_NIM, _parse_nim_rerank, _nim_rerank)
+        route(
+            f"/nvidia_nim/v1/retrieval/nvidia/{path}",
+            NVIDIA_NIM,
+            _parse_nim_rerank,
+            _nim_rerank,
+            pollable=True,
+        )
+    # A self-hosted NIM ranks at its own /v1/ranking, same bodies, no 202 mode.
+    for prefix in ("", "/v1"):
+        route(f"/nvidia_nim{prefix}/ranking", NVIDIA_NIM, _parse_nim_rerank, _nim_rerank)
+    router.add_api_route(
+        "/nvidia_nim/v2/nvcf/pexec/status/{request_id}", _nvcf_status, methods=["GET"]
+    )
     route(
         "/huggingface/hf-inference/models/{org}/{model}/pipeline/feature-extraction",
         HUGGINGFACE,

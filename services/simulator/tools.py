@@ -155,7 +155,8 @@ def anthropic_events(calls: tuple[ToolCall, ...]) -> Iterator[tuple[str, dict[st
             "content_block_start",
             {"type": "content_block_start", "index": index, "content_block": block},
         )
-        for piece in call.fragments:
+        # A call without arguments streams one empty fragment; `input` stays `{}`.
+        for piece in call.fragments if call.input else ("",):
             delta = {"type": "input_json_delta", "partial_json": piece}
             yield (
                 "content_block_delta",

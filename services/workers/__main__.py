@@ -49,12 +49,17 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+HOSTED_NIM_RETRIEVAL = "https://ai.api.nvidia.com/v1"
+
+
 def retrieval_url(settings: Settings, provider_id: str) -> str | None:
-    """Where the provider reranks when that is not its base URL."""
-    return {
-        "nvidia_nim": settings.nvidia_nim_retrieval_url,
-        "huggingface": settings.huggingface_tei_url,
-    }.get(provider_id)
+    """Where the provider reranks when that is not its base URL: NIM's hosted retrieval API
+    (set, or implied by the hosted base URL; a self-hosted NIM ranks on its base URL), a TEI
+    server for Hugging Face."""
+    if provider_id == "nvidia_nim":
+        hosted = settings.provider_base_url(provider_id) == PROVIDERS[provider_id].default_base_url
+        return settings.nvidia_nim_retrieval_url or (HOSTED_NIM_RETRIEVAL if hosted else None)
+    return settings.huggingface_tei_url if provider_id == "huggingface" else None
 
 
 def unready_reason(consumer: JobConsumer, stop: asyncio.Event) -> str | None:
@@ -97,6 +102,7 @@ def job_consumer(
         settings.provider_key(provider_id) or "",
         limits=UpstreamLimits.from_settings(settings),
         retrieval_url=retrieval_url(settings, provider_id),
+        poll_url=settings.nvidia_nim_poll_url if provider_id == "nvidia_nim" else None,
     )
     key_client = KeyClient(
         client,

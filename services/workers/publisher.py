@@ -12,12 +12,14 @@ the job's last writes (its acknowledgement, the breaker's record of the upstream
 """
 
 import asyncio
+from typing import Any
 
 from redis.asyncio import Redis
 
 from services.workers.retry import Write
 from shared.delivered import delta_chars
 from shared.messages import DeltaEvent, Event, ToolCallDelta, encode
+from shared.schemas import Usage
 
 
 def merge_tool_calls(pieces: list[ToolCallDelta], new: tuple[ToolCallDelta, ...]) -> None:
@@ -53,7 +55,9 @@ class ReplyPublisher:
         self._waiting = False
         self._content: list[str] = []
         self._reasoning: list[str] = []
+        self._details: list[dict[str, Any]] = []
         self._tool_calls: list[ToolCallDelta] = []
+        self._usage: Usage | None = None  # reported early (the first delta carries it)
         self._flushing: asyncio.Task[None] | None = None
         self._due: asyncio.TimerHandle | None = None  # the next flush, at the window's end
         self._published_at = 0.0  # loop time of the last delta publish
@@ -64,7 +68,9 @@ class ReplyPublisher:
         self.started = True
         self._content.append(event.content)
         self._reasoning.append(event.reasoning_content)
+        self._details.extend(event.reasoning_details)
         merge_tool_calls(self._tool_calls, event.tool_calls)
+        self._usage = self._usage or event.usage
         self._waiting = True
         if self._due is not None or (self._flushing is not None and not self._flushing.done()):
             return  # a flush is due or running: it takes this delta too
@@ -83,11 +89,15 @@ class ReplyPublisher:
         event = DeltaEvent(
             content="".join(self._content),
             reasoning_content="".join(self._reasoning),
+            reasoning_details=tuple(self._details),
             tool_calls=tuple(self._tool_calls),
+            usage=self._usage,
         )
         self._content.clear()
         self._reasoning.clear()
+        self._details.clear()
         self._tool_calls.clear()
+        self._usage = None
         self._waiting = False
         return event
 

@@ -63,10 +63,13 @@ def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
             for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
         return prompt, recorded["output_tokens"]
-    completion = recorded["completion_tokens"]
+    prompt, completion = recorded["prompt_tokens"], recorded["completion_tokens"]
     if provider == "xai":  # docs/providers.md §3: xAI leaves reasoning out of completion_tokens
         completion += recorded["completion_tokens_details"]["reasoning_tokens"]
-    return recorded["prompt_tokens"], completion
+    if provider == "perplexity":  # §7: citations and research reasoning are reported apart
+        prompt += recorded["citation_tokens"]
+        completion += recorded["reasoning_tokens"]
+    return prompt, completion
 
 
 def upstream_usage(record: dict[str, Any]) -> tuple[int, int]:

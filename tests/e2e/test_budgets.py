@@ -204,7 +204,7 @@ async def test_admins_set_and_remove_a_users_budget(edge: httpx.AsyncClient) -> 
     error = assert_envelope(refused, 402, "rate_limit_error")
     assert (error["details"]["scope"], error["details"]["resets_at"]) == ("user", None)
     assert "retry-after" not in refused.headers
-    unpriced = chat_body("perplexity", "sonar-reasoning", "hi")
+    unpriced = chat_body("perplexity", "sonar-deep-research", "hi")
     error = assert_envelope(
         await edge.post("/api/v1/chat", json=unpriced, headers=auth(token)), 402, "rate_limit_error"
     )

@@ -111,7 +111,12 @@ FIELDS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, Any]]] = {
         {},
         {"reasoning_effort": "high", "top_p": 0.5, "frequency_penalty": 0.25},
     ),
-    "xai": ({"reasoning_effort": "low"}, {}, {"reasoning_effort": "low"}),
+    # grok-3 is no reasoning model: it takes penalties and `stop`, not `reasoning_effort`.
+    "xai": (
+        {"presence_penalty": 0.5, "stop": "END"},
+        {},
+        {"presence_penalty": 0.5, "stop": ["END"]},
+    ),
     "openrouter": (
         {
             "site_url": "https://app.example",
@@ -131,7 +136,8 @@ FIELDS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, Any]]] = {
         {},
         {"top_p": 0.9, "presence_penalty": 0.5, "stop": ["END"]},
     ),
-    "perplexity": ({"reasoning_effort": "medium"}, {}, {"reasoning_effort": "medium"}),
+    # `reasoning_effort` is sonar-deep-research's alone (tests/e2e/test_fidelity_reasoning.py).
+    "perplexity": ({"top_p": 0.8}, {}, {"top_p": 0.8}),
     "huggingface": ({"use_cache": False}, {"x-use-cache": "false"}, {}),
 }
 PATHS = {

@@ -47,7 +47,7 @@ async def test_usage_groups_spend_by_day_provider_model_and_key(
         (token, "deepseek", "deepseek-chat", "two [[sim tokens=7]]"),
         (key["key"], "deepseek", "deepseek-chat", "three [[sim tokens=9]]"),
         (key["key"], "anthropic", "claude-3-5-haiku-20241022", "four [[sim tokens=4]]"),
-        (token, "perplexity", "sonar-reasoning", "five [[sim tokens=3]]"),
+        (token, "perplexity", "sonar-deep-research", "five [[sim tokens=3]]"),
     ]
     done = [await spend(edge, *call) for call in calls]
     await wait_for_rows(db, [trace for trace, _ in done])
@@ -63,14 +63,14 @@ async def test_usage_groups_spend_by_day_provider_model_and_key(
         ("deepseek", "deepseek-chat", None),
         ("deepseek", "deepseek-chat", key["id"]),
         ("anthropic", "claude-3-5-haiku-20241022", key["id"]),
-        ("perplexity", "sonar-reasoning", None),
+        ("perplexity", "sonar-deep-research", None),
     }
     assert all(r["day"] == TODAY for r in body["usage"])
     jwt_chats = rows[("deepseek", "deepseek-chat", None)]
     assert jwt_chats["requests"] == 2
     assert usd(jwt_chats["cost_usd"]) == costs[0] + costs[1]
     assert usd(rows[("deepseek", "deepseek-chat", key["id"])]["cost_usd"]) == costs[2]
-    unpriced = rows[("perplexity", "sonar-reasoning", None)]
+    unpriced = rows[("perplexity", "sonar-deep-research", None)]
     assert (unpriced["unpriced_requests"], unpriced["cost_usd"]) == (1, 0)
     assert unpriced["prompt_tokens"] > 0
     totals = body["totals"]

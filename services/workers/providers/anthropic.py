@@ -12,6 +12,7 @@ from services.workers.providers.anthropic_tools import (
 from services.workers.providers.base import ProviderAdapter
 from services.workers.providers.shapes import AnthropicEvent, AnthropicMessage, ModelPage
 from services.workers.sse import parse_sse
+from shared import parameters
 from shared.errors import InvalidRequest
 from shared.messages import DeltaEvent, DoneEvent, ModelsResult, ToolCallDelta
 from shared.schemas import ChatRequest, Usage
@@ -33,6 +34,7 @@ FINISH_REASONS = {
 
 
 def build_body(request: ChatRequest) -> dict[str, Any]:
+    parameters.check(request, "anthropic", request.model)
     if request.temperature is not None and request.temperature > 1:
         raise InvalidRequest(
             "Anthropic accepts temperature from 0 to 1",
@@ -57,6 +59,8 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     body.update(convert_tools(request))
+    if request.thinking is not None:
+        body["thinking"] = {"type": request.thinking.type}
     if request.stream:
         body["stream"] = True
     return body
@@ -79,14 +83,28 @@ def usage_from(raw: dict[str, Any]) -> Usage:
 
 
 class StreamState:
-    """Anthropic's named events to unified deltas; tool-call indices count tool blocks only."""
+    """Anthropic's named events to unified deltas; tool-call indices count tool blocks only.
+
+    The input usage `message_start` reports rides on the first delta; a tool call whose block
+    ends without input text gets `{}`, as its non-streamed `input` would read.
+    """
 
     def __init__(self, model: str) -> None:
         self.message_id, self.model, self.stop_reason = "", model, "end_turn"
+        self.stop_sequence: str | None = None
         self.usage: dict[str, Any] = {}
         self.tool_index: dict[int, int] = {}
+        self.silent_tools: set[int] = set()  # tool blocks that got no argument text yet
+        self.usage_sent = False
 
     def feed(self, data: dict[str, Any]) -> DeltaEvent | None:
+        delta = self._event(data)
+        if delta is None or self.usage_sent or not self.usage:
+            return delta
+        self.usage_sent = True
+        return delta.model_copy(update={"usage": usage_from(self.usage)})
+
+    def _event(self, data: dict[str, Any]) -> DeltaEvent | None:
         kind = data.get("type")
         if kind == "content_block_delta":
             return self._delta(data.get("index"), data.get("delta") or {})
@@ -94,15 +112,23 @@ class StreamState:
             block = data.get("content_block") or {}
             if block.get("type") == "tool_use":
                 index = self.tool_index.setdefault(data.get("index", -1), len(self.tool_index))
+                self.silent_tools.add(index)
                 call = ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))
                 return DeltaEvent(tool_calls=(call,))
+        elif kind == "content_block_stop":
+            stopped = self.tool_index.get(data.get("index", -1))
+            if stopped is not None and stopped in self.silent_tools:
+                self.silent_tools.discard(stopped)
+                return DeltaEvent(tool_calls=(ToolCallDelta(index=stopped, arguments="{}"),))
         elif kind == "message_start":
             message = data.get("message") or {}
             self.message_id = str(message.get("id", ""))
             self.model = str(message.get("model") or self.model)
             self.usage.update(message.get("usage") or {})
         elif kind == "message_delta":
-            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
+            delta = data.get("delta") or {}
+            self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            self.stop_sequence = delta.get("stop_sequence") or self.stop_sequence
             self.usage.update(data.get("usage") or {})  # cumulative: replaces, never adds
         return None
 
@@ -114,6 +140,7 @@ class StreamState:
             return DeltaEvent(reasoning_content=delta["thinking"])
         if kind == "input_json_delta" and delta.get("partial_json"):
             index = self.tool_index.get(block_index, 0)
+            self.silent_tools.discard(index)
             call = ToolCallDelta(index=index, arguments=delta["partial_json"])
             return DeltaEvent(tool_calls=(call,))
         return None
@@ -124,6 +151,7 @@ class StreamState:
             model=self.model,
             finish_reason=FINISH_REASONS.get(self.stop_reason, "stop"),
             usage=usage_from(self.usage),
+            stop_sequence=self.stop_sequence,
         )
 
 
@@ -151,6 +179,7 @@ class AnthropicAdapter(ProviderAdapter):
             content=text if text or not calls else None,
             reasoning_content=thinking or None,
             tool_calls=calls,
+            stop_sequence=body.get("stop_sequence"),
         )
 
     async def stream(

@@ -6,9 +6,11 @@ yields `DeltaEvent`s and ends with a `DoneEvent`; `embeddings()`, `rerank()` and
 return the one result of the other job kinds. Upstream failures become `GatewayError`s.
 """
 
+import asyncio
 import codecs
 import copy
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # An error answer only gives its message (cut to a few hundred characters): the rest is unread.
 ERROR_BODY_BYTES = 65_536
+POLL_SECONDS = 0.2
+_NVCF_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
 EMBEDDINGS_PER_MAX_BYTES = 64
 
 
@@ -70,6 +74,7 @@ class ProviderAdapter(ABC):
         *,
         limits: UpstreamLimits,
         retrieval_url: str | None = None,
+        poll_url: str | None = None,
     ) -> None:
         self.provider = provider
         self.client = client
@@ -78,6 +83,8 @@ class ProviderAdapter(ABC):
         self.limits = limits
         # Where reranking lives when it is not on the base URL (NIM hosted retrieval, HF TEI).
         self.retrieval_url = retrieval_url.rstrip("/") if retrieval_url else None
+        # NVIDIA's hosted calls may answer 202 with `NVCF-REQID`: the result is polled here.
+        self.poll_url = poll_url.rstrip("/") if poll_url else None
 
     def with_key(self, api_key: str) -> "ProviderAdapter":
         """The same adapter (and connection pool) calling with another key."""
@@ -136,9 +143,20 @@ class ProviderAdapter(ABC):
         `limit` bytes (default: `max_bytes`); errors mapped."""
         content = None if body is None else orjson.dumps(body)
         request = self.client.build_request(method, url, content=content, headers=headers)
-        async with self.send(request) as response:
-            answer = await self._read(response, limit or self.limits.max_bytes)
-        return self.parse_any(answer.decode("utf-8", "replace"))
+        while True:
+            async with self.send(request) as response:
+                pending = response.headers.get("nvcf-reqid")
+                if response.status_code != 202 or self.poll_url is None or pending is None:
+                    answer = await self._read(response, limit or self.limits.max_bytes)
+                    return self.parse_any(answer.decode("utf-8", "replace"))
+            # Accepted, not done: poll until it is (the job's deadline bounds the wait).
+            if not _NVCF_REQUEST_ID.fullmatch(pending):
+                raise self.bad_answer("a 202 without a usable NVCF-REQID")
+            await asyncio.sleep(POLL_SECONDS)
+            poll_headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            request = self.client.build_request(
+                "GET", f"{self.poll_url}/{pending}", headers=poll_headers
+            )
 
     async def post_json(
         self, path: str, body: dict[str, Any], headers: dict[str, str], shape: type[Shape]

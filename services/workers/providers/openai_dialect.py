@@ -1,15 +1,20 @@
 """Providers speaking OpenAI's chat-completions dialect (docs/providers.md §0), a profile each."""
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
-from services.workers.providers import retrieval
-from services.workers.providers.base import ProviderAdapter
+import httpx
+import orjson
+
+from services.workers.providers import retrieval, think_tags
+from services.workers.providers.base import ProviderAdapter, upstream_error
 from services.workers.providers.openai_profiles import PROFILES, OpenAIProfile
 from services.workers.providers.openai_wire import (
     StreamState,
     build_body,
     finish_reason,
     metadata_of,
+    reasoning_details_of,
     reasoning_of,
     tool_calls_of,
     usage_from,
@@ -17,6 +22,7 @@ from services.workers.providers.openai_wire import (
 from services.workers.providers.shapes import ModelPage, OpenAIChunk, OpenAICompletion
 from services.workers.providers.upstream_errors import is_credentials_error
 from services.workers.sse import parse_sse
+from shared import parameters
 from shared.errors import GatewayError
 from shared.messages import (
     DeltaEvent,
@@ -45,16 +51,26 @@ class OpenAIDialectAdapter(ProviderAdapter):
     def check(self, request: ChatRequest) -> None:
         if request.tools:
             self.require("function-calling")
+        parameters.check(request, self.provider.id, request.model)
 
     async def complete(self, request: ChatRequest, trace: str) -> DoneEvent:
         self.check(request)
         headers = self.headers(trace)
         sent = build_body(request, self.profile, headers)
-        body = await self.post_json(self.profile.chat_path, sent, headers, OpenAICompletion)
+        url = self.base_url + self.profile.chat_path
+        answer = self.expect_object(await self.call("POST", url, headers, sent))
+        if (error := answer.get("error")) is not None:
+            # An error once the model began comes with status 200, alone or after the partial
+            # answer (OpenRouter): the answer is an error, its message kept.
+            raise self.answer_error(error)
+        body = self.validated(OpenAICompletion, answer)
         choice = body["choices"][0]
         message = choice.get("message") or {}
         calls = tool_calls_of(message)
         content = message.get("content")
+        reasoning = reasoning_of(message, self.profile)
+        if self.profile.think_tags and isinstance(content, str):
+            content, reasoning = think_tags.split(content)
         metadata = metadata_of(body, choice, self.profile)
         return DoneEvent(
             id=str(body.get("id", "")),
@@ -62,10 +78,24 @@ class OpenAIDialectAdapter(ProviderAdapter):
             finish_reason=finish_reason(choice.get("finish_reason")),
             usage=usage_from(body.get("usage") or {}, self.profile),
             content=content if isinstance(content, str) else (None if calls else ""),
-            reasoning_content=reasoning_of(message, self.profile) or None,
+            reasoning_content=reasoning or None,
+            reasoning_details=reasoning_details_of(message) or None,
             tool_calls=calls,
             provider_metadata=metadata or None,
         )
+
+    def answer_error(self, error: Any) -> GatewayError:
+        """An error reported inside an answer: OpenRouter's `{"code": <status>, "message"}`
+        (mapped like that status), or a bare string as text-generation-inference sends it."""
+        if isinstance(error, dict):
+            code, message = error.get("code"), str(error.get("message") or "")
+            if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600:
+                return upstream_error(
+                    self.provider, code, orjson.dumps({"error": error}).decode(), httpx.Headers()
+                )
+            kind = str(code or error.get("type") or "")
+            return self.stream_error(message or "an error without a message", kind)
+        return self.stream_error(str(error)[:500])
 
     async def stream(
         self, request: ChatRequest, trace: str
@@ -82,6 +112,8 @@ class OpenAIDialectAdapter(ProviderAdapter):
                 if isinstance(error := chunk.get("error"), dict):
                     kind = str(error.get("code") or error.get("type") or "")
                     raise self.stream_error(str(error.get("message")), kind)
+                if isinstance(error, str):  # text-generation-inference: {"error", "error_type"}
+                    raise self.stream_error(error[:500], str(chunk.get("error_type") or ""))
                 if (delta := state.feed(chunk)) is not None:
                     yield delta
         # Some providers (Perplexity) close the connection without `[DONE]`: fine after a finish.

@@ -8,20 +8,16 @@ fields or headers, in the provider's own form), where its answers keep extras th
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from shared.schemas import ChatRequest
 
 Apply = Callable[[ChatRequest, dict[str, Any], dict[str, str]], None]
 
-# Perplexity documents no list endpoint: its documented Sonar models.
-PERPLEXITY_MODELS = (
-    "sonar",
-    "sonar-pro",
-    "sonar-reasoning",
-    "sonar-reasoning-pro",
-    "sonar-deep-research",
-)
+# Perplexity documents no list endpoint: its documented Sonar models (sonar-reasoning is
+# deprecated and no longer offered).
+PERPLEXITY_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
+HistoryReasoning = Literal["drop", "tool_turns", "details"]
 
 
 def _nothing(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
@@ -33,6 +29,12 @@ def _reasoning_effort(request: ChatRequest, body: dict[str, Any], headers: dict[
         body["reasoning_effort"] = request.reasoning_effort
 
 
+def _deepseek(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    _reasoning_effort(request, body, headers)
+    if request.thinking is not None:
+        body["thinking"] = {"type": request.thinking.type}
+
+
 def _openrouter(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
     if request.site_url:
         headers["HTTP-Referer"] = request.site_url
@@ -40,8 +42,13 @@ def _openrouter(request: ChatRequest, body: dict[str, Any], headers: dict[str, s
         headers["X-Title"] = request.app_name
     if request.transforms is not None:
         body["transforms"] = request.transforms
+    reasoning: dict[str, Any] = {}
     if request.reasoning_effort is not None:
-        body["reasoning"] = {"effort": request.reasoning_effort}
+        reasoning["effort"] = request.reasoning_effort
+    if request.thinking is not None:
+        reasoning["enabled"] = request.thinking.type == "enabled"
+    if reasoning:
+        body["reasoning"] = reasoning
 
 
 def _litellm(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
@@ -65,7 +72,13 @@ class OpenAIProfile:
     the provider has no list endpoint and `fixed_models` is its documented list.
 
     reasoning_fields: where a message or delta carries reasoning text, first found wins.
-    reasoning_in_completion: False when `completion_tokens` excludes reasoning (xAI).
+    history_reasoning: what of an earlier assistant turn's reasoning goes back: nothing, its
+    `reasoning_content` on turns with tool calls (DeepSeek), its `reasoning_details`
+    (OpenRouter).
+    think_tags: reasoning arrives in the content between `<think>` tags (Perplexity).
+    reasoning_in_completion: False when `completion_tokens` excludes reasoning (xAI, Perplexity).
+    prompt_extras: usage counts reported apart that belong to the prompt (Perplexity's
+    citation tokens).
     cumulative_chunks: chunks may carry the whole message so far (Perplexity).
     merge_same_role: the provider requires alternating roles (Perplexity).
     metadata_fields / choice_metadata / usage_metadata: extras moved to `provider_metadata`.
@@ -79,7 +92,10 @@ class OpenAIProfile:
     apply: Apply = _nothing
     stream_options: bool = True
     reasoning_fields: tuple[str, ...] = ("reasoning_content",)
+    history_reasoning: HistoryReasoning = "drop"
+    think_tags: bool = False
     reasoning_in_completion: bool = True
+    prompt_extras: tuple[str, ...] = ()
     cumulative_chunks: bool = False
     merge_same_role: bool = False
     metadata_fields: tuple[str, ...] = ()
@@ -90,11 +106,12 @@ class OpenAIProfile:
 
 PROFILES: MappingProxyType[str, OpenAIProfile] = MappingProxyType(
     {
-        "deepseek": OpenAIProfile(apply=_reasoning_effort),
+        "deepseek": OpenAIProfile(apply=_deepseek, history_reasoning="tool_turns"),
         "xai": OpenAIProfile(apply=_reasoning_effort, reasoning_in_completion=False),
         "openrouter": OpenAIProfile(
             apply=_openrouter,
             reasoning_fields=("reasoning", "reasoning_content"),
+            history_reasoning="details",
             metadata_fields=("provider",),
             choice_metadata=("native_finish_reason",),
             usage_metadata=("cost",),
@@ -110,7 +127,11 @@ PROFILES: MappingProxyType[str, OpenAIProfile] = MappingProxyType(
             stream_options=False,
             cumulative_chunks=True,
             merge_same_role=True,
+            think_tags=True,
+            reasoning_in_completion=False,
+            prompt_extras=("citation_tokens",),
             metadata_fields=("citations", "search_results", "images", "related_questions"),
+            usage_metadata=("cost", "num_search_queries", "search_context_size"),
         ),
         "huggingface": OpenAIProfile(
             apply=_huggingface, chat_path="/v1/chat/completions", models_path="/v1/models"

@@ -6,6 +6,7 @@ from typing import Any
 import orjson
 
 from services.workers.providers.openai_profiles import OpenAIProfile
+from services.workers.providers.think_tags import ThinkTags
 from shared.messages import DeltaEvent, ToolCallDelta
 from shared.schemas import ChatMessage, ChatRequest, ToolCall, ToolCallFunction, Usage
 
@@ -42,8 +43,20 @@ def _join(first: Any, second: Any) -> Any:
     return parts(first) + parts(second)
 
 
+def _history(message: ChatMessage, profile: OpenAIProfile) -> dict[str, Any]:
+    """One message as the provider takes it back, with the reasoning it requires: DeepSeek
+    wants `reasoning_content` on every turn with tool calls (empty when none was kept), and
+    ignores it elsewhere; OpenRouter takes `reasoning_details`; the others take neither."""
+    sent = message.model_dump(exclude_none=True, exclude={"reasoning_content", "reasoning_details"})
+    if profile.history_reasoning == "tool_turns" and message.tool_calls:
+        sent["reasoning_content"] = message.reasoning_content or ""
+    elif profile.history_reasoning == "details" and message.reasoning_details:
+        sent["reasoning_details"] = message.reasoning_details
+    return sent
+
+
 def _messages(request_messages: list[ChatMessage], profile: OpenAIProfile) -> list[dict[str, Any]]:
-    messages = [m.model_dump(exclude_none=True) for m in request_messages]
+    messages = [_history(m, profile) for m in request_messages]
     return merge_same_role(messages) if profile.merge_same_role else messages
 
 
@@ -77,8 +90,10 @@ def build_body(
 
 
 def usage_from(raw: dict[str, Any], profile: OpenAIProfile) -> Usage:
-    """docs/providers.md §10.2: xAI's completion excludes reasoning, so it is added back."""
+    """docs/providers.md §10.2: reasoning a provider leaves out of completion (xAI, Perplexity)
+    is added back, and so are tokens it bills as input apart (Perplexity's citations)."""
     prompt = int(raw.get("prompt_tokens") or 0)
+    prompt += sum(int(raw.get(name) or 0) for name in profile.prompt_extras)
     completion = int(raw.get("completion_tokens") or 0)
     cached = raw.get("prompt_cache_hit_tokens")
     if cached is None:
@@ -108,6 +123,12 @@ def reasoning_of(part: dict[str, Any], profile: OpenAIProfile) -> str:
         if isinstance(value := part.get(name), str) and value:
             return value
     return ""
+
+
+def reasoning_details_of(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """OpenRouter's `reasoning_details` (objects, each kept as the provider sent it)."""
+    details = part.get("reasoning_details")
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
 def tool_calls_of(message: dict[str, Any]) -> list[ToolCall] | None:
@@ -147,24 +168,34 @@ class StreamState:
     usage: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     sent_text: str = ""
+    tags: ThinkTags = field(default_factory=lambda: ThinkTags())
 
     def feed(self, chunk: dict[str, Any]) -> DeltaEvent | None:
         self.id = str(chunk.get("id") or self.id)
         self.model = str(chunk.get("model") or self.model)
         self.usage.update(chunk.get("usage") or {})
-        content, reasoning, calls = "", "", []
+        content, reasoning, calls, details = "", "", [], []
         for choice in chunk.get("choices") or []:
             self.metadata |= metadata_of(chunk, choice, self.profile)
             delta = choice.get("delta")
             content += self._content(delta, choice.get("message"))
             if isinstance(delta, dict):
                 reasoning += reasoning_of(delta, self.profile)
+                details += reasoning_details_of(delta)
                 calls += [tool_call_delta(raw) for raw in delta.get("tool_calls") or []]
             self.finish = choice.get("finish_reason") or self.finish
         if not chunk.get("choices"):
             self.metadata |= metadata_of(chunk, {}, self.profile)
-        if content or reasoning or calls:
-            return DeltaEvent(content=content, reasoning_content=reasoning, tool_calls=tuple(calls))
+        if self.profile.think_tags:
+            content, thought = self.tags.feed(content, end=self.finish is not None)
+            reasoning += thought
+        if content or reasoning or calls or details:
+            return DeltaEvent(
+                content=content,
+                reasoning_content=reasoning,
+                reasoning_details=tuple(details),
+                tool_calls=tuple(calls),
+            )
         return None
 
     def _content(self, delta: Any, message: Any) -> str:

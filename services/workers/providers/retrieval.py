@@ -4,7 +4,8 @@ embeddings  nvidia_nim   {base}/embeddings, `input_type` (default query), `trunc
             litellm      {base}/embeddings, OpenAI shape
             openrouter   {base}/embeddings, OpenAI shape
             huggingface  {base}/hf-inference/models/<model>/pipeline/feature-extraction
-rerank      nvidia_nim   {retrieval}/retrieval/<model path, '.' -> '_'>/reranking, logits
+rerank      nvidia_nim   hosted: {retrieval}/retrieval/<model path, '.' -> '_'>/reranking;
+                         self-hosted (no retrieval URL): {base}/ranking; logits either way
             huggingface  {TEI}/rerank (HUGGINGFACE_TEI_URL), scores
             litellm      {base}/rerank, Cohere shape
 """
@@ -89,8 +90,12 @@ async def rerank(
     provider = adapter.provider.id
     scored: list[tuple[int, float]]
     if provider == "nvidia_nim":
-        base = adapter.retrieval_url or adapter.base_url
-        url = f"{base}/retrieval/{model_path(nim_rerank_path(request.model))}/reranking"
+        url = (
+            f"{adapter.retrieval_url}/retrieval/{model_path(nim_rerank_path(request.model))}"
+            "/reranking"
+            if adapter.retrieval_url
+            else f"{adapter.base_url}/ranking"
+        )
         body: dict[str, Any] = {
             "model": request.model,
             "query": {"text": request.query},

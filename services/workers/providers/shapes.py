@@ -33,6 +33,7 @@ class OpenAIUsage(Shape):
     total_tokens: Count | None = None
     prompt_cache_hit_tokens: Count | None = None
     reasoning_tokens: Count | None = None
+    citation_tokens: Count | None = None
     num_search_queries: Count | None = None
     prompt_tokens_details: CountDetails | None = None
     completion_tokens_details: CountDetails | None = None
@@ -55,6 +56,7 @@ class OpenAIMessage(Shape):
     content: str | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
+    reasoning_details: list[dict[str, Any]] | None = None
     tool_calls: list[OpenAIToolCall] | None = None
 
 
@@ -102,6 +104,7 @@ class AnthropicMessage(Shape):
     model: str | None = None
     content: list[AnthropicBlock]
     stop_reason: str | None = None
+    stop_sequence: str | None = None
     usage: AnthropicUsage | None = None
 
 
@@ -117,6 +120,7 @@ class AnthropicDelta(Shape):
     thinking: str | None = None
     partial_json: str | None = None
     stop_reason: str | None = None
+    stop_sequence: str | None = None
 
 
 class AnthropicEvent(Shape):
