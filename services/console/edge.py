@@ -14,6 +14,7 @@ import httpx
 import orjson
 from fastapi import Request
 
+from shared.client_address import forwarding_headers
 from shared.http import trace_id
 
 NO_BODY: Any = object()  # `json=None` sends JSON `null` (an admin removing a budget)
@@ -61,8 +62,8 @@ class Edge:
         headers = {"x-request-id": trace_id(request)}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        if request.client is not None:  # the browser's address, for a proxy-aware edge
-            headers["x-forwarded-for"] = request.client.host
+        if request.client is not None:  # the browser's address (TRUSTED_PROXIES on the edge)
+            headers.update(forwarding_headers(request.client.host))
         if agent := request.headers.get("user-agent"):
             headers["user-agent"] = agent[:256]
         return headers

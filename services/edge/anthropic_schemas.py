@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.identifiers import QUALIFIED_MODEL_MAX_LENGTH
 from shared.schemas import (
     ChatMessage,
     ChatRequest,
@@ -125,7 +126,7 @@ class MessagesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=QUALIFIED_MODEL_MAX_LENGTH)
     max_tokens: int = Field(gt=0)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: str | list[TextBlock] | None = None

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from services.edge.job_queue import JobQueue
 from shared.errors import GatewayError, InvalidRequest
+from shared.identifiers import quoted
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
 from shared.providers import PROVIDERS, Capability
@@ -176,7 +177,7 @@ class Catalogue:
             return
         raise InvalidRequest(
             "Invalid model specified",
-            details={"provider": provider, "model": model, "available_models": models},
+            details={"provider": provider, "model": quoted(model), "available_models": models},
         )
 
     async def listing(self) -> ProvidersResponse:

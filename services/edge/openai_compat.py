@@ -29,6 +29,7 @@ from services.edge.openai_schemas import (
 )
 from services.edge.retrieval import embed
 from shared.errors import InvalidRequest
+from shared.identifiers import quoted
 from shared.schemas import ChatRequest, EmbeddingsRequest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -42,7 +43,7 @@ def split_model(model: str) -> tuple[str, str]:
     if not provider or not name:
         raise InvalidRequest(
             "model must be written provider/model, e.g. deepseek/deepseek-chat",
-            details={"model": model},
+            details={"model": quoted(model)},
         )
     return provider, name
 
@@ -74,10 +75,10 @@ def _refuse_unsupported(body: OpenAIChatRequest) -> None:
 
 def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     translated = []
-    for tool in tools:
+    for index, tool in enumerate(tools):
         function = tool.get("function")
         if tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise InvalidRequest("Only function tools are supported", details={"tool": tool})
+            raise InvalidRequest("Only function tools are supported", details={"tool": index})
         keep = ("name", "description", "parameters")  # `strict` has no counterpart
         translated.append(
             {"type": "function", "function": {k: function[k] for k in keep if k in function}}
@@ -199,4 +200,4 @@ async def model(model_id: str, _caller: AdmittedCallerDep, edge: ComponentsDep) 
     for card in await _cards(edge):
         if card.id == model_id:
             return card
-    raise InvalidRequest(f"The model '{model_id}' does not exist", status=404)
+    raise InvalidRequest(f"The model '{quoted(model_id)}' does not exist", status=404)

@@ -46,6 +46,14 @@ def sign_up(page: Page, console: str, email: str) -> None:
     expect(page.get_by_role("heading", name="API keys", exact=True)).to_be_visible()
 
 
+def sign_in(page: Page, console: str, email: str) -> None:
+    page.goto(f"{console}/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="API keys", exact=True)).to_be_visible()
+
+
 def session_token(context: BrowserContext) -> str:
     """The token in the HttpOnly session cookie (readable by the test, not by the page)."""
     (cookie,) = [c for c in context.cookies() if c["name"] == "gw_console"]

@@ -53,10 +53,12 @@ def console_fleet(redis_url: str, postgres_server: str, run_dir: Path) -> Iterat
             "BCRYPT_ROUNDS": "4",
             "REQUEST_TIMEOUT": "30s",
             "NODE_ENV": "test",
-            "ADMIN_EMAILS": CONSOLE_ADMIN,
+            "BOOTSTRAP_ADMIN_EMAIL": CONSOLE_ADMIN,
+            "BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
             "RATE_LIMIT_MAX": "100000",
             "AUTH_RATE_LIMIT_MAX": "100000",
             "LOGIN_CLIENT_MAX_FAILURES": "100000",
+            "AUTH_CLIENT_MAX_FAILURES": "100000",
             # A provider failing a few times in a row opens its breaker, and it stays open
             # while the test looks; one attempt per request, so each failure counts once.
             "BREAKER_MIN_REQUESTS": str(BREAKER_MIN_REQUESTS),

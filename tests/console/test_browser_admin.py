@@ -24,7 +24,7 @@ from tests.console.browsing import (
     reload_until,
     session_token,
     shot,
-    sign_up,
+    sign_in,
 )
 from tests.console.conftest import BREAKER_MIN_REQUESTS, CONSOLE_ADMIN, PASSWORD
 
@@ -68,7 +68,7 @@ def test_an_admin_sees_a_failing_providers_breaker_open_and_retries_a_dead_lette
         json={"email": user_email, "password": PASSWORD, "name": "Some One"},
         timeout=30,
     ).json()
-    sign_up(page, console, CONSOLE_ADMIN)
+    sign_in(page, console, CONSOLE_ADMIN)  # the fleet's bootstrap admin
     expect(page.get_by_role("navigation", name="Main")).to_contain_text("Dead letters")
 
     # Users: find one by part of the email, make them paid.
