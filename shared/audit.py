@@ -5,20 +5,37 @@ A stream entry is `{"kind": "audit", "v": "1", "data": <record JSON>}`. A record
 prompt, an answer or a secret: only who called, what ran, how much it cost and how it ended.
 Most records are requests; a record with an `event` tells of something else that happened
 (`budget_alert`: a budget passed one of its alert thresholds, its figures in `details`).
+
+Both ends are bounded, so a slow database cannot make Redis grow without limit: every text field
+of a record has a maximum length, the edge adds to the stream only while it holds fewer than
+`AUDIT_STREAM_MAXLEN` entries (`CAPPED_XADD`), and the audit service skips an entry larger than
+`MAX_ENTRY_BYTES`; both count what they leave out.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
 
+from shared.identifiers import MODEL_MAX_LENGTH
 from shared.redis_keys import RedisKeys
 
 Outcome = Literal["success", "error", "cancelled"]
 CacheResult = Literal["hit", "miss", "bypass"]
 KIND = "audit"
 AUDIT_GROUP = "audit"
+MAX_ENTRY_BYTES = 4096
+
+# Adds an entry unless the stream holds `maxlen` entries already; returns 1 if added, 0 if not.
+# KEYS: the stream; ARGV: maxlen, then the entry's fields and values.
+CAPPED_XADD = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+return 1
+"""
+
+Id = Annotated[str, Field(max_length=64)]
 
 
 class AuditRecord(BaseModel):
@@ -32,22 +49,22 @@ class AuditRecord(BaseModel):
         return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
     v: Literal[1] = 1
-    trace_id: str
+    trace_id: Annotated[str, Field(max_length=128)]
     ts: float  # when the request arrived (Unix seconds)
-    method: str
-    path: str  # without the query string
+    method: Annotated[str, Field(max_length=16)]
+    path: Annotated[str, Field(max_length=256)]  # without the query string
     status: int
     outcome: Outcome
     duration_ms: float  # until the last byte was sent (for streams: when the stream ended)
-    user_id: str | None = None
-    api_key_id: str | None = None  # the gateway API key used, if any
-    provider: str | None = None
-    model: str | None = None
-    job_id: str | None = None
+    user_id: Id | None = None
+    api_key_id: Id | None = None  # the gateway API key used, if any
+    provider: Id | None = None
+    model: Annotated[str, Field(max_length=MODEL_MAX_LENGTH)] | None = None
+    job_id: Id | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    error_type: str | None = None
+    error_type: Id | None = None
     cache: CacheResult | None = None
     cached_tokens: int | None = None  # prompt tokens read from the provider's prompt cache
     cost_usd: float | None = 0.0  # None: the model it ran on has no price (unpriced)
@@ -65,6 +82,7 @@ def decode(fields: dict[bytes, bytes]) -> AuditRecord:
 
 
 async def emit(redis: Redis, keys: RedisKeys, record: AuditRecord) -> str:
-    """XADD the record; the stream is not trimmed, the audit service deletes what it stored."""
+    """XADD the record, uncapped (the edge adds through `CAPPED_XADD`); the audit service
+    deletes what it stored."""
     entry_id = await redis.xadd(keys.audit(), encode(record))  # type: ignore[arg-type]
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

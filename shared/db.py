@@ -14,9 +14,10 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def create_pool(dsn: str, *, max_size: int = 20) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, max_size: int = 20, min_size: int = 1) -> asyncpg.Pool:
+    """`min_size=0` connects on first use (a pool that must not fail its service's start)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, command_timeout=10
+        dsn, min_size=min_size, max_size=max_size, command_timeout=10
     )
     return pool
 

@@ -151,7 +151,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         if any(e["type"] == "json_invalid" for e in exc.errors())
         else f"Invalid field '{first['field']}': {first['message']}"
     )
-    body = error_envelope("validation_error", message, trace_id(request), {"errors": errors})
+    details: dict[str, Any] = {"errors": errors}
+    # A validator of ours (shared/identifiers.py) may give details of its own, as a route would.
+    for err in exc.errors():
+        extra = (err.get("ctx") or {}).get("details")
+        if isinstance(extra, dict):
+            details = {**extra, **details}
+            break
+    body = error_envelope("validation_error", message, trace_id(request), details)
     return _json(body, 400)
 
 

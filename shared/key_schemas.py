@@ -37,6 +37,13 @@ class ProviderKeyInput(_Strict):
 class AddKeyRequest(ProviderKeyInput):
     name: str = Field("", max_length=100)
 
+    @field_validator("name")
+    @classmethod
+    def printable_name(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("must not contain control characters")
+        return value
+
 
 class KeyView(BaseModel):
     """A key as users see it: never the key itself."""

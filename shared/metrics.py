@@ -23,15 +23,42 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.errors import ERROR_TYPES
+from shared.providers import PROVIDERS
+
 # Upstream answers range from tens of milliseconds to minutes.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # The gateway's own share of a request: microseconds to tens of milliseconds.
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 
 
+NO_PROVIDER = "none"
+UNKNOWN = "unknown"
+# The error types the edge answers with: its own envelope's and the Anthropic surface's.
+_ERROR_TYPES = frozenset(ERROR_TYPES) | {
+    "permission_error",
+    "invalid_request_error",
+    "api_error",
+    "overloaded_error",
+    "billing_error",
+    "not_found_error",
+    "conflict_error",
+    "request_too_large",
+    "timeout_error",
+}
+
+
 def error_label(error_type: str) -> str:
-    """`rate_limit_error` -> `rate_limit`, as the spec's example labels it."""
-    return error_type.removesuffix("_error")
+    """`rate_limit_error` -> `rate_limit`, as the spec's example labels it; a type that is not
+    one of ours is `unknown` (labels come from closed sets)."""
+    return error_type.removesuffix("_error") if error_type in _ERROR_TYPES else UNKNOWN
+
+
+def provider_label(provider: str | None) -> str:
+    """One of the providers, `none` for a request to no provider, or `unknown`."""
+    if provider is None:
+        return NO_PROVIDER
+    return provider if provider in PROVIDERS else UNKNOWN
 
 
 class EdgeMetrics:
@@ -86,6 +113,13 @@ class EdgeMetrics:
             ["scope", "threshold"],
             registry=registry,
         )
+        self.audit_dropped = Counter(
+            "gateway_audit_records_dropped_total",
+            "Audit records not written: backlog_full, stream_full (AUDIT_STREAM_MAXLEN), "
+            "write_failed",
+            ["reason"],
+            registry=registry,
+        )
         self.overhead = Histogram(
             "gateway_edge_overhead_seconds",
             "A queued request's time at the edge not spent waiting for its worker's events",
@@ -97,7 +131,7 @@ class EdgeMetrics:
     def observe(
         self,
         *,
-        provider: str,
+        provider: str | None,
         status: int,
         seconds: float,
         error_type: str | None,
@@ -105,18 +139,19 @@ class EdgeMetrics:
         completion_tokens: int,
         waited: float | None = None,
     ) -> None:
-        """One finished API request (`provider` is `none` for requests to no provider);
-        `waited`: its seconds waiting for a worker, when it went through the queue."""
-        self.requests.labels(provider, "success" if status < 400 else "error").inc()
-        self.duration.labels(provider).observe(seconds)
+        """One finished API request (labelled as `provider_label` says); `waited`: its seconds
+        waiting for a worker, when it went through the queue."""
+        label = provider_label(provider)
+        self.requests.labels(label, "success" if status < 400 else "error").inc()
+        self.duration.labels(label).observe(seconds)
         if waited is not None:
-            self.overhead.labels(provider).observe(max(0.0, seconds - waited))
+            self.overhead.labels(label).observe(max(0.0, seconds - waited))
         if prompt_tokens:
-            self.tokens.labels(provider, "prompt").inc(prompt_tokens)
+            self.tokens.labels(label, "prompt").inc(prompt_tokens)
         if completion_tokens:
-            self.tokens.labels(provider, "completion").inc(completion_tokens)
+            self.tokens.labels(label, "completion").inc(completion_tokens)
         if status >= 400 and error_type:
-            self.errors.labels(provider, error_label(error_type)).inc()
+            self.errors.labels(label, error_label(error_type)).inc()
 
 
 class WorkerMetrics:

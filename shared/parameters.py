@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidRequest
+from shared.identifiers import quoted
 from shared.parameter_table import PARAMETERS, TABLE
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest
@@ -68,13 +69,17 @@ def refusals(request: ChatRequest, provider: str, model: str) -> list[Refusal]:
         if value is None:
             continue
         rule = rules[parameter]
-        details: dict[str, Any] = {"provider": provider, "model": model, "parameter": parameter}
+        details: dict[str, Any] = {
+            "provider": provider,
+            "model": quoted(model),
+            "parameter": parameter,
+        }
         if rule.support == "refuse":
-            message = f"{name} model '{model}' does not take '{parameter}'"
+            message = f"{name} model '{quoted(model)}' does not take '{parameter}'"
             found.append(Refusal(parameter, InvalidRequest(message, details=details)))
         elif rule.values is not None and value not in rule.values:
             message = (
-                f"{name} model '{model}' takes '{parameter}' only as one of "
+                f"{name} model '{quoted(model)}' takes '{parameter}' only as one of "
                 f"{', '.join(rule.values)}; got '{value}'"
             )
             error = InvalidRequest(message, details=details | {"allowed": list(rule.values)})

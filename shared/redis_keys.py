@@ -46,8 +46,13 @@ class RedisKeys:
         return f"{self.prefix}:limits:{scope}:{owner_id}"
 
     def login_failures(self, subject: str) -> str:
-        """Failed logins of one account or one client within the throttling window."""
+        """Failed logins of one (account, client) pair or one client within the throttling
+        window."""
         return f"{self.prefix}:loginfail:{subject}"
+
+    def auth_failures(self, client: str) -> str:
+        """Failed authentications of one client address at the edge in the current window."""
+        return f"{self.prefix}:authfail:{client}"
 
     def rate_window(self, scope: str, owner_id: str) -> str:
         """Request count and window end of a user, gateway API key or client (rate limiting)."""

@@ -5,7 +5,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shared.identifiers import FallbackTarget, ModelName, OptionToken, ProviderId
+
 MAX_TOOLS = 128
+MAX_FALLBACKS = 5
 _MAX_DEPTH = 64
 _INT_RANGE = range(-(2**63), 2**64)
 # Not a product limit: the largest count the queue's JSON (orjson, 64-bit) can carry. Beyond
@@ -173,8 +176,8 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1, max_length=256)
+    provider: ProviderId
+    model: ModelName
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, gt=0, le=MAX_COUNT)
@@ -204,10 +207,10 @@ class ChatRequest(BaseModel):
     drop_params: bool | None = None
     site_url: str | None = Field(None, max_length=2048)
     app_name: str | None = Field(None, max_length=256)
-    transforms: list[str] | None = None
-    fallback_models: list[str] | None = None
+    transforms: list[OptionToken] | None = Field(None, max_length=8)
+    fallback_models: list[ModelName] | None = Field(None, max_length=MAX_FALLBACKS)
     # Gateway-level fallbacks, tried in order when the provider fails: "provider/model".
-    fallbacks: list[str] | None = Field(None, max_length=5)
+    fallbacks: list[FallbackTarget] | None = Field(None, max_length=MAX_FALLBACKS)
     cache: bool | None = None
     use_cache: bool | None = None
 
@@ -260,8 +263,8 @@ class EmbeddingsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1, max_length=256)
+    provider: ProviderId
+    model: ModelName
     # How many, and how long: MAX_INPUTS and MAX_PROMPT_CHARS (services/edge/caps.py).
     input: NonEmptyStr | Annotated[list[NonEmptyStr], Field(min_length=1)]
     input_type: Literal["query", "passage"] | None = None
@@ -283,8 +286,8 @@ class RerankRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1, max_length=256)
+    provider: ProviderId
+    model: ModelName
     query: NonEmptyStr
     documents: list[NonEmptyStr] = Field(min_length=1)  # capped in services/edge/caps.py
     top_n: int | None = Field(None, gt=0, le=MAX_COUNT)

@@ -1,5 +1,7 @@
 """How every HTTP service of the fleet is served: uvicorn with uvloop and httptools, our own
-JSON logging instead of uvicorn's, and no access log (the audit log records requests)."""
+JSON logging instead of uvicorn's, and no access log (the audit log records requests).
+uvicorn's own proxy-header handling is off: who the client is is decided in one place, by
+`TRUSTED_PROXIES` (shared/client_address.py)."""
 
 from typing import Any
 
@@ -17,5 +19,6 @@ def serve(app: FastAPI | str, *, host: str, port: int, **options: Any) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         **options,
     )

@@ -25,6 +25,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from shared.client_address import ProxyHeader, TrustedProxies, parse_networks
 from shared.providers import PROVIDERS
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
@@ -171,8 +172,12 @@ class Settings(BaseSettings):
     paid_rate_limit_max: int = Field(1000, alias="PAID_RATE_LIMIT_MAX")
     tokens_per_minute: int = Field(0, ge=0, alias="TOKENS_PER_MINUTE")  # 0: unlimited
 
-    # Comma-separated; these users get the admin role at registration and at login.
-    admin_emails: str = Field("", alias="ADMIN_EMAILS")
+    # The first administrator's account, created (or made an admin, if it holds this
+    # password) at every start of the auth service; registration never grants a role.
+    bootstrap_admin_email: str | None = Field(None, max_length=254, alias="BOOTSTRAP_ADMIN_EMAIL")
+    bootstrap_admin_password: SecretStr | None = Field(None, alias="BOOTSTRAP_ADMIN_PASSWORD")
+    # Failed logins (or taken emails at registration) within LOGIN_LOCKOUT: at one account
+    # from one client, and from one client at all (services/auth/throttle.py).
     login_max_failures: int = Field(5, ge=1, alias="LOGIN_MAX_FAILURES")
     login_client_max_failures: int = Field(20, ge=1, alias="LOGIN_CLIENT_MAX_FAILURES")
     login_lockout: Duration = Field(Duration.parse("15m"), alias="LOGIN_LOCKOUT")
@@ -180,6 +185,9 @@ class Settings(BaseSettings):
     # Per client address on /api/v1/auth/* (registration, login, refresh).
     auth_rate_limit_max: int = Field(10, ge=1, alias="AUTH_RATE_LIMIT_MAX")
     auth_rate_limit_window: Duration = Field(Duration.parse("1m"), alias="AUTH_RATE_LIMIT_WINDOW")
+    # Failed authentications per client address a AUTH_RATE_LIMIT_WINDOW, on any route; past
+    # them the edge answers 429 and looks up no unknown API key.
+    auth_client_max_failures: int = Field(30, ge=1, alias="AUTH_CLIENT_MAX_FAILURES")
     max_body_bytes: int = Field(1_048_576, ge=1024, alias="MAX_BODY_BYTES")
     # Per request: messages of a chat, characters of their text (or of the inputs, query and
     # documents of embeddings and rerank), answer tokens asked for, retrieval inputs.
@@ -195,6 +203,11 @@ class Settings(BaseSettings):
     max_open_streams: int = Field(20, ge=1, alias="MAX_OPEN_STREAMS")
     max_open_streams_per_key: int = Field(0, ge=0, alias="MAX_OPEN_STREAMS_PER_KEY")
     cors_origins: str = Field("", alias="CORS_ORIGINS")  # comma-separated allow-list
+    # Proxies (CIDRs, comma-separated) whose TRUSTED_PROXY_HEADER names the client: the
+    # ingress or load balancer in front of the edge, and the edge in front of auth. Any other
+    # peer is the client itself (shared/client_address.py).
+    trusted_proxies: str = Field("127.0.0.1/32,::1/128", alias="TRUSTED_PROXIES")
+    trusted_proxy_header: ProxyHeader = Field("x-forwarded-for", alias="TRUSTED_PROXY_HEADER")
 
     auth_url: str = Field("http://127.0.0.1:3002", alias="AUTH_URL")
     auth_port: int = Field(3002, alias="AUTH_PORT")
@@ -207,6 +220,8 @@ class Settings(BaseSettings):
     # The edge's token for the other internal routes of auth and keyvault (shared/service_auth).
     internal_service_token: SecretStr | None = Field(None, alias="INTERNAL_SERVICE_TOKEN")
     provider_key_cache_ttl: Duration = Field(Duration.parse("60s"), alias="PROVIDER_KEY_CACHE_TTL")
+    # How often the keyvault deletes expired validation copies of provider keys.
+    keyvault_purge_interval: Duration = Field(Duration.parse("1m"), alias="KEYVAULT_PURGE_INTERVAL")
     simulator_port: int = Field(3010, alias="SIMULATOR_PORT")
 
     request_timeout: Duration = Field(Duration.parse("120s"), alias="REQUEST_TIMEOUT")
@@ -222,6 +237,9 @@ class Settings(BaseSettings):
     # After a stream's first delta, the longest a delta waits to share a message with the next.
     stream_coalesce: Duration = Field(Duration.parse("8ms"), alias="STREAM_COALESCE")
     queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
+    # Audit records waiting in Redis for the audit service; past it the edge drops new ones
+    # (counted in gateway_audit_records_dropped_total) rather than let Redis grow.
+    audit_stream_maxlen: int = Field(100_000, ge=1, alias="AUDIT_STREAM_MAXLEN")
 
     # Reliability (worker retries, circuit breakers, crash recovery, shutdown).
     retry_max_attempts: int = Field(3, ge=1, le=10, alias="RETRY_MAX_ATTEMPTS")
@@ -242,6 +260,9 @@ class Settings(BaseSettings):
     # How often one edge replica refetches every provider's model list through its worker pool,
     # before the cached one expires; "0" turns it off.
     model_refresh_interval: Duration = Field(Duration.parse("10m"), alias="MODEL_REFRESH_INTERVAL")
+    # "1:<base64 of 32+ bytes>,2:<...>": the audit chain's HMAC keys; the highest chains new
+    # rows, every version verifies (services/audit/chain_keys.py).
+    audit_hmac_keys: SecretStr | None = Field(None, alias="AUDIT_HMAC_KEYS")
     # Spend: the operator's price rows over the shipped ones (JSON or YAML, shared/pricing.py),
     # the shares of a budget whose crossing raises an alert, and where alerts are POSTed
     # (signed with HMAC-SHA256 when a secret is set; the workers deliver them).
@@ -299,11 +320,18 @@ class Settings(BaseSettings):
         "reclaim_idle",
         "heartbeat_interval",
         "cache_ttl",
+        "keyvault_purge_interval",
     )
     @classmethod
     def _longer_than_zero(cls, value: Duration) -> Duration:
         if value.seconds <= 0:
             raise ValueError(f"must be longer than 0, got {value.text!r}")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _are_networks(cls, value: str) -> str:
+        parse_networks(value)
         return value
 
     @field_validator("prices_file", mode="before")
@@ -337,8 +365,9 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def admin_email_set(self) -> frozenset[str]:
-        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
+    def proxies(self) -> TrustedProxies:
+        """Whose forwarding headers name the client (`ClientAddress` reads them)."""
+        return TrustedProxies(parse_networks(self.trusted_proxies), self.trusted_proxy_header)
 
     @property
     def cors_origin_list(self) -> list[str]:

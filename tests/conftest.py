@@ -28,6 +28,7 @@ from shared.providers import PROVIDERS
 
 RUN_ID = secrets.token_hex(4)
 ADMIN_EMAIL = f"admin-{RUN_ID}@example.com"
+ADMIN_PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
@@ -91,12 +92,14 @@ def fleet_services(
             "BCRYPT_ROUNDS": "4",
             "REQUEST_TIMEOUT": "30s",
             "NODE_ENV": "test",
-            "ADMIN_EMAILS": ADMIN_EMAIL,
+            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+            "BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
             # Every test comes from 127.0.0.1 and most register a user: the limits under test
             # are set per test (see tests/e2e/test_admission.py).
             "RATE_LIMIT_MAX": "100000",
             "AUTH_RATE_LIMIT_MAX": "100000",
             "LOGIN_CLIENT_MAX_FAILURES": "100000",
+            "AUTH_CLIENT_MAX_FAILURES": "100000",
             # Many tests make providers fail on purpose: the shared fleet's breakers never
             # open, and a Retry-After (the simulator's 1 s) is not waited for. The tests of
             # breakers and retries run their own workers (tests/e2e/test_reliability_workers.py).

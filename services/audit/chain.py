@@ -1,9 +1,20 @@
-"""The hash chain over audit rows: how a row's hash is computed, and the walk that checks it.
+"""The keyed hash chain over audit rows: how a row's hash is computed, and the walk that checks it.
 
-`row_hash = sha256(prev_hash || canonical JSON of CHAINED fields)`, the first row's `prev_hash`
-being `GENESIS`. Changing a chained field breaks that row's hash; removing or reordering rows
-breaks the next row's `prev_hash`. The fields added later (`ADDED`) are chained when set, so
-the rows written before them keep their hashes.
+`row_hash = HMAC-SHA256(key[key_version], prev_hash || canonical JSON of CHAINED fields)`, the
+first row's `prev_hash` being `GENESIS` (keys: `chain_keys.py`). Changing a chained field breaks
+that row's hash; removing or reordering rows breaks the next row's `prev_hash`; nobody without
+the key can compute a matching hash for a changed or added row. The fields added later
+(`ADDED`) are chained when set, so the rows written before them keep their hashes.
+
+The newest rows have no next row to break, so the chain's head (its last seq and hash) is also
+kept in `audit_chain_head`, under its own HMAC, updated in the statement that adds each batch:
+deleting the newest rows leaves the head pointing past the table's end. What this cannot show:
+newest rows deleted together with the head replaced by an older copy of itself (a head once
+valid stays valid); keep the head `verify` prints somewhere else to catch that.
+
+Rows written before the chain was keyed carry a plain SHA-256 (`key_version` NULL): `python -m
+services.audit rekey` re-chains them once their chain checks out (`rekey.py`). Until then
+`verify` reports them: a row anyone could have rewritten is not evidence.
 """
 
 import hashlib
@@ -16,6 +27,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.audit.chain_keys import ChainKeys
 from shared.audit import AuditRecord
 
 GENESIS = "0" * 64
@@ -43,6 +55,7 @@ CHAINED = (
 ADDED = ("cached_tokens", "cost_usd", "event", "details")
 COLUMNS = (*CHAINED, *ADDED)
 _PAGE = 1000
+HEAD_QUERY = "SELECT seq, row_hash, key_version, mac FROM audit_chain_head"
 
 
 def row_fields(seq: int, entry_id: str, record: AuditRecord) -> dict[str, Any]:
@@ -72,8 +85,17 @@ def canonical(fields: Mapping[str, Any]) -> bytes:
     return orjson.dumps(chained, option=orjson.OPT_SORT_KEYS)
 
 
-def row_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+def row_hash(keys: ChainKeys, version: int, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    return keys.mac(version, prev_hash.encode() + canonical(fields))
+
+
+def legacy_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """The unkeyed hash of rows written before `AUDIT_HMAC_KEYS`."""
     return hashlib.sha256(prev_hash.encode() + canonical(fields)).hexdigest()
+
+
+def head_mac(keys: ChainKeys, version: int, seq: int, last_hash: str) -> str:
+    return keys.mac(version, f"audit-chain-head|{seq}|{last_hash}".encode())
 
 
 @dataclass(frozen=True)
@@ -94,31 +116,70 @@ class Broken:
 class Verdict:
     rows: int
     broken: Broken | None
+    head: tuple[int, str] | None = None  # the last row's seq and hash
 
 
-def _check(row: asyncpg.Record, prev: str, after: int) -> str | None:
+def _check(row: asyncpg.Record, prev: str, after: int, keys: ChainKeys, legacy: bool) -> str | None:
     if row["prev_hash"] != prev:
         return "its prev_hash is not the previous row's hash (rows removed, added or changed)"
-    if row_hash(prev, row) != row["row_hash"]:
+    version = row["key_version"]
+    if version is None:
+        if not legacy:
+            return "the row is not keyed (run `python -m services.audit rekey` once)"
+        expected = legacy_hash(prev, row)
+    elif not keys.has(version):
+        return f"its key version {version} is not in AUDIT_HMAC_KEYS"
+    else:
+        expected = row_hash(keys, version, prev, row)
+    if expected != row["row_hash"]:
         return "its fields do not match its row_hash (the row was changed)"
     if row["seq"] != after + 1:
         return f"rows {after + 1}..{row['seq'] - 1} are missing"
     return None
 
 
-async def verify(conn: asyncpg.Connection) -> Verdict:
+def _head_problem(
+    head: asyncpg.Record | None, last: tuple[int, str], keyed: bool, keys: ChainKeys
+) -> str | None:
+    if head is None:
+        return "the chain head record is missing" if keyed else None
+    version = head["key_version"]
+    if (
+        not keys.has(version)
+        or head_mac(keys, version, head["seq"], head["row_hash"]) != head["mac"]
+    ):
+        return "the chain head record was changed"
+    if head["seq"] > last[0]:
+        return f"rows {last[0] + 1}..{head['seq']} are missing (the newest rows were deleted)"
+    if (head["seq"], head["row_hash"]) != last:
+        return f"the chain head names row {head['seq']}, not the last row"
+    return None
+
+
+async def walk(conn: asyncpg.Connection, keys: ChainKeys, *, legacy: bool = False) -> Verdict:
+    """Checks every row and the head, in the caller's transaction; `legacy` also accepts rows
+    not keyed yet (by their plain SHA-256), as re-chaining them needs."""
+    prev, after, count, keyed = GENESIS, 0, 0, False
+    last: asyncpg.Record | None = None
+    while rows := await conn.fetch(
+        "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, _PAGE
+    ):
+        for row in rows:
+            reason = _check(row, prev, after, keys, legacy)
+            if reason is not None:
+                broken = Broken(row["seq"], row["entry_id"], row["trace_id"], reason)
+                return Verdict(count, broken)
+            prev, after, count, last = row["row_hash"], row["seq"], count + 1, row
+            keyed = keyed or row["key_version"] is not None
+    problem = _head_problem(await conn.fetchrow(HEAD_QUERY), (after, prev), keyed, keys)
+    if problem is not None:
+        if last is None:
+            return Verdict(count, Broken(0, "-", "-", problem))
+        return Verdict(count, Broken(after, last["entry_id"], last["trace_id"], problem))
+    return Verdict(count, None, (after, prev) if count else None)
+
+
+async def verify(conn: asyncpg.Connection, keys: ChainKeys) -> Verdict:
     """Walks the whole chain in one snapshot; the first row that does not match breaks it."""
-    prev, after, count = GENESIS, 0, 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        while True:
-            rows = await conn.fetch(
-                "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, _PAGE
-            )
-            if not rows:
-                return Verdict(count, None)
-            for row in rows:
-                reason = _check(row, prev, after)
-                if reason is not None:
-                    broken = Broken(row["seq"], row["entry_id"], row["trace_id"], reason)
-                    return Verdict(count, broken)
-                prev, after, count = row["row_hash"], row["seq"], count + 1
+        return await walk(conn, keys)

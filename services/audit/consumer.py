@@ -10,6 +10,10 @@ XACKed and XDELed. A consumer that dies before the ack leaves its entries pendin
 after any failure) it first re-reads its own pending entries (id `0`), then new ones (`>`), and
 entries left pending by a consumer that never came back are taken over with XAUTOCLAIM. The
 insert skips entries already stored, so a re-delivery inserts nothing twice.
+
+Bounded: a batch is at most `batch` entries of at most `MAX_ENTRY_BYTES` each; a larger entry
+or one that does not decode is skipped (acknowledged, never stored) and counted in
+`gateway_audit_entries_skipped_total`.
 """
 
 import asyncio
@@ -18,16 +22,23 @@ import time
 from typing import Any
 
 import pydantic
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.audit.repository import AuditRepository
-from shared.audit import AUDIT_GROUP, AuditRecord, decode
+from shared.audit import AUDIT_GROUP, MAX_ENTRY_BYTES, AuditRecord, decode
 from shared.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+SKIPPED = Counter(
+    "gateway_audit_entries_skipped_total",
+    "Audit stream entries not stored: too_large (over MAX_ENTRY_BYTES) or unreadable",
+    ["reason"],
+)
 
 
 class AuditConsumer:
@@ -117,9 +128,16 @@ class AuditConsumer:
         for entry_id, fields in entries:
             if not fields:  # deleted after it was read: stored already
                 continue
+            if len(fields.get(b"data", b"")) > MAX_ENTRY_BYTES:
+                SKIPPED.labels("too_large").inc()
+                log.error(
+                    "audit entry %s over %d bytes skipped", entry_id.decode(), MAX_ENTRY_BYTES
+                )
+                continue
             try:
                 records.append((entry_id.decode(), decode(fields)))
             except (pydantic.ValidationError, KeyError):
+                SKIPPED.labels("unreadable").inc()
                 log.error("unreadable audit entry %s skipped", entry_id.decode())
         inserted = await self.repo.insert_batch(records)
         ids = [entry_id for entry_id, _ in entries]

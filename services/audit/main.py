@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.audit import provider_stats
 from services.audit.chain import Verdict, verify
+from services.audit.chain_keys import ChainKeys
 from services.audit.consumer import AuditConsumer
+from services.audit.rekey import rekey
 from services.audit.repository import AuditRepository
 from services.audit.routes import router
 from shared import http
@@ -43,13 +46,27 @@ async def migrate(settings: Settings) -> list[str]:
     return applied
 
 
-async def verify_chain(settings: Settings) -> Verdict:
-    pool = await create_pool(required(settings.database_url, "DATABASE_URL"), max_size=1)
+@asynccontextmanager
+async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(required(settings.database_url, "DATABASE_URL"))
     try:
-        async with pool.acquire() as conn:
-            return await verify(conn)
+        yield conn
     finally:
-        await pool.close()
+        await conn.close()
+
+
+async def verify_chain(settings: Settings) -> Verdict:
+    keys = ChainKeys.from_settings(settings)
+    async with _connection(settings) as conn:
+        return await verify(conn, keys)
+
+
+async def rekey_chain(settings: Settings) -> int:
+    """Re-chains every row not under the newest key (`rekey.py`); how many changed."""
+    keys = ChainKeys.from_settings(settings)
+    await migrate(settings)
+    async with _connection(settings) as conn:
+        return await rekey(conn, keys)
 
 
 def consumer_name() -> str:
@@ -60,10 +77,17 @@ def consumer_name() -> str:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keys = ChainKeys.from_settings(settings)  # secrets first: stop before the database
         await migrate(settings)
         pool = await create_pool(required(settings.database_url, "DATABASE_URL"), max_size=5)
+        if unkeyed := await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE key_version IS NULL"
+        ):
+            log.warning(
+                "%d audit rows are not keyed yet: run `python -m services.audit rekey`", unkeyed
+            )
         redis = Redis.from_url(required(settings.redis_url, "REDIS_URL"))
-        app.state.repo = repo = AuditRepository(pool)
+        app.state.repo = repo = AuditRepository(pool, keys)
         consumer = AuditConsumer(
             redis,
             RedisKeys(settings.redis_prefix),

@@ -98,12 +98,20 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summed
 
 
+def _text_cell(value: str | None) -> str:
+    """A grouping value as a cell a spreadsheet shows as text and never runs as a formula (a
+    model name is the caller's string, and may start with `=`)."""
+    if value is None:
+        return ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def as_csv(rows: list[dict[str, Any]], group_by: tuple[str, ...]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*group_by, *COUNTERS])
     for row in rows:
-        cells = [row[g] if row[g] is not None else "" for g in group_by]
+        cells: list[Any] = [_text_cell(row[g]) for g in group_by]
         cells += [f"{row[c]:.8f}" if c == "cost_usd" else row[c] for c in COUNTERS]
         writer.writerow(cells)
     return out.getvalue()

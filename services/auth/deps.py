@@ -96,8 +96,5 @@ AdminDep = Annotated[User, Depends(_admin)]
 
 
 def client_address(request: Request) -> str:
-    """The client as the edge saw it: the first X-Forwarded-For hop, else the peer."""
-    forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-    if forwarded:
-        return forwarded
+    """The client as the edge resolved it (`ClientAddress`: the edge is a trusted proxy)."""
     return request.client.host if request.client else "unknown"

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.auth import routes, routes_admin, routes_admin_find, routes_api_keys
 from services.auth.api_keys import ApiKeyRepository
+from services.auth.bootstrap import bootstrap_credentials, ensure_admin
 from services.auth.deps import Components
 from services.auth.limits import LimitsPublisher
 from services.auth.passwords import PasswordHasher
@@ -16,6 +17,7 @@ from services.auth.revocation import KeyCache, Revocations
 from services.auth.throttle import LoginThrottle
 from services.auth.users import UserRepository
 from shared import http
+from shared.client_address import ClientAddress
 from shared.db import apply_migrations, create_pool
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
@@ -53,6 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Secrets first: a misconfigured service stops before it touches the database.
     signer = TokenSigner.from_settings(settings)
     service_token = internal_token(settings)
+    bootstrap = bootstrap_credentials(settings)
     await migrate(settings)
     passwords = await PasswordHasher.create(settings.bcrypt_rounds)
     pool = await create_pool(database_url(settings))
@@ -60,6 +63,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     keys = RedisKeys(settings.redis_prefix)
     app.state.signer = signer
     app.state.users = UserRepository(pool)
+    if bootstrap is not None:
+        await ensure_admin(bootstrap, app.state.users, passwords)
     app.state.auth = Components(
         api_keys=ApiKeyRepository(pool),
         passwords=passwords,
@@ -89,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     http.install(app)
+    app.add_middleware(ClientAddress, proxies=settings.proxies)
     http.serve_process_metrics(app)
     app.include_router(routes.router)
     app.include_router(routes_admin.router)

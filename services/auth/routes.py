@@ -1,6 +1,5 @@
 """The auth routes: register, login, refresh, logout, the JWKS and the health probes."""
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -20,19 +19,11 @@ from services.auth.schemas import (
     RegisterResponse,
     TokenResponse,
 )
-from services.auth.users import User
 from shared.errors import AuthenticationError
-from shared.settings import Settings
-
-log = logging.getLogger(__name__)
 
 router = APIRouter()
 
 INVALID_CREDENTIALS = "Invalid email or password"
-
-
-def bootstrap_role(settings: Settings, email: str) -> str:
-    return "admin" if email.lower() in settings.admin_email_set else "user"
 
 
 @router.post("/api/v1/auth/register", status_code=201, response_model=RegisterResponse)
@@ -41,18 +32,15 @@ async def register(
     request: Request,
     users: UsersDep,
     auth: ComponentsDep,
-    settings: SettingsDep,
 ) -> RegisterResponse:
-    # Throttled like a login: a 409 (the email is taken) is a failed attempt of the client and
-    # of the email, so probing which emails are registered is as slow as guessing passwords.
+    # Throttled like a login: a 409 (the email is taken) is a failed attempt of the client at
+    # that email, so probing which emails are registered is as slow as guessing passwords.
     client = client_address(request)
     await auth.throttle.attempt(body.email, client)
     password_hash = await auth.passwords.hash(body.password)
-    role = bootstrap_role(settings, body.email)
-    user = await users.create(body.email, body.name, password_hash, role)
+    # Never an admin: the first one comes from the operator (services/auth/bootstrap.py).
+    user = await users.create(body.email, body.name, password_hash)
     await auth.throttle.succeeded(body.email, client)
-    if role == "admin":
-        log.info("user %s registered as admin (ADMIN_EMAILS)", user.id)
     await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     return RegisterResponse(
         user=PublicUser(id=user.id, email=user.email, name=user.name),
@@ -75,20 +63,11 @@ async def login(
     if user is None or not ok:
         raise AuthenticationError(INVALID_CREDENTIALS)
     await auth.throttle.succeeded(body.email, client)
-    user = await _promote_if_listed(user, users, settings)
     # Re-publishing at every login heals a Redis that lost the hash.
     await auth.limits.publish_user(user.id, user.tier, user.limits, user.budget)
     return LoginResponse(
         token=auth.signer.issue(user.id, user.tier, user.role), expires_in=settings.jwt_expiry.text
     )
-
-
-async def _promote_if_listed(user: User, users: UsersDep, settings: Settings) -> User:
-    if user.role == "admin" or bootstrap_role(settings, user.email) != "admin":
-        return user
-    promoted = await users.set_role_by_email(user.email, "admin")
-    log.info("user %s promoted to admin (ADMIN_EMAILS)", user.id)
-    return promoted or user
 
 
 @router.post("/api/v1/auth/refresh", response_model=TokenResponse)

@@ -1,9 +1,17 @@
-"""Login and registration throttling per account and per client, counted in Redis over a fixed
-window.
+"""Login and registration throttling per (account, client) and per client, counted in Redis over
+a fixed window (the OWASP Authentication Cheat Sheet's advice against both guessing and
+lockout abuse).
 
-Every attempt counts before the password is checked, so parallel guesses cannot slip past the
-limit; a success forgets the account's count and gives the client its attempt back. Accounts
-are keyed by a hash of the email, clients by a hash of their address: no PII in key names.
+`LOGIN_MAX_FAILURES` attempts at one account from one client, and `LOGIN_CLIENT_MAX_FAILURES`
+from one client at any accounts, within `LOGIN_LOCKOUT`. There is no lock on an account as
+such: a stranger failing at a victim's email locks out only themselves, and the victim's
+right password from their own address goes through at once. Guessing one account from many
+addresses is slowed per address (and by bcrypt's cost), not stopped.
+
+Every attempt counts before the password is checked, so parallel guesses cannot slip past
+the limit; a success forgets that account's failures from that client and gives back only the
+attempt it counted, never failures at other accounts. Keys hold hashes of the email and the
+address: no PII in key names.
 """
 
 import hashlib
@@ -25,8 +33,8 @@ return 0
 """
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class LoginThrottle:
@@ -34,19 +42,20 @@ class LoginThrottle:
         self.redis = redis
         self.keys = keys
         self.window = settings.login_lockout.whole_seconds
-        self.account_max = settings.login_max_failures
+        self.pair_max = settings.login_max_failures
         self.client_max = settings.login_client_max_failures
 
-    def account_key(self, email: str) -> str:
-        return self.keys.login_failures(f"acct:{_digest(email.lower())}")
+    def pair_key(self, email: str, client: str) -> str:
+        return self.keys.login_failures(f"pair:{_digest(email.lower(), client)}")
 
     def client_key(self, client: str) -> str:
         return self.keys.login_failures(f"client:{_digest(client)}")
 
     async def attempt(self, email: str, client: str) -> None:
-        """Count an attempt; RateLimitError when the account or the client is over its limit."""
+        """Count an attempt; RateLimitError when this client is over its limit, at this
+        account or at all."""
         subjects = [
-            (self.account_key(email), self.account_max),
+            (self.pair_key(email, client), self.pair_max),
             (self.client_key(client), self.client_max),
         ]
         async with redis_available(), self.redis.pipeline(transaction=True) as pipe:
@@ -65,5 +74,5 @@ class LoginThrottle:
 
     async def succeeded(self, email: str, client: str) -> None:
         async with redis_available():
-            await self.redis.delete(self.account_key(email))
+            await self.redis.delete(self.pair_key(email, client))
             await self.redis.eval(_GIVE_BACK, 1, self.client_key(client))

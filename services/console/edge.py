@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import Request
 
+from shared.client_address import forwarding_headers
 from shared.http import trace_id
+
+NO_BODY: Any = object()  # `json=None` sends JSON `null` (an admin removing a budget)
 
 
 @dataclass
@@ -58,8 +62,8 @@ class Edge:
         headers = {"x-request-id": trace_id(request)}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        if request.client is not None:  # the browser's address, for a proxy-aware edge
-            headers["x-forwarded-for"] = request.client.host
+        if request.client is not None:  # the browser's address (TRUSTED_PROXIES on the edge)
+            headers.update(forwarding_headers(request.client.host))
         if agent := request.headers.get("user-agent"):
             headers["user-agent"] = agent[:256]
         return headers
@@ -71,13 +75,18 @@ class Edge:
         path: str,
         token: str | None,
         *,
-        json: Any = None,
+        json: Any = NO_BODY,
         params: dict[str, Any] | None = None,
     ) -> httpx.Response:
         """The edge's answer; raises `EdgeError` for an error answer or an unreachable edge."""
+        headers = self.headers(request, token)
+        content = None
+        if json is not NO_BODY:
+            content = orjson.dumps(json)
+            headers["content-type"] = "application/json"
         try:
             response = await self.client.request(
-                method, path, json=json, params=params, headers=self.headers(request, token)
+                method, path, content=content, params=params, headers=headers
             )
         except httpx.HTTPError:
             raise EdgeError(503, "The gateway is unreachable; try again shortly") from None

@@ -26,6 +26,7 @@ from services.console.edge import Edge, EdgeError, SignedOut
 from services.console.pages import PREFIX, LoginRequired, csrf_protect, error_page, render, to_login
 from services.console.session import Cookies
 from shared import http
+from shared.client_address import ClientAddress
 from shared.errors import GatewayError
 from shared.settings import Settings
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.cookies = Cookies(secure=settings.console_secure_cookies)
     app.add_middleware(PageHeaders)
+    app.add_middleware(ClientAddress, proxies=settings.proxies)  # the browser, behind a proxy
     http.install(app)
     app.add_exception_handler(GatewayError, gateway_error)
     app.add_exception_handler(LoginRequired, to_login)

@@ -40,6 +40,8 @@ NOTICES = {
     "provider-key-deleted": "The provider key was deleted.",
     "dead-letter-dropped": "The dead letter was dropped.",
     "user-updated": "The user was updated.",
+    "budget-set": "The spend budget was set.",
+    "budget-removed": "The spend budget was removed.",
 }
 
 

@@ -1,6 +1,6 @@
-"""Admins' pages: users (find, tier, limits), providers (queues, workers, breakers, recent
-errors and latency) and dead letters (retry, drop). Each calls the edge's admin routes with the
-admin's own token: the edge, not this menu, decides who is an admin."""
+"""Admins' pages: users (find, tier, limits, spend budget), providers (queues, workers,
+breakers, recent errors and latency) and dead letters (retry, drop). Each calls the edge's admin
+routes with the admin's own token: the edge, not this menu, decides who is an admin."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from services.console.edge import EdgeError, edge_of
-from services.console.forms import FormError, admin_limits_body
+from services.console.forms import BUDGET_PERIODS, FormError, admin_limits_body, budget_of
 from services.console.pages import AdminSessionDep, redirect, render
 from shared.key_schemas import KEY_ID_PATTERN
 from shared.providers import PROVIDERS
@@ -37,10 +37,24 @@ async def users(
 
 
 async def user_page(
-    request: Request, token: str, user_id: str, status_code: int = 200, error: str | None = None
+    request: Request,
+    token: str,
+    user_id: str,
+    status_code: int = 200,
+    error: str | None = None,
+    form: dict[str, Any] | None = None,
 ) -> Response:
     user = await edge_of(request).json(request, "GET", f"/api/v1/admin/users/{user_id}", token)
-    return render(request, "admin_user.html", status_code, error=error, user=user, windows=WINDOWS)
+    return render(
+        request,
+        "admin_user.html",
+        status_code,
+        error=error,
+        user=user,
+        windows=WINDOWS,
+        periods=BUDGET_PERIODS,
+        form=form or {},
+    )
 
 
 @router.get("/users/{user_id}")
@@ -53,12 +67,19 @@ async def update_user(
     user_id: UserId, setting: str, request: Request, session: AdminSessionDep
 ) -> Response:
     form = await request.form()
-    body: dict[str, Any]
+    body: dict[str, Any] | None
+    notice = "user-updated"
     try:
         if setting == "tier":
             body = {"tier": str(form.get("tier", ""))[:16]}
         elif setting == "limits":
             body = admin_limits_body(form)
+        elif setting == "budget":
+            removing = form.get("action") == "remove"
+            body = None if removing else budget_of(form)
+            if body is None and not removing:
+                raise FormError("Give the budget's amount in USD")
+            notice = "budget-removed" if removing else "budget-set"
         else:
             raise FormError("Unknown setting")
         await edge_of(request).call(
@@ -66,8 +87,9 @@ async def update_user(
         )
     except (FormError, EdgeError) as exc:
         status = exc.status if isinstance(exc, EdgeError) else 400
-        return await user_page(request, session.token, user_id, status, str(exc))
-    return redirect(f"/admin/users/{user_id}", "user-updated")
+        kept = {name: str(form.get(name, ""))[:32] for name in ("amount_usd", "period")}
+        return await user_page(request, session.token, user_id, status, str(exc), kept)
+    return redirect(f"/admin/users/{user_id}", notice)
 
 
 def clock() -> str:

@@ -2,13 +2,20 @@
 delete). A new API key's secret is in the one answer to its creation, never stored here, in a
 cookie or in the browser; provider keys are only ever shown masked."""
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from services.console.edge import EdgeError, edge_of
-from services.console.forms import FormError, api_key_body, kept_values, provider_key_body
+from services.console.forms import (
+    BUDGET_PERIODS,
+    FormError,
+    api_key_body,
+    kept_values,
+    provider_key_body,
+)
 from services.console.pages import SessionDep, redirect, render
 from shared.key_schemas import KEY_ID_PATTERN
 from shared.providers import PROVIDERS
@@ -35,7 +42,11 @@ async def api_keys_page(
     created: dict[str, Any] | None = None,
     form: dict[str, Any] | None = None,
 ) -> Response:
-    listing = await edge_of(request).json(request, "GET", "/api/v1/api-keys", token)
+    edge = edge_of(request)
+    listing, budgets = await asyncio.gather(
+        edge.json(request, "GET", "/api/v1/api-keys", token),
+        edge.json(request, "GET", "/api/v1/budget", token),
+    )
     return render(
         request,
         "api_keys.html",
@@ -47,6 +58,8 @@ async def api_keys_page(
         providers=PROVIDERS,
         expiries=EXPIRIES,
         windows=WINDOWS,
+        periods=BUDGET_PERIODS,
+        own_budget=budgets["user"],
     )
 
 

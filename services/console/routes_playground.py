@@ -51,6 +51,16 @@ def chat_body(fields: dict[str, Any], *, stream: bool) -> dict[str, Any]:
     return body
 
 
+def cost_of(header: str | None) -> float | str | None:
+    """What the answer cost (`X-Gateway-Cost-USD`): dollars, `unpriced`, or None if not said."""
+    if header is None or header == "unpriced":
+        return header
+    try:
+        return float(header)
+    except ValueError:
+        return None
+
+
 async def page(
     request: Request,
     token: str,
@@ -89,9 +99,11 @@ async def playground_send(request: Request, session: SessionDep) -> Response:
     fields = {k: form.get(k) for k in ("model", "message", "system", "max_tokens", "temperature")}
     try:
         body = chat_body(fields, stream=False)
-        answer = await edge_of(request).json(
+        response = await edge_of(request).call(
             request, "POST", "/api/v1/chat", session.token, json=body
         )
+        answer = response.json()
+        answer["cost"] = cost_of(response.headers.get("x-gateway-cost-usd"))
     except (InvalidRequest, EdgeError) as exc:
         if isinstance(exc, EdgeError) and exc.status == 401:
             raise

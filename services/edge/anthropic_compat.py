@@ -25,8 +25,9 @@ from services.edge.chat import answer_chat
 from services.edge.deps import AnthropicCallerDep, components
 from services.edge.limits import estimate_prompt_tokens
 from services.edge.precheck import precheck
-from shared.errors import GatewayError, InvalidRequest
+from shared.errors import MODEL_NOT_FOUND, GatewayError, InvalidRequest
 from shared.http import trace_id, traceparent
+from shared.identifiers import names_unknown_provider, quoted
 from shared.messages import CountTokensJob, TokenCount
 from shared.schemas import ChatRequest
 
@@ -83,7 +84,8 @@ def _translated(body: MessagesRequest, anthropic_version: str | None) -> ChatReq
     try:
         return chat_request(body, anthropic_version)
     except pydantic.ValidationError as exc:
-        raise InvalidRequest(_first_problem(list(exc.errors()))) from exc
+        details = {"code": MODEL_NOT_FOUND} if names_unknown_provider(exc) else None
+        raise InvalidRequest(_first_problem(list(exc.errors())), details=details) from exc
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
 
@@ -122,7 +124,7 @@ async def count_tokens(
     chat = _translated(body.as_message_request(), anthropic_version)
     if chat.provider != DEFAULT_PROVIDER:
         raise InvalidRequest(
-            f"Token counting is offered for Anthropic models only, not for '{body.model}'",
+            f"Token counting is offered for Anthropic models only, not for '{quoted(body.model)}'",
             details={"field": "model", "provider": chat.provider},
         )
     edge = components(request)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.identifiers import QUALIFIED_MODEL_MAX_LENGTH
 from shared.schemas import ChatMessage, JsonObject, ServiceTier, Thinking, Tool, ToolFunction
 
 DEFAULT_PROVIDER = "anthropic"
@@ -172,7 +173,7 @@ class MessagesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=QUALIFIED_MODEL_MAX_LENGTH)
     max_tokens: int = Field(gt=0)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
@@ -199,7 +200,7 @@ class CountTokensRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=QUALIFIED_MODEL_MAX_LENGTH)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
     tools: list[AnthropicTool] | None = None

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 from fastapi import Request
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import audit
 from shared.audit import AuditRecord, CacheResult, Outcome
 from shared.budgets import BudgetState
-from shared.metrics import EdgeMetrics
+from shared.metrics import EdgeMetrics, provider_label
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
 
@@ -119,21 +120,30 @@ class AuditEmitter:
     A record is written as soon as no write is in flight; the records that arrive during a
     write go together in the next one. So an edge that dies loses at most the records it was
     writing at that moment, and under load records still share round trips. At most `backlog`
-    records wait at once (while Redis is unreachable).
+    records wait at once (while Redis is unreachable), and at most `maxlen` wait in the stream
+    (while the audit service cannot store them); each record left out is counted in `lost`
+    (`gateway_audit_records_dropped_total`) by reason.
     """
 
     redis: Redis
     keys: RedisKeys
     backlog: int = 10_000
+    maxlen: int = 100_000
+    lost: Counter | None = None
     emitted: int = 0
     failed: int = 0
     dropped: int = 0
     _waiting: list[AuditRecord] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
 
+    def _drop(self, reason: str, count: int = 1) -> None:
+        if self.lost is not None:
+            self.lost.labels(reason).inc(count)
+
     def submit(self, record: AuditRecord) -> None:
         if len(self._waiting) >= self.backlog:
             self.dropped += 1
+            self._drop("backlog_full")
             log.error("audit backlog full: record of %s dropped", record.trace_id)
             return
         self._waiting.append(record)
@@ -165,12 +175,17 @@ class AuditEmitter:
 
     async def _write(self, batch: list[AuditRecord]) -> None:
         """Retries the records Redis did not take; a failed one is counted and logged."""
+        stream = self.keys.audit()
         tally = batch
         for attempt in range(_ATTEMPTS):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for record in batch:
-                        pipe.xadd(self.keys.audit(), audit.encode(record))  # type: ignore[arg-type]
+                        fields = audit.encode(record)
+                        args = [self.maxlen, *(v for pair in fields.items() for v in pair)]
+                        # EVAL, not a registered script: a pipeline of those checks the
+                        # script cache first, a round trip more per batch.
+                        pipe.eval(audit.CAPPED_XADD, 1, stream, *args)
                     self._tally_keys(pipe, tally)
                     tally = []  # counted with the first attempt only
                     answers = (await pipe.execute(raise_on_error=False))[: len(batch)]
@@ -181,13 +196,19 @@ class AuditEmitter:
                 for r, a in zip(batch, answers, strict=True)
                 if a is None or isinstance(a, Exception)
             ]
-            self.emitted += len(batch) - len(left)
+            full = sum(1 for a in answers if a == 0)
+            if full:
+                self.dropped += full
+                self._drop("stream_full", full)
+                log.error("audit stream full: %d records dropped", full)
+            self.emitted += len(batch) - len(left) - full
             batch = left
             if not batch:
                 return
             if attempt + 1 < _ATTEMPTS:
                 await asyncio.sleep(0.1 * 2**attempt)
         self.failed += len(batch)
+        self._drop("write_failed", len(batch))
         for record in batch:
             log.error("audit record of %s not written", record.trace_id)
 
@@ -326,7 +347,7 @@ class AuditMiddleware:
             return
         self.emitter.submit(record)
         self.metrics.observe(
-            provider=record.provider or "none",
+            provider=record.provider,
             status=record.status,
             seconds=record.duration_ms / 1000,
             error_type=record.error_type,
@@ -341,4 +362,4 @@ class AuditMiddleware:
         """Observed as a streamed answer's first bytes (its first delta) are written: only
         chat streams are sent in parts, and their provider is known (and checked) by then."""
         if context.provider is not None:
-            self.metrics.first_token.labels(context.provider).observe(seconds)
+            self.metrics.first_token.labels(provider_label(context.provider)).observe(seconds)

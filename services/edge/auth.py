@@ -4,6 +4,10 @@ key (`gw_…`) resolved through a short Redis cache in front of the auth service
 This only identifies the caller (`deps.authenticated` is the routes' dependency); `limits.py`
 decides whether the request gets in (and checks a JWT's revocation in the same Redis round
 trip).
+
+Failing costs the caller, not us: an API key auth does not know is remembered briefly, and each
+client address gets `AUTH_CLIENT_MAX_FAILURES` failed authentications a window; past them its
+failures are answered 429 and an API key not in the cache is not looked up at all.
 """
 
 import hashlib
@@ -16,7 +20,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.errors import AuthenticationError, ServiceUnavailable
+from shared.errors import AuthenticationError, RateLimitError, ServiceUnavailable
 from shared.redis_keys import RedisKeys
 from shared.tokens import Claims, TokenVerifier
 
@@ -24,6 +28,9 @@ _CACHE_LIMIT = 10_000
 API_KEY_PREFIX = "gw_"
 # How long an edge trusts a resolved API key; revocation also deletes the entry at once.
 API_KEY_CACHE_SECONDS = 30
+# A key auth does not know, in the same cache: a new key's hash is never one tried before.
+_UNKNOWN_KEY = b"-"
+TOO_MANY_FAILURES = "Too many failed authentications from this address; try again later"
 
 
 @dataclass(frozen=True)
@@ -37,25 +44,64 @@ class Principal:
     allowed_models: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Failures:
+    """Failed authentications per client address, in a fixed window."""
+
+    redis: Redis
+    keys: RedisKeys
+    limit: int
+    window_seconds: int
+
+    def too_many(self) -> RateLimitError:
+        return RateLimitError(TOO_MANY_FAILURES, retry_after=self.window_seconds)
+
+    async def count(self, client: str) -> None:
+        """Counts one; raises `too_many()` when the client is past its limit."""
+        key = self.keys.auth_failures(client)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(key, 0, ex=self.window_seconds, nx=True)
+                pipe.incr(key)
+                _, count = await pipe.execute()
+        except RedisError as exc:
+            raise ServiceUnavailable("The gateway's Redis is unavailable") from exc
+        if int(count) > self.limit:
+            raise self.too_many()
+
+
 class ApiKeys:
     def __init__(
-        self, redis: Redis, keys: RedisKeys, auth: httpx.AsyncClient, service_token: str
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        auth: httpx.AsyncClient,
+        service_token: str,
+        failures: Failures,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.auth = auth
         self.headers = {"authorization": f"Bearer {service_token}", "x-service-name": "edge"}
+        self.failures = failures
 
-    async def resolve(self, key: str) -> Principal:
+    async def resolve(self, key: str, client: str) -> Principal:
         key_hash = hashlib.sha256(key.encode()).hexdigest()
         cache_key = self.keys.api_key(key_hash)
         try:
-            cached = await self.redis.get(cache_key)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(cache_key)
+                pipe.get(self.keys.auth_failures(client))
+                cached, failed = await pipe.execute()
         except RedisError as exc:
             raise ServiceUnavailable("The gateway's Redis is unavailable") from exc
         if cached is None:
+            if int(failed or 0) >= self.failures.limit:
+                raise self.failures.too_many()
             cached = await self._ask_auth(key_hash)
             await self.redis.set(cache_key, cached, ex=API_KEY_CACHE_SECONDS)
+        if cached == _UNKNOWN_KEY:
+            raise AuthenticationError("Invalid API key")
         found = orjson.loads(cached)
         expires_at = found.get("expires_at_ts")
         if expires_at is not None and expires_at <= time.time():
@@ -77,7 +123,7 @@ class ApiKeys:
         except httpx.HTTPError as exc:
             raise ServiceUnavailable("The auth service is unavailable") from exc
         if response.status_code == 404:
-            raise AuthenticationError("Invalid API key")
+            return _UNKNOWN_KEY
         if response.status_code != 200:
             raise ServiceUnavailable("The auth service could not check the API key")
         found = response.json()
@@ -104,13 +150,21 @@ class Authenticator:
         self.api_keys = api_keys
         self.verified: dict[str, Claims] = {}
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, client: str) -> Principal:
+        """The caller; a failure is counted against `client` (429 past its limit)."""
+        try:
+            return await self._authenticate(authorization, client)
+        except AuthenticationError:
+            await self.api_keys.failures.count(client)
+            raise
+
+    async def _authenticate(self, authorization: str | None, client: str) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("Missing bearer token")
         if token.startswith(API_KEY_PREFIX):
-            return await self.api_keys.resolve(token)
+            return await self.api_keys.resolve(token, client)
         claims = self.verified.get(token)
         if claims is None or claims.exp <= time.time():
             claims = self.verifier.verify(token)

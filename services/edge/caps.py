@@ -8,6 +8,7 @@ Anthropic-compatible ones after translation), so one rule holds everywhere.
 """
 
 from shared.errors import InvalidRequest
+from shared.identifiers import quoted
 from shared.model_limits import max_output_tokens
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
 from shared.settings import Settings
@@ -46,12 +47,12 @@ def _answer_tokens(settings: Settings, body: ChatRequest, asked: int) -> None:
         limit = max_output_tokens(provider, model, settings.max_output_tokens)
         if asked > limit:
             raise InvalidRequest(
-                f"Invalid field 'max_tokens': model '{provider}/{model}' answers with at most "
-                f"{limit} tokens, got {asked}",
+                f"Invalid field 'max_tokens': model '{provider}/{quoted(model)}' answers with at "
+                f"most {limit} tokens, got {asked}",
                 details={
                     "field": "max_tokens",
                     "provider": provider,
-                    "model": model,
+                    "model": quoted(model),
                     "limit": limit,
                     "value": asked,
                 },
@@ -67,14 +68,6 @@ def check_rerank(settings: Settings, body: RerankRequest) -> None:
 
 
 def fallback_targets(body: ChatRequest) -> list[tuple[str, str]]:
-    """The (provider, model) pairs of `fallbacks`, each written `provider/model`."""
-    targets = []
-    for target in body.fallbacks or []:
-        provider, _, model = target.partition("/")
-        if not model:
-            raise InvalidRequest(
-                f"Fallback '{target}' must be written provider/model",
-                details={"field": "fallbacks"},
-            )
-        targets.append((provider, model))
-    return targets
+    """The (provider, model) pairs of `fallbacks`, each written (and checked) `provider/model`."""
+    pairs = (target.partition("/") for target in body.fallbacks or [])
+    return [(provider, model) for provider, _, model in pairs]

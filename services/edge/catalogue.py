@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from services.edge.job_queue import JobQueue
 from shared.errors import MODEL_NOT_FOUND, GatewayError, InvalidRequest
+from shared.identifiers import quoted
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
 from shared.providers import PROVIDERS, Capability
@@ -178,7 +179,7 @@ class Catalogue:
             "Invalid model specified",
             details={
                 "provider": provider,
-                "model": model,
+                "model": quoted(model),
                 "available_models": models,
                 "code": MODEL_NOT_FOUND,
             },

@@ -24,6 +24,7 @@ from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
 from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
+from services.edge.readiness import Readiness
 from services.edge.spend import Spending
 from shared.breaker import Breaker
 from shared.logs import user_id_var
@@ -64,6 +65,7 @@ class Components:
     jobs: JobQueue
     catalogue: Catalogue
     cache: ResponseCache
+    readiness: Readiness
     spending: Spending
 
 
@@ -73,7 +75,9 @@ def components(request: Request) -> Components:
 
 
 async def _identify(request: Request, authorization: str | None) -> Principal:
-    caller = await components(request).authenticator.authenticate(authorization)
+    client = request.client.host if request.client else "unknown"
+    caller = await components(request).authenticator.authenticate(authorization, client)
+    request.state.caller = caller  # a request refused before admission still counts (refusals)
     user_id_var.set(caller.user_id)
     note(request, user_id=caller.user_id, api_key_id=caller.key_id)
     return caller

@@ -1,22 +1,15 @@
-"""Liveness and readiness of the edge."""
+"""Liveness and readiness of the edge (Redis and PostgreSQL as `readiness.py` checks them)."""
 
 import asyncio
-import logging
 
-import asyncpg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 
 from services.edge.deps import AdmittedCallerDep, ComponentsDep
 from shared.health import live_workers
 from shared.providers import PROVIDERS
 
-log = logging.getLogger(__name__)
-
 router = APIRouter()
-
-_CHECK_TIMEOUT = 2.0
 
 
 @router.get("/health/live")
@@ -24,33 +17,11 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def redis_ok(redis: Redis) -> bool:
-    try:
-        return bool(await asyncio.wait_for(redis.ping(), _CHECK_TIMEOUT))
-    except Exception:
-        return False
-
-
-async def database_ok(dsn: str | None) -> bool:
-    if not dsn:
-        return False
-    try:
-        conn = await asyncpg.connect(dsn, timeout=_CHECK_TIMEOUT)
-    except Exception:
-        return False
-    try:
-        return bool(await conn.fetchval("SELECT 1", timeout=_CHECK_TIMEOUT) == 1)
-    finally:
-        await conn.close()
-
-
 @router.get("/health/ready")
 async def ready(edge: ComponentsDep) -> JSONResponse:
     """Ready when Redis answers: every request needs it. PostgreSQL is reported, not required:
     the edge serves already-authenticated traffic while the database is down."""
-    redis_up, database_up = await asyncio.gather(
-        redis_ok(edge.redis), database_ok(edge.settings.database_url)
-    )
+    redis_up, database_up = await edge.readiness.check()
     body = {
         "status": "ready" if redis_up else "not_ready",
         "redis": "connected" if redis_up else "disconnected",
@@ -72,7 +43,7 @@ async def detailed(_caller: AdmittedCallerDep, edge: ComponentsDep) -> dict[str,
             return_exceptions=True,
         ),
     )
-    database_up = await database_ok(edge.settings.database_url)
+    _, database_up = await edge.readiness.check()
     statuses = {}
     for provider, circuit, alive in zip(providers, breakers, workers, strict=True):
         if isinstance(circuit, BaseException) or isinstance(alive, BaseException) or not alive:

@@ -10,10 +10,12 @@ Every response of a limited route carries the `RateLimit-*` headers of the tight
 a caller with a spend budget the `X-Budget-*` headers of the tighter budget (`spend.py`).
 """
 
+import contextlib
 import time
 from dataclasses import dataclass
 
 from fastapi import Request
+from redis.exceptions import RedisError
 
 from services.edge.admission import (
     Admission,
@@ -26,6 +28,7 @@ from services.edge.admission import (
 )
 from services.edge.auth import Principal
 from services.edge.spend import budget_headers
+from shared.errors import GatewayError
 from shared.http import add_response_headers
 from shared.schemas import ChatRequest
 from shared.settings import Settings
@@ -66,6 +69,20 @@ class Gate:
         """Counts the request against its user and (for a gateway API key) the key, in one
         atomic step: refused by either, it is counted by neither. `cost_units`: its
         worst-case cost in 1e-8 USD (0: it costs nothing; None: its model has no price)."""
+        request.state.admitted = True
+        scopes = self._scopes(caller, estimate_tokens, stream, cost_units)
+        now = now_ms()
+        admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
+        # The headers tell of the tightest limit and the tighter budget.
+        decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
+        add_response_headers(request, decision.headers(now))
+        budgets = [d.budget for d, _ in admitted if d.budget is not None]
+        add_response_headers(request, budget_headers(budgets))
+        return [held for _, held in admitted if held is not None]
+
+    def _scopes(
+        self, caller: Principal, estimate_tokens: int, stream: bool, cost_units: int | None
+    ) -> list[Scope]:
         scopes = [
             Scope(
                 "user",
@@ -82,14 +99,13 @@ class Gate:
             scopes.append(
                 Scope("key", caller.key_id, _UNLIMITED, estimate_tokens, slot, cost_units)
             )
-        now = now_ms()
-        admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
-        # The headers tell of the tightest limit and the tighter budget.
-        decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
-        add_response_headers(request, decision.headers(now))
-        budgets = [d.budget for d, _ in admitted if d.budget is not None]
-        add_response_headers(request, budget_headers(budgets))
-        return [held for _, held in admitted if held is not None]
+        return scopes
+
+    async def charge(self, caller: Principal) -> None:
+        """Counts a request that was refused before admission against its caller's request
+        limits (nothing reserved); a caller over its limit already is left as it is."""
+        with contextlib.suppress(GatewayError, RedisError):
+            await self.admission.admit_all(self._scopes(caller, 0, False, 0), now_ms=now_ms())
 
     async def _admit_scopes(
         self, request: Request, now: int, scopes: list[Scope], *, jti: str | None = None

@@ -24,17 +24,21 @@ from services.edge import (
 )
 from services.edge.admission import Admission
 from services.edge.audit import AuditEmitter, AuditMiddleware, TrackedJob
-from services.edge.auth import ApiKeys, Authenticator
+from services.edge.auth import ApiKeys, Authenticator, Failures
 from services.edge.body_limit import BodyLimit
 from services.edge.cache import ResponseCache
 from services.edge.catalogue import Catalogue
 from services.edge.deps import Components, Internal
 from services.edge.job_queue import JobQueue
 from services.edge.limits import Gate
+from services.edge.readiness import Readiness
+from services.edge.refusals import ChargeRefusals
 from services.edge.replies import ReplyHub
 from services.edge.spend import Spending
 from shared import http
 from shared.breaker import Breaker
+from shared.client_address import ClientAddress
+from shared.db import create_pool
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.pricing import PriceTable
@@ -53,7 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
     redis_keys = RedisKeys(settings.redis_prefix)
     registry = new_registry()
     metrics = EdgeMetrics(registry)
-    audit = AuditEmitter(redis, redis_keys)
+    audit = AuditEmitter(
+        redis, redis_keys, maxlen=settings.audit_stream_maxlen, lost=metrics.audit_dropped
+    )
     spending = Spending(
         PriceTable.load(settings.prices_file), redis, redis_keys, settings, audit, metrics
     )
@@ -66,10 +72,21 @@ def create_app(settings: Settings) -> FastAPI:
             httpx.AsyncClient(base_url=settings.keyvault_url, timeout=10.0) as keyvault_client,
             httpx.AsyncClient(base_url=settings.audit_url, timeout=10.0) as audit_client,
         ):
+            # Only for readiness (one connection, opened on first use): the edge serves
+            # without PostgreSQL.
+            readiness_pool = None
+            if settings.database_url:
+                readiness_pool = await create_pool(settings.database_url, max_size=1, min_size=0)
             internal = Internal(
                 auth_client, keyvault_client, audit_client, internal_token(settings)
             )
-            api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token)
+            failures = Failures(
+                redis,
+                redis_keys,
+                settings.auth_client_max_failures,
+                settings.auth_rate_limit_window.whole_seconds,
+            )
+            api_keys = ApiKeys(redis, redis_keys, auth_client, internal.token, failures)
             verifier = await load_verifier(settings, auth_client)
             admission = Admission(redis, redis_keys, settings.alert_thresholds)
             await hub.start()
@@ -97,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
                 jobs=jobs,
                 catalogue=Catalogue(redis, jobs, redis_keys),
                 cache=ResponseCache(redis, redis_keys, settings.cache_ttl.seconds),
+                readiness=Readiness(redis, readiness_pool),
                 spending=spending,
             )
             app.state.edge = edge
@@ -115,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await audit.drain()
                 await hub.close()
                 await redis.aclose()
+                await edge.readiness.close()
 
     app = FastAPI(
         title="AI Gateway",
@@ -124,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ChargeRefusals)
 
     # Inside the trace middleware: it needs the trace id.
     def count_spend(job: TrackedJob) -> None:
@@ -131,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
         spending.count(job, edge.catalogue.listed)
 
     app.add_middleware(AuditMiddleware, emitter=audit, metrics=metrics, on_job=count_spend)
+    app.add_middleware(ClientAddress, proxies=settings.proxies)
     http.install(app)
     if settings.cors_origin_list:
         app.add_middleware(

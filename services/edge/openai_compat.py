@@ -41,6 +41,7 @@ from services.edge.openai_translate import (
 from services.edge.precheck import drops_params, note_dropped
 from services.edge.retrieval import embed
 from shared.errors import MODEL_NOT_FOUND, InvalidRequest
+from shared.identifiers import quoted
 from shared.schemas import EmbeddingsRequest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
@@ -164,6 +165,6 @@ async def model(model_id: str, request: Request, _caller: AnyAdmittedCallerDep) 
                 return Response(orjson.dumps(_anthropic_card(card)), media_type="application/json")
             return card
     raise InvalidRequest(
-        f"The model '{model_id}' does not exist",
-        details={"model": model_id, "code": MODEL_NOT_FOUND},
+        f"The model '{quoted(model_id)}' does not exist",
+        details={"model": quoted(model_id), "code": MODEL_NOT_FOUND},
     )

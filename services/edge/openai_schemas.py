@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.identifiers import QUALIFIED_MODEL_MAX_LENGTH
 from shared.schemas import JsonObject, JsonParts, ToolCall, Usage
 
 
@@ -33,7 +34,9 @@ class StreamOptions(_Lenient):
 class OpenAIChatRequest(_Lenient):
     """`POST /v1/chat/completions`; `model` is `provider/model`."""
 
-    model: str = Field(min_length=3, examples=["deepseek/deepseek-chat"])
+    model: str = Field(
+        min_length=3, max_length=QUALIFIED_MODEL_MAX_LENGTH, examples=["deepseek/deepseek-chat"]
+    )
     messages: list[OpenAIMessage] = Field(min_length=1)
     temperature: float | None = None
     top_p: float | None = None
@@ -89,7 +92,11 @@ class ChatCompletion(BaseModel):
 class OpenAIEmbeddingsRequest(_Lenient):
     """`POST /v1/embeddings`; besides OpenAI's fields, NIM's `input_type` and `truncate` pass."""
 
-    model: str = Field(min_length=3, examples=["nvidia_nim/nvidia/nv-embedqa-e5-v5"])
+    model: str = Field(
+        min_length=3,
+        max_length=QUALIFIED_MODEL_MAX_LENGTH,
+        examples=["nvidia_nim/nvidia/nv-embedqa-e5-v5"],
+    )
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None

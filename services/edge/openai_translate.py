@@ -13,7 +13,8 @@ from typing import Any
 import pydantic
 
 from services.edge.openai_schemas import OpenAIChatRequest
-from shared.errors import InvalidRequest
+from shared.errors import MODEL_NOT_FOUND, InvalidRequest
+from shared.identifiers import names_unknown_provider, quoted
 from shared.schemas import ChatRequest
 
 # Carried into the native request under the same name.
@@ -81,21 +82,23 @@ def split_model(model: str) -> tuple[str, str]:
     if not provider or not name:
         raise InvalidRequest(
             "model must be written provider/model, e.g. deepseek/deepseek-chat",
-            details={"model": model, "field": "model"},
+            details={"model": quoted(model), "field": "model"},
         )
     return provider, name
 
 
 def invalid(exc: pydantic.ValidationError) -> InvalidRequest:
+    """The 400 for a request the native schema refuses; an unknown provider makes the model
+    one that does not exist (OpenAI's 404)."""
     errors = [
         {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
         for err in exc.errors()
     ]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
-    return InvalidRequest(
-        f"Invalid field '{first['field']}': {first['message']}",
-        details={"field": first["field"], "errors": errors},
-    )
+    details: dict[str, Any] = {"field": first["field"], "errors": errors}
+    if names_unknown_provider(exc):
+        details["code"] = MODEL_NOT_FOUND
+    return InvalidRequest(f"Invalid field '{first['field']}': {first['message']}", details=details)
 
 
 def unhonoured(body: OpenAIChatRequest) -> list[str]:
@@ -122,11 +125,11 @@ def refuse_or_drop(names: list[str], drop: bool) -> list[str]:
 
 def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     translated = []
-    for tool in tools:
+    for index, tool in enumerate(tools):
         function = tool.get("function")
         if tool.get("type", "function") != "function" or not isinstance(function, dict):
             raise InvalidRequest(
-                "Only function tools are supported", details={"tool": tool, "field": "tools"}
+                "Only function tools are supported", details={"tool": index, "field": "tools"}
             )
         keep = ("name", "description", "parameters")  # `strict`: every target is held to it
         translated.append(

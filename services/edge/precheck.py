@@ -4,9 +4,9 @@ The request is noted for the audit record, then its size is checked against the 
 caps (`caps.py`), a chat's parameters against what each of its targets takes
 (`shared.parameters`: refused, or dropped and named in `X-Dropped-Params` when the caller or
 the operator asks for that), then each target it may go to (a chat's model and every
-fallback): the provider is known and offers what is asked, the caller may use it (a gateway API
-key may be limited to some providers and models), and the provider lists the model
-(`catalogue.py`). A chat comes back as it will be sent.
+fallback): the provider (known: the request's schema checked it) offers what is asked, the
+caller may use it (a gateway API key may be limited to some providers and models), and the
+provider lists the model (`catalogue.py`). A chat comes back as it will be sent.
 """
 
 from typing import TypeVar, cast
@@ -18,8 +18,9 @@ from services.edge.audit import note
 from services.edge.auth import Principal
 from services.edge.deps import Components
 from shared import parameters
-from shared.errors import MODEL_NOT_FOUND, AuthorizationError, InvalidRequest
+from shared.errors import AuthorizationError, InvalidRequest
 from shared.http import add_response_headers
+from shared.identifiers import quoted
 from shared.providers import PROVIDERS, Capability
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
 from shared.settings import Settings
@@ -75,17 +76,8 @@ async def precheck(edge: Components, request: Request, caller: Principal, body: 
 
 
 def check_provider(provider: str, capability: Capability) -> None:
-    known = PROVIDERS.get(provider)
-    if known is None:
-        raise InvalidRequest(
-            f"Unknown provider '{provider}'",
-            details={
-                "provider": provider,
-                "available_providers": sorted(PROVIDERS),
-                "code": MODEL_NOT_FOUND,
-            },
-        )
-    if not known.can(capability):
+    """The provider (known: the schema checked it, shared/identifiers.py) offers `capability`."""
+    if not PROVIDERS[provider].can(capability):
         able = sorted(p.id for p in PROVIDERS.values() if p.can(capability))
         raise InvalidRequest(
             f"Provider '{provider}' does not offer {capability}",
@@ -97,11 +89,11 @@ def check_access(caller: Principal, provider: str, model: str) -> None:
     """A gateway API key may be limited to some providers and models."""
     if caller.allowed_providers is not None and provider not in caller.allowed_providers:
         raise AuthorizationError(
-            f"This API key may not use provider '{provider}'",
+            f"This API key may not use provider '{quoted(provider)}'",
             details={"allowed_providers": list(caller.allowed_providers)},
         )
     if caller.allowed_models is not None and model not in caller.allowed_models:
         raise AuthorizationError(
-            f"This API key may not use model '{model}'",
+            f"This API key may not use model '{quoted(model)}'",
             details={"allowed_models": list(caller.allowed_models)},
         )

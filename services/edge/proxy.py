@@ -18,6 +18,7 @@ from services.auth.schemas import (
     TokenResponse,
 )
 from services.edge.deps import AdmittedCallerDep, InternalService, components
+from shared.client_address import forwarding_headers
 from shared.errors import ServiceUnavailable
 from shared.http import trace_id
 from shared.key_schemas import KEY_ID_PATTERN, AddKeyRequest, KeyList, KeyView
@@ -35,8 +36,8 @@ async def forward(request: Request, service: InternalService, path: str) -> Resp
     client = components(request).internal.client(service)
     headers = {h: v for h in _FORWARDED_HEADERS if (v := request.headers.get(h)) is not None}
     headers["x-request-id"] = trace_id(request)
-    if request.client is not None:
-        headers["x-forwarded-for"] = request.client.host
+    if request.client is not None:  # resolved from TRUSTED_PROXIES (shared/client_address.py)
+        headers.update(forwarding_headers(request.client.host))
     try:
         upstream = await client.request(
             request.method, path, content=await request.body(), headers=headers

@@ -86,6 +86,7 @@ def main() -> None:
             simulator_port=settings.simulator_port if simulated else None,
             simulator_args=("--chunk-delay-ms", "20"),  # streams visibly token by token
             providers=providers,
+            redis_prefix=settings.redis_prefix,
             log_dir=data_dir / "logs",
         )
         services = plan(config)

@@ -1,6 +1,7 @@
 """`create_app(settings)`: the keyvault's FastAPI app; the lifespan owns pool, keys, Redis."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from shared.db import apply_migrations, create_pool
 from shared.errors import ServiceUnavailable
 from shared.redis_client import connect
 from shared.redis_keys import RedisKeys
-from shared.service_auth import decrypt_token, internal_token
+from shared.service_auth import both_tokens
 from shared.settings import Settings
 from shared.tokens import load_verifier
 
@@ -55,24 +56,36 @@ async def open_vault(settings: Settings) -> AsyncIterator[Vault]:
         await pool.close()
 
 
+async def purge_expired_copies(vault: Vault, every: float) -> None:
+    """Deletes expired validation copies of keys now and every `every` seconds after."""
+    while True:
+        try:
+            if purged := await vault.repo.purge_expired():
+                log.info("%d expired validation copies purged", purged)
+        except Exception:
+            log.warning("expired validation copies not purged; retrying later", exc_info=True)
+        await asyncio.sleep(every)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Secrets first: a misconfigured service stops before it touches the database.
         MasterKeys.from_settings(settings)
-        app.state.internal_token = internal_token(settings)
-        app.state.decrypt_token = decrypt_token(settings)
+        app.state.internal_token, app.state.decrypt_token = both_tokens(settings)
         await migrate(settings)
         async with httpx.AsyncClient(timeout=5.0) as client, open_vault(settings) as vault:
             app.state.verifier = await load_verifier(settings, client)
             app.state.vault = vault
-            purged = await vault.repo.purge_expired()
-            log.info(
-                "keyvault ready (master key v%d, %d stale copies purged)",
-                vault.master.newest,
-                purged,
-            )
-            yield
+            every = max(1.0, settings.keyvault_purge_interval.seconds)
+            purging = asyncio.create_task(purge_expired_copies(vault, every))
+            log.info("keyvault ready (master key v%d)", vault.master.newest)
+            try:
+                yield
+            finally:
+                purging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purging
 
     app = FastAPI(title="ai-gateway keyvault", lifespan=lifespan, docs_url=None, redoc_url=None)
     http.install(app)

@@ -16,6 +16,7 @@ from services.fleet.infra import create_database, drop_database, free_port
 from services.fleet.processes import Service
 from shared.db import apply_migrations
 from shared.redis_keys import RedisKeys
+from tests.audit.support import HMAC_KEYS
 
 
 @pytest.fixture
@@ -71,6 +72,7 @@ def audit_service(
             "AUDIT_PORT": str(port),
             "JWT_PUBLIC_KEY": _public_pem(),
             "RECLAIM_IDLE": "1s",
+            "AUDIT_HMAC_KEYS": HMAC_KEYS,
             "NODE_ENV": "test",
         }
         service = Service(

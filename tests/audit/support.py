@@ -1,6 +1,8 @@
 """Records and table reads for the audit service's tests."""
 
 import asyncio
+import base64
+import os
 import secrets
 import subprocess
 import sys
@@ -10,7 +12,12 @@ from typing import Any
 
 import asyncpg
 
+from services.audit.chain_keys import ChainKeys
 from shared.audit import AuditRecord
+
+# The audit tests' AUDIT_HMAC_KEYS: given to the processes they start and to `verify`.
+HMAC_KEYS = "1:" + base64.b64encode(os.urandom(32)).decode()
+CHAIN_KEYS = ChainKeys.parse(HMAC_KEYS)
 
 
 def record(trace: str | None = None, **fields: Any) -> AuditRecord:
@@ -62,10 +69,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30) -
         await asyncio.sleep(0.2)
 
 
-def verify(database_url: str) -> subprocess.CompletedProcess[str]:
+def verify(
+    database_url: str, command: str = "verify", hmac_keys: str = HMAC_KEYS
+) -> subprocess.CompletedProcess[str]:
+    """`python -m services.audit verify` (or `rekey`) on the database."""
+    env = {
+        "DATABASE_URL": database_url,
+        "AUDIT_HMAC_KEYS": hmac_keys,
+        "PATH": "/usr/bin:/bin",
+        "LOG_LEVEL": "warning",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "services.audit", "verify"],
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "warning"},
+        [sys.executable, "-m", "services.audit", command],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,13 +4,13 @@ import asyncpg
 
 from services.audit.repository import AuditRepository
 from shared.db import create_pool
-from tests.audit.support import record, verify
+from tests.audit.support import CHAIN_KEYS, record, verify
 
 
 async def _insert(audit_db: str, entries: list[tuple[str, object]]) -> int:
     pool = await create_pool(audit_db, max_size=2)
     try:
-        return await AuditRepository(pool).insert_batch(entries)  # type: ignore[arg-type]
+        return await AuditRepository(pool, CHAIN_KEYS).insert_batch(entries)  # type: ignore[arg-type]
     finally:
         await pool.close()
 
@@ -35,7 +35,7 @@ async def test_writers_sharing_the_chain_keep_it_whole(
     one of them also gets a batch delivered again."""
     pool = await create_pool(audit_db, max_size=2)
     try:
-        first, second = AuditRepository(pool), AuditRepository(pool)
+        first, second = AuditRepository(pool, CHAIN_KEYS), AuditRepository(pool, CHAIN_KEYS)
         batch = [(f"1700000000000-{i}", record()) for i in range(3)]
         assert await first.insert_batch(batch) == 3
         assert await second.insert_batch([("1700000000001-0", record())]) == 1

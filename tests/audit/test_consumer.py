@@ -13,7 +13,7 @@ from shared import audit
 from shared.audit import AUDIT_GROUP
 from shared.db import create_pool
 from shared.redis_keys import RedisKeys
-from tests.audit.support import eventually, record, verify, wait_for_rows
+from tests.audit.support import CHAIN_KEYS, eventually, record, verify, wait_for_rows
 
 
 async def _emit(redis: Redis, keys: RedisKeys, count: int) -> list[str]:
@@ -46,7 +46,7 @@ async def test_entries_of_a_consumer_that_died_are_stored_once(
     pool = await create_pool(audit_db, max_size=1)
     try:
         entries = [(i.decode(), audit.decode(f)) for i, f in committed]
-        assert await AuditRepository(pool).insert_batch(entries) == 10
+        assert await AuditRepository(pool, CHAIN_KEYS).insert_batch(entries) == 10
     finally:
         await pool.close()
     # ... and a replica that never comes back read some more (taken over with XAUTOCLAIM).

@@ -14,10 +14,9 @@ from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from tests.auth.support import (
     ADMIN_EMAIL,
-    LATE_ADMIN_EMAIL,
+    PASSWORD,
     SERVICE_TOKEN,
     make_settings,
-    register,
 )
 
 
@@ -28,7 +27,8 @@ def settings(database_url: str, redis_url: str, run_dir: Path) -> Settings:
         run_dir / "auth-data",
         REDIS_URL=redis_url,
         REDIS_PREFIX=f"gw-auth-{secrets.token_hex(4)}",
-        ADMIN_EMAILS=f" {ADMIN_EMAIL.upper()} , {LATE_ADMIN_EMAIL}",
+        BOOTSTRAP_ADMIN_EMAIL=f" {ADMIN_EMAIL.upper()} ",
+        BOOTSTRAP_ADMIN_PASSWORD=PASSWORD,
         INTERNAL_SERVICE_TOKEN=SERVICE_TOKEN,
     )
 
@@ -66,8 +66,11 @@ def email() -> str:
 
 @pytest.fixture(scope="session")
 async def admin_token(app: FastAPI) -> str:
-    """A token of the run's admin (registered once; ADMIN_EMAILS lists the address)."""
+    """A token of the run's admin (the bootstrap account the app created at start)."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as http:
-        token: str = (await register(http, ADMIN_EMAIL))["token"]
+        body = {"email": ADMIN_EMAIL, "password": PASSWORD}
+        response = await http.post("/api/v1/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
     return token

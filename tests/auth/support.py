@@ -25,10 +25,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
-# Listed in ADMIN_EMAILS by the auth tests' settings; registered once per run by the tests.
+# The auth tests' bootstrap admin (BOOTSTRAP_ADMIN_EMAIL, with PASSWORD), created at start.
 ADMIN_EMAIL = f"root_{secrets.token_hex(4)}@example.com"
-# Also listed, but the tests create this user as a plain user, as if listed only later.
-LATE_ADMIN_EMAIL = f"late_{secrets.token_hex(4)}@example.com"
 SERVICE_TOKEN = secrets.token_urlsafe(24)
 PASSWORD = "securePassword123"
 

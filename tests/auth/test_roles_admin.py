@@ -1,4 +1,4 @@
-"""Roles: the claim, the two bootstraps (ADMIN_EMAILS, make-admin) and the admin routes."""
+"""Roles: the claim, the two bootstraps (BOOTSTRAP_ADMIN_*, make-admin) and the admin routes."""
 
 import os
 import subprocess
@@ -11,12 +11,12 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.auth.admin_command import make_admin
+from services.auth.bootstrap import ensure_admin
 from services.auth.users import UserRepository
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from shared.tokens import TokenVerifier
 from tests.auth.support import (
-    LATE_ADMIN_EMAIL,
     PASSWORD,
     assert_error,
     bearer,
@@ -42,19 +42,20 @@ async def test_role_claim_in_every_token(
     assert verify(app, refreshed.json()["token"]) == "user"
 
 
-async def test_admin_emails_at_registration(app: FastAPI, admin_token: str) -> None:
+async def test_the_bootstrap_admin_is_created_at_start(app: FastAPI, admin_token: str) -> None:
     assert verify(app, admin_token) == "admin"
 
 
-async def test_admin_emails_at_login(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_the_bootstrap_makes_an_account_holding_its_password_an_admin(
+    app: FastAPI, email: str
+) -> None:
+    """An operator who registered the address first (with the bootstrap password) gets the
+    role at the next start; nobody else's account does (tests/security/test_admin_bootstrap)."""
     users: UserRepository = app.state.users
     hashed = await app.state.auth.passwords.hash(PASSWORD)
-    created = await users.create(LATE_ADMIN_EMAIL, "Late", hashed, role="user")
+    created = await users.create(email, "Operator", hashed)
     assert created.role == "user"
-    body = {"email": LATE_ADMIN_EMAIL, "password": PASSWORD}
-    response = await client.post("/api/v1/auth/login", json=body)
-    assert response.status_code == 200, response.text
-    assert verify(app, response.json()["token"]) == "admin"
+    assert await ensure_admin((email, PASSWORD), users, app.state.auth.passwords)
     promoted = await users.by_id(created.id)
     assert promoted is not None and promoted.role == "admin"
 

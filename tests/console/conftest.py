@@ -1,11 +1,14 @@
 """A fleet of its own for the console's tests, with the console in it: its circuit breakers open
-after a few failures (the shared fleet's never do), so an admin can watch one open."""
+after a few failures (the shared fleet's never do), so an admin can watch one open; and Debian's
+Chromium, driven by Playwright, for the browser tests."""
 
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from services.fleet.infra import create_database, drop_database, free_port
 from services.fleet.plan import FleetConfig, plan
@@ -13,6 +16,16 @@ from services.fleet.processes import Service, stop_all
 from shared.providers import PROVIDERS
 from tests.conftest import RUN_ID
 
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CONSOLE_ADMIN = f"console-admin-{RUN_ID}@example.com"
 PASSWORD = "correct-horse-battery"
 BREAKER_MIN_REQUESTS = 4
@@ -40,10 +53,12 @@ def console_fleet(redis_url: str, postgres_server: str, run_dir: Path) -> Iterat
             "BCRYPT_ROUNDS": "4",
             "REQUEST_TIMEOUT": "30s",
             "NODE_ENV": "test",
-            "ADMIN_EMAILS": CONSOLE_ADMIN,
+            "BOOTSTRAP_ADMIN_EMAIL": CONSOLE_ADMIN,
+            "BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
             "RATE_LIMIT_MAX": "100000",
             "AUTH_RATE_LIMIT_MAX": "100000",
             "LOGIN_CLIENT_MAX_FAILURES": "100000",
+            "AUTH_CLIENT_MAX_FAILURES": "100000",
             # A provider failing a few times in a row opens its breaker, and it stays open
             # while the test looks; one attempt per request, so each failure counts once.
             "BREAKER_MIN_REQUESTS": str(BREAKER_MIN_REQUESTS),
@@ -88,3 +103,31 @@ def secure_console(console_fleet: FleetConfig) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         service.stop()
+
+
+@pytest.fixture
+def console(secure_console: str) -> Iterator[httpx.Client]:
+    """A client of the console that runs with `Secure` cookies: being plain HTTP, it sends
+    them by hand, as a header."""
+    with httpx.Client(base_url=secure_console, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (the browser tests skip, saying so, where it is not installed)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    created = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        yield created
+    finally:
+        created.close()

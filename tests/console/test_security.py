@@ -2,52 +2,27 @@
 Policy, its cookies' flags, the CSRF checks on every state-changing request, and that the
 session's token never reaches a page and is revoked at sign-out."""
 
-import base64
 import re
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 import httpx
-import orjson
-import pytest
 
+from services.console.formats import usd
 from services.console.main import CONTENT_SECURITY_POLICY
 from services.fleet.plan import FleetConfig
 from tests.console.conftest import PASSWORD
+from tests.console.support import (
+    CSRF,
+    SESSION,
+    csrf_of,
+    set_cookies,
+    sign_up,
+    signed_in_client,
+    spent,
+    token_of,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "services" / "console" / "templates"
-SESSION, CSRF = "__Host-gw_console", "__Host-gw_csrf"
-
-
-def set_cookies(response: httpx.Response) -> dict[str, dict[str, str]]:
-    """Each Set-Cookie of the response: name -> its value and attributes."""
-    found = {}
-    for header in response.headers.get_list("set-cookie"):
-        cookie = SimpleCookie()
-        cookie.load(header)
-        for name, morsel in cookie.items():
-            flags = {k: str(v) for k, v in morsel.items() if v}
-            found[name] = {"value": morsel.value, **flags, "raw": header}
-    return found
-
-
-def csrf_of(response: httpx.Response) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
-    assert match, response.text
-    return match.group(1)
-
-
-@pytest.fixture
-def console(secure_console: str) -> httpx.Client:
-    # The cookies are `Secure`: this plain-HTTP client sends them by hand, as a header.
-    with httpx.Client(base_url=secure_console, timeout=30.0) as client:
-        yield client
-
-
-def sign_up(console_fleet: FleetConfig, email: str) -> None:
-    body = {"email": email, "password": PASSWORD, "name": "Console Tester"}
-    response = httpx.post(f"{console_fleet.edge_url}/api/v1/auth/register", json=body)
-    assert response.status_code == 201, response.text
 
 
 def test_every_page_has_a_strict_policy_and_no_inline_script(console: httpx.Client) -> None:
@@ -94,18 +69,6 @@ def test_cookies_are_http_only_secure_and_same_site_strict(
     assert cookies[CSRF]["value"] != csrf_cookie["value"]  # a new token for the new session
 
 
-def signed_in_client(console: httpx.Client, console_fleet: FleetConfig, email: str) -> str:
-    """Signs in; returns the Cookie header of the session (session and CSRF cookies)."""
-    sign_up(console_fleet, email)
-    page = console.get("/console/login")
-    csrf = set_cookies(page)[CSRF]["value"]
-    form = {"email": email, "password": PASSWORD, "csrf_token": csrf}
-    headers = {"cookie": f"{CSRF}={csrf}", "origin": str(console.base_url)}
-    response = console.post("/console/login", data=form, headers=headers)
-    cookies = set_cookies(response)
-    return f"{SESSION}={cookies[SESSION]['value']}; {CSRF}={cookies[CSRF]['value']}"
-
-
 def test_state_changes_need_the_token_and_this_site(
     console: httpx.Client, console_fleet: FleetConfig
 ) -> None:
@@ -127,6 +90,9 @@ def test_state_changes_need_the_token_and_this_site(
             "/console/api-keys", data=create, headers={**own, "sec-fetch-site": "cross-site"}
         ),
         console.post(
+            "/console/admin/users/usr_someone/budget", data={"amount_usd": "1"}, headers=own
+        ),
+        console.post(
             "/console/playground/stream",
             json={"model": "deepseek/deepseek-chat", "message": "hi"},
             headers={**own, "x-csrf-token": "wrong"},
@@ -146,7 +112,7 @@ def test_the_token_stays_out_of_pages_and_sign_out_revokes_it(
 ) -> None:
     cookie = signed_in_client(console, console_fleet, "sign-out@example.com")
     session_value = cookie.split(";")[0].split("=", 1)[1]
-    token = str(orjson.loads(base64.urlsafe_b64decode(session_value))["t"])  # tests can read it
+    token = token_of(cookie)
     edge = console_fleet.edge_url
     assert httpx.get(
         f"{edge}/api/v1/api-keys", headers={"authorization": f"Bearer {token}"}
@@ -188,5 +154,9 @@ def test_without_scripts_the_playground_answers_in_the_page(
     answered = console.post("/console/playground", data=form, headers=headers)
     assert answered.status_code == 200, answered.text
     assert "6 completion tokens" in answered.text
+    # What it cost, from the answer's X-Gateway-Cost-USD: the same the usage report counts.
+    shown = re.search(r"6 completion tokens · cost (\$[0-9.]+)<", answered.text)
+    assert shown, answered.text
+    assert shown.group(1) == usd(spent(console_fleet, token_of(cookie)))
     bad = console.post("/console/playground", data={**form, "message": " "}, headers=headers)
     assert bad.status_code == 400 and "Write a message" in bad.text

@@ -92,7 +92,8 @@ async def test_model_names_that_are_urls_never_leave_for_their_host(
             json={"model": f"deepseek/{model}", "messages": [{"role": "user", "content": "hi"}]},
             headers=auth(token),
         )
-        assert openai.status_code == 404, openai.text  # OpenAI's answer: model_not_found
+        # A malformed name is a 400, a well-formed one no provider lists a 404 (model_not_found).
+        assert openai.status_code in (400, 404), openai.text
         prefixed = await edge.post(
             "/v1/chat/completions",
             json={"model": model, "messages": [{"role": "user", "content": "hi"}]},

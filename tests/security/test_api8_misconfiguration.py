@@ -5,23 +5,15 @@ Security headers on every response of every service (errors too, added in one pl
 start in production without their secrets or with a placeholder.
 """
 
-import os
-import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig
 from tests.e2e.helpers import auth, chat_body
-from tests.security.support import register
+from tests.security.support import private_pem, production_env, register, start_and_wait
 
-REPO = Path(__file__).resolve().parents[2]
 SPEC_PLACEHOLDER = "your-super-secret-jwt-key-change-in-production"
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -138,54 +130,6 @@ async def test_validation_errors_name_the_field_not_the_code(edge: httpx.AsyncCl
 
 
 # --- production mode: refusing to start --------------------------------------------------------
-
-
-def production_env(tmp_path: Path, redis_url: str, database_url: str) -> dict[str, str]:
-    """A clean production environment (nothing inherited but PATH): only what is given."""
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        "NODE_ENV": "production",
-        "DATA_DIR": str(tmp_path / "data"),
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "REDIS_PREFIX": f"gw-sec-{secrets.token_hex(4)}",
-        "AUTH_PORT": str(free_port()),
-        "KEYVAULT_PORT": str(free_port()),
-        "AUTH_URL": "http://127.0.0.1:9",  # nothing listens: the services must stop before
-        "KEYVAULT_SERVICE_TOKEN": secrets.token_urlsafe(32),
-        "INTERNAL_SERVICE_TOKEN": secrets.token_urlsafe(32),
-    }
-
-
-def start_and_wait(module: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    """(exit code, output) of `python -m module`, stopped by its PID if it does not exit."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", module],
-        env=env,
-        cwd=cwd,  # no .env file of the repo is read
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        output, _ = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        pytest.fail(f"{module} kept running in production without its secret: {output!r}")
-    return process.returncode, output.decode(errors="replace")
-
-
-def private_pem() -> str:
-    return (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
 
 
 @pytest.mark.parametrize(

@@ -1,96 +1,105 @@
-"""The console's usage report: columns, totals, charts and CSV follow the rows the edge sends,
-today's (provider and model) and richer ones (by day, with cost)."""
+"""The console's usage report from the edge's grouped rows: the table keeps the edge's rows and
+totals, the charts sum spend and tokens by each grouping, a day chart has every day of the
+period, and money is written to the cent or, below a dollar, to four significant digits."""
 
-from services.console.usage import csv_of, report_of
+from datetime import date
+
+from services.console.formats import usd
+from services.console.usage import NO_KEY, key_labeller, report_of
+
+PERIOD = (date(2026, 11, 1), date(2026, 11, 3))
 
 
-def test_todays_report_shows_tokens_by_provider_and_model() -> None:
-    body = {
-        "usage": [
-            {
-                "provider": "deepseek",
-                "model": "deepseek-chat",
-                "requests": 3,
-                "prompt_tokens": 10,
-                "completion_tokens": 20,
-                "total_tokens": 30,
-            },
-            {
-                "provider": "xai",
-                "model": "grok-3",
-                "requests": 1,
-                "prompt_tokens": 5,
-                "completion_tokens": 5,
-                "total_tokens": 10,
-            },
-        ],
-        "from": "2026-11-01",
-        "to": "2026-11-30",
+def row(day: str, model: str, key: str | None, cost: float, tokens: int, unpriced: int = 0) -> dict:
+    return {
+        "day": day,
+        "provider": "deepseek",
+        "model": model,
+        "key": key,
+        "requests": 1,
+        "prompt_tokens": tokens // 2,
+        "completion_tokens": tokens - tokens // 2,
+        "total_tokens": tokens,
+        "cached_tokens": 0,
+        "cost_usd": cost,
+        "unpriced_requests": unpriced,
     }
-    report = report_of(body)
-    assert [c[0] for c in report.columns] == [
-        "provider",
-        "model",
-        "requests",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
+
+
+BODY = {
+    "usage": [
+        row("2026-11-01", "deepseek-chat", "gwk_a", 0.1, 100),
+        row("2026-11-01", "deepseek-reasoner", None, 0.2, 10),
+        row("2026-11-03", "deepseek-chat", "gwk_b", 0.00007056, 46, unpriced=2),
+    ],
+    "totals": {"requests": 3, "cost_usd": 0.30007056, "total_tokens": 156},
+    "group_by": ["day", "provider", "model", "key"],
+}
+
+
+def test_the_table_is_the_edges_rows_and_totals_with_spend_first() -> None:
+    report = report_of(BODY, PERIOD, key_labeller(None))
+    assert report.rows == BODY["usage"] and report.row_count == 3
+    assert report.totals == BODY["totals"]  # the edge's, not summed here
+    names = [name for name, _, _ in report.columns]
+    assert names[:5] == ["day", "provider", "model", "key", "cost_usd"]
+    assert "user" not in names
+
+
+def test_charts_sum_spend_and_tokens_by_each_grouping() -> None:
+    labels = key_labeller({"gwk_a": "batch job"})
+    charts = {chart.title: chart for chart in report_of(BODY, PERIOD, labels).charts}
+    assert list(charts) == [
+        "Spend by day",
+        "Tokens by day",
+        "Spend by provider and model",
+        "Tokens by provider and model",
+        "Spend by API key",
+        "Tokens by API key",
     ]
-    assert report.totals == {
-        "requests": 4,
-        "prompt_tokens": 15,
-        "completion_tokens": 25,
-        "total_tokens": 40,
-    }
-    assert not report.groupable
-    tokens, requests = report.charts
-    assert tokens.title == "Tokens by provider and model" and tokens.unit == "tokens"
-    assert [(b.label, b.value, b.share) for b in tokens.bars] == [
-        ("deepseek / deepseek-chat", 30, 100.0),
-        ("xai / grok-3", 10, 100 * 10 / 30),
+    by_day = charts["Spend by day"]
+    assert by_day.by_day and by_day.unit == "USD"
+    # every day of the period, in order, the day without requests at zero
+    assert [(b.label, b.value) for b in by_day.bars] == [
+        ("2026-11-01", 0.3),
+        ("2026-11-02", 0),
+        ("2026-11-03", 0.00007056),
     ]
-    assert [b.value for b in requests.bars] == [3, 1]
+    assert by_day.bars[0].share == 100 and by_day.bars[2].note == "2 unpriced"
+    models = charts["Tokens by provider and model"]
+    assert not models.by_day and models.unit == "tokens"
+    assert [(b.label, b.value) for b in models.bars] == [
+        ("deepseek / deepseek-chat", 146),
+        ("deepseek / deepseek-reasoner", 10),
+    ]
+    keys = charts["Spend by API key"]
+    assert [b.label for b in keys.bars] == [NO_KEY, "batch job (gwk_a)", "gwk_b (revoked)"]
+    someone_elses = report_of(BODY, PERIOD, key_labeller(None)).charts[4]
+    assert [b.label for b in someone_elses.bars] == [NO_KEY, "gwk_a", "gwk_b"]
 
 
-def test_a_report_by_day_with_cost_charts_spend_and_keeps_the_edges_totals() -> None:
+def test_only_the_groupings_the_rows_have_are_charted() -> None:
     body = {
-        "usage": [
-            {
-                "day": "2026-11-02",
-                "provider": "anthropic",
-                "requests": 2,
-                "prompt_tokens": 1,
-                "completion_tokens": 1,
-                "cached_tokens": 0,
-                "cost_usd": 0.5,
-                "unpriced_requests": 0,
-            },
-            {
-                "day": "2026-11-01",
-                "provider": "anthropic",
-                "requests": 1,
-                "prompt_tokens": 1,
-                "completion_tokens": 1,
-                "cached_tokens": 0,
-                "cost_usd": 0.25,
-                "unpriced_requests": 1,
-            },
-        ],
-        "totals": {"requests": 3, "cost_usd": 0.75},
-        "group_by": ["day", "provider"],
+        "usage": [{"user": "usr_1", "requests": 2, "cost_usd": 1.5, "total_tokens": 9}],
+        "totals": {"requests": 2},
+        "group_by": ["user"],
     }
-    report = report_of(body)
-    assert report.groupable
-    assert [c[1] for c in report.columns][:2] == ["Day", "Provider"]
-    assert "Cost (USD)" in [c[1] for c in report.columns]
-    assert report.totals == {"requests": 3, "cost_usd": 0.75}
-    by_day = report.charts[0]
-    assert (by_day.title, by_day.unit) == ("Spend by day", "USD")
-    assert [b.label for b in by_day.bars] == ["2026-11-01", "2026-11-02"]  # in time order
-    assert [c.title for c in report.charts][2:] == ["Spend by provider", "Requests by provider"]
+    report = report_of(body, PERIOD, key_labeller(None))
+    assert [c.title for c in report.charts] == ["Spend by user", "Tokens by user"]
+    assert report_of({"usage": [], "group_by": ["day"]}, PERIOD, key_labeller(None)).charts == []
+    many = [{"user": f"usr_{n:02d}", "cost_usd": n, "total_tokens": n} for n in range(30)]
+    spend = report_of({"usage": many, "group_by": ["user"]}, PERIOD, key_labeller(None)).charts[0]
+    assert spend.title == "Spend by user (the top 20 of 30)"
+    assert [b.label for b in spend.bars] == [f"usr_{n:02d}" for n in range(29, 9, -1)]
 
 
-def test_csv_has_a_header_and_never_a_formula() -> None:
-    body = {"usage": [{"provider": "litellm", "model": "=HYPERLINK(1)", "requests": 1}]}
-    lines = csv_of(report_of(body)).splitlines()
-    assert lines == ["provider,model,requests", "litellm,'=HYPERLINK(1),1"]
+def test_dollars_read_to_the_cent_or_to_four_significant_digits() -> None:
+    assert [usd(v) for v in (0, 0.00007056, 0.01234, 0.5, 1, 1234.5, 1e-8)] == [
+        "$0.00",
+        "$0.00007056",
+        "$0.01234",
+        "$0.50",
+        "$1.00",
+        "$1,234.50",
+        "$0.00000001",
+    ]

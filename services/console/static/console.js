@@ -54,6 +54,21 @@ function* events(buffer) {
   }
 }
 
+// Dollars as the pages write them (formats.usd): to the cent from $1, else 4 significant digits.
+function usd(value) {
+  if (value === 0 || Math.abs(value) >= 1) {
+    return "$" + value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+  const decimals = Math.min(8, Math.max(2, 3 - Math.floor(Math.log10(Math.abs(value)))));
+  return "$" + value.toFixed(decimals).replace(/(\.\d\d\d*?)0+$/, "$1");
+}
+
+// The stream's last usage says what the request cost: dollars, or null for a model without a price.
+function costText(cost) {
+  if (cost === undefined) return "";
+  return cost === null ? " · cost unknown (the model has no price)" : ` · cost ${usd(cost)}`;
+}
+
 function playground() {
   const form = document.getElementById("playground");
   if (!form) return;
@@ -116,7 +131,7 @@ async function readStream(response, output, status) {
       if (event.delta && event.delta.content) output.textContent += event.delta.content;
       if (event.usage) {
         const u = event.usage;
-        status.textContent = `Done: ${event.provider || ""} ${event.model || ""} · ${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens`;
+        status.textContent = `Done: ${event.provider || ""} ${event.model || ""} · ${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens${costText(u.cost_usd)}`;
       }
     }
   }

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncGenerator
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -220,8 +221,8 @@ class AnthropicAdapter(ProviderAdapter):
         models: list[str] = []
         after: str | None = None
         for _ in range(MAX_MODEL_PAGES):
-            query = f"?limit={MODELS_PAGE}" + (f"&after_id={after}" if after else "")
-            url = f"{self.base_url}/v1/models{query}"
+            query = {"limit": MODELS_PAGE} | ({"after_id": after} if after else {})
+            url = f"{self.base_url}/v1/models?{urlencode(query)}"
             page = self.validated(ModelPage, await self.call("GET", url, self.headers(trace)))
             data = page.get("data") or []
             ids = [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]

@@ -21,6 +21,7 @@ from services.workers.providers.retrieval_shapes import (
 )
 from services.workers.providers.shapes import OpenAIEmbeddings
 from shared.errors import InvalidRequest
+from shared.identifiers import model_path
 from shared.messages import EmbeddingsResult, RerankResultEvent
 from shared.schemas import EmbeddingsRequest, RerankRequest, Usage
 
@@ -51,7 +52,8 @@ async def embeddings(
     limit = adapter.limits.embeddings_bytes(len(texts))
     body: dict[str, Any]
     if provider == "huggingface":
-        url = f"{adapter.base_url}/hf-inference/models/{request.model}/pipeline/feature-extraction"
+        path = model_path(request.model)
+        url = f"{adapter.base_url}/hf-inference/models/{path}/pipeline/feature-extraction"
         body = {"inputs": request.input, "normalize": True}
         answer = await adapter.call("POST", url, headers, body, limit=limit)
         vectors = pooled_vectors(answer, len(texts))
@@ -89,7 +91,8 @@ async def rerank(
     scored: list[tuple[int, float]]
     if provider == "nvidia_nim":
         url = (
-            f"{adapter.retrieval_url}/retrieval/{nim_rerank_path(request.model)}/reranking"
+            f"{adapter.retrieval_url}/retrieval/{model_path(nim_rerank_path(request.model))}"
+            "/reranking"
             if adapter.retrieval_url
             else f"{adapter.base_url}/ranking"
         )
