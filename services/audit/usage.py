@@ -99,8 +99,9 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _text_cell(value: str | None) -> str:
-    """A grouping value as a cell a spreadsheet shows as text and never runs as a formula (a
-    model name is the caller's string, and may start with `=`)."""
+    """A grouping value as a cell a spreadsheet shows as text and never runs as a formula: a
+    model name is the caller's string (the edge refuses one starting with a symbol today, but
+    rows stored before it did may hold one)."""
     if value is None:
         return ""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
