@@ -19,6 +19,10 @@ from typing import Any
 
 import orjson
 
+# `details.code` of an error about a model (or provider) that does not exist: a 400 on the
+# native API, the 404 OpenAI's and Anthropic's APIs answer on theirs.
+MODEL_NOT_FOUND = "model_not_found"
+
 
 class GatewayError(Exception):
     type = "internal_error"

@@ -2,7 +2,8 @@
 standard error envelope.
 
 `install(app)` adds a trace-id middleware (the incoming `X-Request-ID` or a new `req_…`, echoed
-on every response, together with the security headers of `security_headers`) and the one place
+on every response, together with the security headers of `security_headers`; the incoming W3C
+`traceparent`, or a new trace's, kept for the logs and the request's jobs) and the one place
 where exceptions become envelope responses.
 
 The interactive docs (`/docs`, `/redoc`) and `/openapi.json` stay on in production: they are
@@ -26,7 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import GatewayError, ServiceUnavailable, error_body, error_envelope
 from shared.ids import accept_trace_id
-from shared.logs import trace_id_var
+from shared.logs import trace_id_var, traceparent_var
+from shared.tracecontext import accept_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,17 @@ class TraceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        trace_id = accept_trace_id(incoming.decode("latin-1") if incoming else None)
-        scope.setdefault("state", {})["trace_id"] = trace_id
-        token = trace_id_var.set(trace_id)
+        incoming, parent = None, None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif key == b"traceparent":
+                parent = value.decode("latin-1")
+        trace_id = accept_trace_id(incoming)
         state = scope.setdefault("state", {})
+        state["trace_id"], state["traceparent"] = trace_id, accept_traceparent(parent)
+        token = trace_id_var.set(trace_id)
+        parent_token = traceparent_var.set(state["traceparent"])
         header = (b"x-request-id", trace_id.encode())
         path: str = scope.get("path", "")
 
@@ -88,6 +96,7 @@ class TraceMiddleware:
             await self.app(scope, receive, send_with_trace)
         finally:
             trace_id_var.reset(token)
+            traceparent_var.reset(parent_token)
 
 
 def add_response_headers(request: Request, headers: dict[str, str]) -> None:
@@ -98,6 +107,11 @@ def add_response_headers(request: Request, headers: dict[str, str]) -> None:
 
 def trace_id(request: Request) -> str:
     value: str = request.state.trace_id
+    return value
+
+
+def traceparent(request: Request) -> str:
+    value: str = request.state.traceparent
     return value
 
 

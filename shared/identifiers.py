@@ -10,7 +10,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidRequest
@@ -45,6 +45,12 @@ def _known_provider(value: str) -> str:
             {"provider": quoted(value), "details": unknown_provider_details(value)},
         )
     return value
+
+
+def names_unknown_provider(exc: ValidationError) -> bool:
+    """Whether a schema refused a request for its provider (on the compatible surfaces a model
+    `provider/model` that does not exist: a 404)."""
+    return any(err["type"] == "unknown_provider" for err in exc.errors())
 
 
 def model_problem(value: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Structured JSON logs on stdout, with the trace id, user id and provider of the current job."""
+"""Structured JSON logs on stdout, with the trace id (and W3C `traceparent`), user id and
+provider of the current request or job."""
 
 import logging
 import re
@@ -9,6 +10,7 @@ from typing import Any
 import orjson
 
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
+traceparent_var: ContextVar[str | None] = ContextVar("traceparent", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 provider_var: ContextVar[str | None] = ContextVar("provider", default=None)
 
@@ -41,6 +43,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, var in (
             ("trace_id", trace_id_var),
+            ("traceparent", traceparent_var),
             ("user_id", user_id_var),
             ("provider", provider_var),
         ):

@@ -1,8 +1,9 @@
 """Versioned messages between the edge and the workers: the queue's contract.
 
 A job is one stream entry `{"job": <job JSON>}` on `jobs:{provider}`; its `kind` says what it
-asks for (`chat`, `embeddings`, `rerank`, `models`, `key_check`); `key_id`, when set, names
-the caller's own provider key, which the worker fetches from the keyvault. The worker answers
+asks for (`chat`, `embeddings`, `rerank`, `count_tokens`, `models`, `key_check`); `key_id`,
+when set, names the caller's own provider key, which the worker fetches from the keyvault;
+`traceparent` carries the request's W3C trace context to the provider. The worker answers
 on the pub/sub channel `reply:{job id}`: a chat job with zero or more `DeltaEvent`s (streaming
 only) and exactly one terminal event, `DoneEvent` or `ErrorEvent`; every other job with
 exactly one terminal event, its result or an `ErrorEvent`. Adding an optional field is a
@@ -36,6 +37,7 @@ class _Job(_Message):
     deadline: float
     user_id: str
     key_id: str | None = None  # the user's own provider key to use (never the key itself)
+    traceparent: str | None = None  # W3C trace context of the request (`shared.tracecontext`)
 
 
 class ChatJob(_Job):
@@ -53,6 +55,13 @@ class RerankJob(_Job):
     request: RerankRequest
 
 
+class CountTokensJob(_Job):
+    """Asks the provider how many input tokens `request` holds, without answering it."""
+
+    kind: Literal["count_tokens"] = "count_tokens"
+    request: ChatRequest
+
+
 class ModelsJob(_Job):
     """Asks the provider for its model list (the edge caches it)."""
 
@@ -65,7 +74,7 @@ class KeyCheckJob(_Job):
     kind: Literal["key_check"] = "key_check"
 
 
-Job = ChatJob | EmbeddingsJob | RerankJob | ModelsJob | KeyCheckJob
+Job = ChatJob | EmbeddingsJob | RerankJob | CountTokensJob | ModelsJob | KeyCheckJob
 JOBS: TypeAdapter[Job] = TypeAdapter(Annotated[Job, Field(discriminator="kind")])
 
 
@@ -87,7 +96,19 @@ class DeltaEvent(_Message):
     reasoning_content: str = ""
     reasoning_details: tuple[dict[str, Any], ...] = ()
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    logprobs: tuple[dict[str, Any], ...] = ()  # the tokens' log probabilities, when asked
     usage: Usage | None = None
+
+
+class Alternative(_Message):
+    """A further choice of an answer asked for with `n` > 1 (the first is the answer)."""
+
+    index: int
+    finish_reason: str
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class DoneEvent(_Message):
@@ -103,6 +124,8 @@ class DoneEvent(_Message):
     reasoning_details: list[dict[str, Any]] | None = None  # OpenRouter, non-streaming jobs
     tool_calls: list[ToolCall] | None = None  # non-streaming jobs
     stop_sequence: str | None = None  # the stop sequence that ended the answer, when known
+    logprobs: dict[str, Any] | None = None  # OpenAI's `{"content": [...]}`, when asked
+    alternatives: list[Alternative] | None = None  # choices 1..n-1, non-streaming jobs
     provider_metadata: dict[str, Any] | None = None  # e.g. Perplexity citations
 
 
@@ -116,6 +139,11 @@ class EmbeddingsResult(_Message):
 class RerankResultEvent(_Message):
     kind: Literal["rerank_result"] = "rerank_result"
     results: list[RerankResult]  # sorted by relevance, best first
+
+
+class TokenCount(_Message):
+    kind: Literal["token_count"] = "token_count"
+    input_tokens: int
 
 
 class ModelsResult(_Message):
@@ -144,6 +172,7 @@ Event = (
     | DoneEvent
     | EmbeddingsResult
     | RerankResultEvent
+    | TokenCount
     | ModelsResult
     | KeyCheckResult
     | ErrorEvent

@@ -1,186 +1,118 @@
-"""Which chat parameters each provider's models take: forwarded, translated or refused.
+"""What a chat's target does with each of its parameters, enforced (the table:
+`shared.parameter_table`, printed in docs/providers.md §10.1).
 
-The one table of it (docs/providers.md §10.1 prints it with the page each rule comes from).
-Per provider, the rules for every parameter of a chat request, then model families (matched
-on the whole model name) that change some of them. `forward`: sent as is; `translate`: sent in
-the provider's own form (`becomes` says which); `refuse`: the provider would reject it or has
-nothing for it, so the request gets our 400 naming the parameter instead of an upstream error
-or a silent drop. `values`, when set, are the only values the target takes.
+A parameter the target cannot honour is refused with a 400 naming it, before anything is
+queued; with `drop_params` (per request, or the `DROP_PARAMS` setting) it is taken off the
+request instead and named in the response's `X-Dropped-Params`. Nothing is dropped in silence.
 """
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Literal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from shared.errors import InvalidRequest
+from shared.identifiers import quoted
+from shared.parameter_table import PARAMETERS, TABLE
 from shared.providers import PROVIDERS
 from shared.schemas import ChatRequest
 
-Support = Literal["forward", "translate", "refuse"]
+__all__ = ["PARAMETERS", "Refusal", "check", "enforce", "refusals"]
 
-# The parameters of `ChatRequest` that reach a provider's chat call (besides model, messages).
-PARAMETERS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "frequency_penalty",
-    "presence_penalty",
-    "stop",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "reasoning_effort",
-    "thinking",
-)
+
+def _by_field() -> dict[str, list[tuple[int, str]]]:
+    """The table's parameters (with their place in it) by the request field that holds them."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for place, parameter in enumerate(PARAMETERS):
+        found.setdefault(parameter.partition(".")[0], []).append((place, parameter))
+    return found
+
+
+_OF_FIELD = _by_field()
 
 
 @dataclass(frozen=True)
-class Rule:
-    support: Support
-    becomes: str = ""
-    values: tuple[str, ...] | None = None
+class Refusal:
+    """One parameter a target does not take: the error it would answer, when not dropped."""
 
-
-FORWARD = Rule("forward")
-REFUSE = Rule("refuse")
-
-
-@dataclass(frozen=True)
-class Family:
-    """Models of one provider whose parameters differ from the provider's own rules."""
-
-    name: str
-    pattern: re.Pattern[str]
-    rules: Mapping[str, Rule]
-
-
-@dataclass(frozen=True)
-class ProviderRules:
-    rules: Mapping[str, Rule]
-    families: tuple[Family, ...] = field(default=())
-
-    def with_family(self, family: Family) -> Mapping[str, Rule]:
-        return {**self.rules, **family.rules}
-
-    def for_model(self, model: str) -> Mapping[str, Rule]:
-        for family in self.families:
-            if family.pattern.fullmatch(model):
-                return self.with_family(family)
-        return self.rules
-
-
-def _rules(**changed: Rule) -> Mapping[str, Rule]:
-    """Every parameter forwarded, but those `changed`."""
-    unknown = set(changed) - set(PARAMETERS)
-    assert not unknown, unknown
-    return MappingProxyType({name: changed.get(name, FORWARD) for name in PARAMETERS})
-
-
-def _family(name: str, pattern: str, **rules: Rule) -> Family:
-    return Family(name, re.compile(pattern), MappingProxyType(rules))
-
-
-_XAI_REASONING = {
-    "presence_penalty": REFUSE,
-    "frequency_penalty": REFUSE,
-    "stop": REFUSE,
-}
-
-TABLE: Mapping[str, ProviderRules] = MappingProxyType(
-    {
-        "anthropic": ProviderRules(
-            _rules(
-                frequency_penalty=REFUSE,
-                presence_penalty=REFUSE,
-                stop=Rule("translate", "stop_sequences"),
-                tools=Rule("translate", "tools[].input_schema"),
-                tool_choice=Rule("translate", "tool_choice {type: auto, any, none, tool}"),
-                parallel_tool_calls=Rule("translate", "tool_choice.disable_parallel_tool_use"),
-                reasoning_effort=REFUSE,
-                # Enabling needs a token budget, which the native API does not carry.
-                thinking=Rule("translate", "thinking {type}", ("disabled",)),
-            )
-        ),
-        "deepseek": ProviderRules(
-            _rules(thinking=Rule("translate", "thinking {type}")),
-        ),
-        "xai": ProviderRules(
-            _rules(reasoning_effort=REFUSE, thinking=REFUSE),
-            (
-                _family(
-                    "grok-3-mini*",
-                    r"grok-3-mini.*",
-                    **_XAI_REASONING,
-                    reasoning_effort=Rule("forward", values=("low", "high")),
-                ),
-                _family(
-                    "grok-4*, grok-code* but *non-reasoning",
-                    r"grok-(?:4|code)(?!.*non-reasoning).*",
-                    **_XAI_REASONING,
-                ),
-            ),
-        ),
-        "openrouter": ProviderRules(
-            _rules(
-                reasoning_effort=Rule(
-                    "translate",
-                    "reasoning.effort",
-                    ("xhigh", "high", "medium", "low", "minimal", "none"),
-                ),
-                thinking=Rule("translate", "reasoning.enabled"),
-            )
-        ),
-        "litellm": ProviderRules(_rules(thinking=REFUSE)),
-        "nvidia_nim": ProviderRules(_rules(reasoning_effort=REFUSE, thinking=REFUSE)),
-        "perplexity": ProviderRules(
-            _rules(
-                tools=REFUSE,
-                tool_choice=REFUSE,
-                parallel_tool_calls=REFUSE,
-                reasoning_effort=REFUSE,
-                thinking=REFUSE,
-            ),
-            (
-                _family(
-                    "sonar-deep-research",
-                    r"sonar-deep-research",
-                    reasoning_effort=Rule("forward", values=("low", "medium", "high")),
-                ),
-            ),
-        ),
-        "huggingface": ProviderRules(_rules(reasoning_effort=REFUSE, thinking=REFUSE)),
-    }
-)
+    parameter: str
+    error: InvalidRequest
 
 
 def _value(request: ChatRequest, name: str) -> Any:
+    """The parameter's value as the table judges it; None when unset or at its neutral value
+    (one choice, no log probabilities, nothing stored)."""
+    if name == "thinking.budget_tokens":
+        return request.thinking.budget_tokens if request.thinking is not None else None
     value = getattr(request, name)
-    return value.type if name == "thinking" and value is not None else value
+    if value is None:
+        return None
+    if name in ("thinking", "response_format"):
+        return value.type
+    if (name == "n" and value == 1) or (name in ("logprobs", "store") and value is False):
+        return None
+    return value
 
 
-def check(request: ChatRequest, provider: str, model: str) -> None:
-    """A 400 naming the first parameter of `request` that `provider`'s `model` refuses, or a
-    value it does not take. Unknown providers are left to the provider check."""
+def refusals(request: ChatRequest, provider: str, model: str) -> list[Refusal]:
+    """Each parameter of `request` that `provider`'s `model` refuses, or takes only with other
+    values. Unknown providers are left to the provider check."""
     table = TABLE.get(provider)
     if table is None:
-        return
+        return []
     rules = table.for_model(model)
     name = PROVIDERS[provider].name
-    for parameter in PARAMETERS:
+    found = []
+    # A request names a few of the parameters: only those are judged, in the table's order.
+    named = sorted(p for f in request.model_fields_set for p in _OF_FIELD.get(f, ()))
+    for _, parameter in named:
         value = _value(request, parameter)
         if value is None:
             continue
         rule = rules[parameter]
-        details: dict[str, Any] = {"provider": provider, "model": model, "parameter": parameter}
+        details: dict[str, Any] = {
+            "provider": provider,
+            "model": quoted(model),
+            "parameter": parameter,
+        }
         if rule.support == "refuse":
-            raise InvalidRequest(
-                f"{name} model '{model}' does not take '{parameter}'", details=details
+            message = f"{name} model '{quoted(model)}' does not take '{parameter}'"
+            found.append(Refusal(parameter, InvalidRequest(message, details=details)))
+        elif rule.values is not None and value not in rule.values:
+            message = (
+                f"{name} model '{quoted(model)}' takes '{parameter}' only as one of "
+                f"{', '.join(rule.values)}; got '{value}'"
             )
-        if rule.values is not None and value not in rule.values:
-            raise InvalidRequest(
-                f"{name} model '{model}' takes '{parameter}' only as one of "
-                f"{', '.join(rule.values)}; got '{value}'",
-                details=details | {"allowed": list(rule.values)},
-            )
+            error = InvalidRequest(message, details=details | {"allowed": list(rule.values)})
+            found.append(Refusal(parameter, error))
+    return found
+
+
+def check(request: ChatRequest, provider: str, model: str) -> None:
+    """A 400 naming the first parameter of `request` that `provider`'s `model` refuses."""
+    if found := refusals(request, provider, model):
+        raise found[0].error
+
+
+def _without(request: ChatRequest, names: set[str]) -> ChatRequest:
+    update: dict[str, Any] = {name: None for name in names if "." not in name}
+    if "thinking.budget_tokens" in names and "thinking" not in names and request.thinking:
+        update["thinking"] = request.thinking.model_copy(update={"budget_tokens": None})
+    return request.model_copy(update=update)
+
+
+def enforce(
+    request: ChatRequest, targets: Iterable[tuple[str, str]], drop: bool
+) -> tuple[ChatRequest, list[str]]:
+    """The request every target can take, and the parameters dropped for it (in table
+    order). Without `drop`, the first refusal of any target is raised."""
+    refused: set[str] = set()
+    for provider, model in targets:
+        for refusal in refusals(request, provider, model):
+            if not drop:
+                raise refusal.error
+            refused.add(refusal.parameter)
+    if request.drop_params is not None:
+        request = request.model_copy(update={"drop_params": None})
+    if not refused:
+        return request, []
+    return _without(request, refused), [p for p in PARAMETERS if p in refused]

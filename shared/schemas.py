@@ -1,5 +1,6 @@
 """The provider-neutral request and response bodies of the public API, in OpenAI's shapes."""
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -53,6 +54,7 @@ class Tool(BaseModel):
 
     type: Literal["function"] = "function"
     function: ToolFunction
+    cache_control: JsonObject | None = None  # a prompt-cache breakpoint after this tool
 
 
 class ToolCallFunction(BaseModel):
@@ -78,6 +80,8 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    is_error: bool | None = None  # a tool result reporting a failure (Anthropic's flag)
+    cache_control: JsonObject | None = None  # a tool result's prompt-cache breakpoint
     reasoning_content: str | None = None
     reasoning_details: JsonParts | None = None
 
@@ -86,6 +90,8 @@ class ChatMessage(BaseModel):
         reasoning = self.reasoning_content is not None or self.reasoning_details is not None
         if reasoning and self.role != "assistant":
             raise ValueError("only an assistant message carries reasoning")
+        if (self.is_error is not None or self.cache_control is not None) and self.role != "tool":
+            raise ValueError("only a tool message carries is_error or cache_control")
         if self.role == "tool" and not self.tool_call_id:
             raise ValueError("a tool message needs tool_call_id")
         if self.role == "assistant" and self.content is None and not self.tool_calls:
@@ -109,9 +115,56 @@ class Thinking(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["enabled", "disabled"]
+    budget_tokens: int | None = Field(None, gt=0, le=MAX_COUNT)  # Anthropic, OpenRouter
 
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+ServiceTier = Literal["auto", "default", "flex", "priority", "scale", "standard_only"]
+_SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's `response_format`: free text, any JSON object, or JSON that fits `json_schema`
+    (`{name, schema, strict?, description?}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonObject | None = None
+
+    @model_validator(mode="after")
+    def _schema(self) -> "ResponseFormat":
+        if self.type != "json_schema":
+            if self.json_schema is not None:
+                raise ValueError(f"json_schema does not go with type {self.type}")
+            return self
+        spec = self.json_schema or {}
+        if not isinstance(spec.get("schema", {}), dict):
+            raise ValueError("json_schema.schema must be a JSON schema object")
+        name = spec.get("name", "response")
+        if not isinstance(name, str) or not _SCHEMA_NAME.match(name):
+            raise ValueError("json_schema.name must be 1-64 letters, digits, _ or -")
+        return self
+
+    @property
+    def schema_name(self) -> str:
+        return str((self.json_schema or {}).get("name", "response"))
+
+    @property
+    def answer_schema(self) -> dict[str, Any]:
+        """The JSON schema the answer must fit (any object for `json_object`)."""
+        found = (self.json_schema or {}).get("schema")
+        return found if isinstance(found, dict) else {"type": "object"}
+
+
+def _metadata(value: dict[str, str]) -> dict[str, str]:
+    """OpenAI's limits: at most 16 pairs, keys of 64 and values of 512 characters."""
+    if len(value) > 16 or any(len(k) > 64 or len(v) > 512 for k, v in value.items()):
+        raise ValueError("at most 16 pairs, keys up to 64 and values up to 512 characters")
+    return value
+
+
+Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
 
 
 class ChatRequest(BaseModel):
@@ -139,6 +192,19 @@ class ChatRequest(BaseModel):
     anthropic_version: str | None = Field(None, min_length=1, max_length=32)
     reasoning_effort: ReasoningEffort | None = None
     thinking: Thinking | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    n: int | None = Field(None, ge=1, le=128)
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    user: str | None = Field(None, min_length=1, max_length=256)
+    metadata: Metadata | None = None
+    store: bool | None = None
+    top_k: int | None = Field(None, gt=0, le=MAX_COUNT)
+    service_tier: ServiceTier | None = None
+    # Parameters the target cannot honour are dropped (and named in `X-Dropped-Params`)
+    # instead of refused; the edge takes it off before the job is queued.
+    drop_params: bool | None = None
     site_url: str | None = Field(None, max_length=2048)
     app_name: str | None = Field(None, max_length=256)
     transforms: list[OptionToken] | None = Field(None, max_length=8)
@@ -180,6 +246,7 @@ class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: str
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatResponse(BaseModel):

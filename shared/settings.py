@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(500_000, ge=1, alias="MAX_PROMPT_CHARS")
     max_output_tokens: int = Field(65_536, ge=1, alias="MAX_OUTPUT_TOKENS")
     max_inputs: int = Field(1000, ge=1, alias="MAX_INPUTS")
+    # A chat parameter its target cannot honour is dropped (and named in X-Dropped-Params)
+    # instead of refused with a 400, for callers that do not say (`drop_params`).
+    drop_params: bool = Field(False, alias="DROP_PARAMS")
     # Streams open at once per user, and per gateway API key (0: only its owner's count);
     # every edge replica counts in Redis.
     max_open_streams: int = Field(20, ge=1, alias="MAX_OPEN_STREAMS")

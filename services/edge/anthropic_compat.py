@@ -11,19 +11,25 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Annotated, Any
 
-import orjson
 import pydantic
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from services.edge.anthropic_encoder import AnthropicEncoder, error_object
-from services.edge.anthropic_schemas import MessagesRequest, chat_request
+from services.edge.anthropic_encoder import AnthropicEncoder
+from services.edge.anthropic_errors import anthropic_error_response
+from services.edge.anthropic_schemas import DEFAULT_PROVIDER, CountTokensRequest, MessagesRequest
+from services.edge.anthropic_translate import chat_request
+from services.edge.audit import note
 from services.edge.chat import answer_chat
-from services.edge.deps import AnthropicCallerDep
+from services.edge.deps import AnthropicCallerDep, components
 from services.edge.limits import estimate_prompt_tokens
-from shared.errors import GatewayError, InvalidRequest
-from shared.http import trace_id
+from services.edge.precheck import precheck
+from shared.errors import MODEL_NOT_FOUND, GatewayError, InvalidRequest
+from shared.http import trace_id, traceparent
+from shared.identifiers import names_unknown_provider, quoted
+from shared.messages import CountTokensJob, TokenCount
+from shared.schemas import ChatRequest
 
 
 def _first_problem(errors: list[Any]) -> str:
@@ -34,18 +40,6 @@ def _first_problem(errors: list[Any]) -> str:
         return "Request body is not valid JSON"
     field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     return f"{field}: {first.get('msg', 'invalid')}"
-
-
-def anthropic_error_response(error: GatewayError, trace: str) -> Response:
-    headers = {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(error.retry_after)))
-    return Response(
-        orjson.dumps(error_object(error, trace)),
-        status_code=error.status,
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 class AnthropicRoute(APIRoute):
@@ -79,7 +73,21 @@ class MessageResponse(pydantic.BaseModel):
     usage: dict[str, int]
 
 
+class TokenCountResponse(pydantic.BaseModel):
+    input_tokens: int
+
+
 router = APIRouter(route_class=AnthropicRoute, tags=["anthropic-compatible"])
+
+
+def _translated(body: MessagesRequest, anthropic_version: str | None) -> ChatRequest:
+    try:
+        return chat_request(body, anthropic_version)
+    except pydantic.ValidationError as exc:
+        details = {"code": MODEL_NOT_FOUND} if names_unknown_provider(exc) else None
+        raise InvalidRequest(_first_problem(list(exc.errors())), details=details) from exc
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
 
 
 @router.post(
@@ -93,12 +101,7 @@ async def create_message(
     caller: AnthropicCallerDep,
     anthropic_version: Annotated[str | None, Header()] = None,
 ) -> Response:
-    try:
-        chat = chat_request(body, anthropic_version)
-    except pydantic.ValidationError as exc:
-        raise InvalidRequest(_first_problem(list(exc.errors()))) from exc
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from exc
+    chat = _translated(body, anthropic_version)
     return await answer_chat(
         request,
         chat,
@@ -107,3 +110,31 @@ async def create_message(
             job_id, body.model, partial(estimate_prompt_tokens, chat), trace_id(request)
         ),
     )
+
+
+@router.post("/v1/messages/count_tokens", response_model=TokenCountResponse)
+async def count_tokens(
+    body: CountTokensRequest,
+    request: Request,
+    caller: AnthropicCallerDep,
+    anthropic_version: Annotated[str | None, Header()] = None,
+) -> TokenCountResponse:
+    """The input tokens of a message request, as Anthropic counts them (its own endpoint);
+    other providers offer no count."""
+    chat = _translated(body.as_message_request(), anthropic_version)
+    if chat.provider != DEFAULT_PROVIDER:
+        raise InvalidRequest(
+            f"Token counting is offered for Anthropic models only, not for '{quoted(body.model)}'",
+            details={"field": "model", "provider": chat.provider},
+        )
+    edge = components(request)
+    chat = await precheck(edge, request, caller, chat)
+    held = await edge.gate.admit(request, caller)
+    fields = edge.jobs.job_fields(
+        user_id=caller.user_id, trace=trace_id(request), traceparent=traceparent(request)
+    )
+    note(request, job_id=fields["id"])
+    event = await edge.jobs.call(CountTokensJob(**fields, request=chat), chat.provider, held)
+    if not isinstance(event, TokenCount):
+        raise GatewayError(f"Unexpected reply to a token count job: {event.kind}")
+    return TokenCountResponse(input_tokens=event.input_tokens)

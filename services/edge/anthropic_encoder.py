@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 
+from services.edge.anthropic_errors import error_object, error_type
 from shared.errors import GatewayError, ProviderError
 from shared.ids import new_id
 from shared.messages import DeltaEvent, DoneEvent, ToolCallDelta
 from shared.schemas import Usage
+from shared.thinking import blocks_of
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +30,6 @@ STOP_REASONS = {
 # The answer broke off (DeepSeek's insufficient_system_resource, OpenRouter's error): Anthropic
 # has no stop reason for that, so it is an error, never a complete-looking answer.
 FAILED = "error"
-# Anthropic's error type per HTTP status (its errors page); 503 and 529 mean overloaded.
-ERROR_TYPES = {
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 def stop_reason(done: DoneEvent) -> str:
@@ -72,24 +61,6 @@ def usage_body(usage: Usage) -> dict[str, int]:
     }
 
 
-def error_type(error: GatewayError) -> str:
-    """Anthropic's error type for one of our errors (a provider's 402 is a billing error)."""
-    if error.details.get("upstream_status") == 402:
-        return "billing_error"
-    if error.status in ERROR_TYPES:
-        return ERROR_TYPES[error.status]
-    return "api_error" if error.status >= 500 else "invalid_request_error"
-
-
-def error_object(error: GatewayError, trace: str, type_: str | None = None) -> dict[str, Any]:
-    """Anthropic's error body, extended with our trace id (and details, when there are any)."""
-    body: dict[str, Any] = {"type": type_ or error_type(error), "message": error.message}
-    if error.details:
-        body["details"] = error.details
-    body["trace_id"] = trace
-    return {"type": "error", "error": body}
-
-
 def tool_input(arguments: str) -> dict[str, Any]:
     try:
         value = orjson.loads(arguments or "{}")
@@ -104,8 +75,9 @@ def message_id(job_id: str) -> str:
 
 
 def message_body(message_id: str, model: str, done: DoneEvent) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    if done.reasoning_content:
+    # Anthropic's own thinking as it signed it; other providers' reasoning, unsigned.
+    content = blocks_of(done.reasoning_details)
+    if done.reasoning_content and not content:
         content.append({"type": "thinking", "thinking": done.reasoning_content, "signature": ""})
     if done.content:
         content.append({"type": "text", "text": done.content})
@@ -140,6 +112,9 @@ def error_frame(error: GatewayError, trace: str) -> bytes:
     mid_stream = kind if kind in ("overloaded_error", "timeout_error") else "api_error"
     body = error_object(error, trace, mid_stream)
     return frame("error", {"error": body["error"]})
+
+
+_THINKING = {"type": "thinking", "thinking": "", "signature": ""}
 
 
 class ContentBlocks:
@@ -186,12 +161,26 @@ class ContentBlocks:
             out += frame("content_block_delta", {"index": self.tools[piece.index], "delta": delta})
         return out
 
+    def _signed(self, blocks: list[dict[str, Any]]) -> bytes:
+        """A thinking block's signature (`signature_delta`, ending the block), or a redacted
+        thinking block, whole."""
+        out = b""
+        for block in blocks:
+            if block["type"] == "thinking":
+                delta = {"type": "signature_delta", "signature": block["signature"]}
+                out += self._into("thinking", _THINKING, delta) + self.close()
+            else:
+                started, _ = self._start("redacted", block)
+                out += started + self.close()
+        return out
+
     def delta(self, event: DeltaEvent) -> bytes:
         out = bytearray()
         if event.reasoning_content:
-            thinking = {"type": "thinking", "thinking": "", "signature": ""}
             delta = {"type": "thinking_delta", "thinking": event.reasoning_content}
-            out += self._into("thinking", thinking, delta)
+            out += self._into("thinking", _THINKING, delta)
+        if event.reasoning_details:
+            out += self._signed(blocks_of(event.reasoning_details))
         if event.content:
             text = {"type": "text", "text": ""}
             out += self._into("text", text, {"type": "text_delta", "text": event.content})

@@ -1,39 +1,45 @@
 """Anthropic Messages API request bodies, and their translation into a unified `ChatRequest`.
 
-Rules (docs/providers.md §1 and §10.1, read backwards): `system` becomes a system message;
-`tool_use` blocks become assistant `tool_calls` (arguments = the JSON text of `input`);
-`tool_result` blocks become `tool` messages placed before the rest of their user turn; base64
-images become OpenAI `image_url` data-URL parts; `stop_sequences` → `stop`; Anthropic tools and
-tool choice become their OpenAI function equivalents.
+Nothing of the request is lost on the way (docs/providers.md §1, §10.1): `system` becomes a
+system message (its blocks kept as text parts); text and image blocks stay apart as content
+parts, each with its `cache_control`; `tool_use` blocks become assistant `tool_calls`
+(arguments = the JSON text of `input`); `tool_result` blocks become `tool` messages placed
+before the rest of their user turn (`is_error` and `cache_control` kept); `thinking` and
+`redacted_thinking` blocks become the turn's `reasoning_details` with their signatures
+(`shared.thinking`) and its `reasoning_content`; `metadata.user_id` becomes `user`;
+`stop_sequences` → `stop`; `thinking`, `top_k` and `service_tier` are carried as they are.
+So an Anthropic target gets the request back as it was sent (`workers/providers/anthropic_tools`),
+and other targets get it translated (`anthropic_translate`); `document` blocks go to Anthropic
+models only.
 """
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.identifiers import QUALIFIED_MODEL_MAX_LENGTH
-from shared.schemas import (
-    ChatMessage,
-    ChatRequest,
-    JsonObject,
-    Tool,
-    ToolCall,
-    ToolCallFunction,
-    ToolFunction,
-)
+from shared.schemas import ChatMessage, JsonObject, ServiceTier, Thinking, Tool, ToolFunction
 
 DEFAULT_PROVIDER = "anthropic"
 
 
 class _Block(BaseModel):
-    # Blocks carry optional extras (`cache_control`, `citations`) that mean nothing here.
+    # Blocks may carry extras (`citations`) that mean nothing to the answer.
     model_config = ConfigDict(extra="ignore")
+
+    cache_control: JsonObject | None = None
+
+    def marked(self, part: dict[str, Any]) -> dict[str, Any]:
+        """`part` with this block's prompt-cache breakpoint, if any."""
+        return part | {"cache_control": self.cache_control} if self.cache_control else part
 
 
 class TextBlock(_Block):
     type: Literal["text"]
     text: str
+
+    def part(self) -> dict[str, Any]:
+        return self.marked({"type": "text", "text": self.text})
 
 
 class Base64Source(BaseModel):
@@ -51,14 +57,26 @@ class ImageBlock(_Block):
     type: Literal["image"]
     source: Annotated[Base64Source | UrlSource, Field(discriminator="type")]
 
-    def openai_part(self) -> dict[str, Any]:
+    def part(self) -> dict[str, Any]:
         source = self.source
         url = (
             f"data:{source.media_type};base64,{source.data}"
             if isinstance(source, Base64Source)
             else source.url
         )
-        return {"type": "image_url", "image_url": {"url": url}}
+        return self.marked({"type": "image_url", "image_url": {"url": url}})
+
+
+class DocumentBlock(BaseModel):
+    """A PDF or text document: Anthropic's own, passed to Anthropic models as it came."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["document"]
+    source: JsonObject
+
+    def part(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class ToolUseBlock(_Block):
@@ -74,24 +92,40 @@ class ToolResultBlock(_Block):
     content: str | list[Annotated[TextBlock | ImageBlock, Field(discriminator="type")]] = ""
     is_error: bool = False
 
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            text = self.content
-        else:
-            text = "".join(b.text for b in self.content if isinstance(b, TextBlock))
-        return f"Error: {text}" if self.is_error else text
+    def message(self) -> ChatMessage:
+        content = (
+            self.content if isinstance(self.content, str) else [b.part() for b in self.content]
+        )
+        return ChatMessage(
+            role="tool",
+            tool_call_id=self.tool_use_id,
+            content=content,
+            is_error=True if self.is_error else None,
+            cache_control=self.cache_control,
+        )
 
 
 class ThinkingBlock(_Block):
-    """Earlier reasoning sent back in the history: it becomes the assistant turn's
-    `reasoning_content`, which providers that need it get back (DeepSeek on tool-call turns)."""
+    """Earlier reasoning sent back in the history, with the signature Anthropic gave it."""
 
-    type: Literal["thinking", "redacted_thinking"]
+    type: Literal["thinking"]
     thinking: str = ""
+    signature: str = ""
+
+
+class RedactedThinkingBlock(_Block):
+    type: Literal["redacted_thinking"]
+    data: str
 
 
 ContentBlock = Annotated[
-    TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock,
+    TextBlock
+    | ImageBlock
+    | DocumentBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock,
     Field(discriminator="type"),
 ]
 
@@ -110,7 +144,13 @@ class AnthropicTool(BaseModel):
     name: str
     description: str | None = None
     input_schema: JsonObject
-    cache_control: dict[str, Any] | None = None
+    cache_control: JsonObject | None = None
+
+    def tool(self) -> Tool:
+        function = ToolFunction(
+            name=self.name, description=self.description, parameters=self.input_schema
+        )
+        return Tool(function=function, cache_control=self.cache_control)
 
 
 class ToolChoice(BaseModel):
@@ -121,8 +161,15 @@ class ToolChoice(BaseModel):
     disable_parallel_tool_use: bool | None = None
 
 
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(None, min_length=1, max_length=256)
+
+
 class MessagesRequest(BaseModel):
-    """`POST /v1/messages` as Anthropic defines it; unknown fields are rejected."""
+    """`POST /v1/messages` as Anthropic defines it (`drop_params` is ours); unknown fields are
+    rejected."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -133,10 +180,14 @@ class MessagesRequest(BaseModel):
     stop_sequences: list[str] | None = None
     temperature: float | None = Field(None, ge=0, le=1)
     top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, gt=0)
     tools: list[AnthropicTool] | None = None
     tool_choice: ToolChoice | None = None
+    thinking: Thinking | None = None
+    service_tier: ServiceTier | None = None
+    metadata: Metadata | None = None
     stream: bool = False
-    metadata: dict[str, Any] | None = None
+    drop_params: bool | None = None
 
     def target(self) -> tuple[str, str]:
         """(provider, model): `provider/model`, or a bare Anthropic model name."""
@@ -144,94 +195,19 @@ class MessagesRequest(BaseModel):
         return (provider, model) if slash else (DEFAULT_PROVIDER, self.model)
 
 
-def _user_messages(content: list[ContentBlock]) -> list[ChatMessage]:
-    results = [
-        ChatMessage(role="tool", tool_call_id=b.tool_use_id, content=b.text())
-        for b in content
-        if isinstance(b, ToolResultBlock)
-    ]
-    parts: list[dict[str, Any]] = []
-    for block in content:
-        if isinstance(block, TextBlock):
-            parts.append({"type": "text", "text": block.text})
-        elif isinstance(block, ImageBlock):
-            parts.append(block.openai_part())
-    if not parts:
-        return results
-    if all(p["type"] == "text" for p in parts):
-        text = "".join(str(p["text"]) for p in parts)
-        return [*results, ChatMessage(role="user", content=text)]
-    return [*results, ChatMessage(role="user", content=parts)]
+class CountTokensRequest(BaseModel):
+    """`POST /v1/messages/count_tokens`: what of a message request is input."""
 
+    model_config = ConfigDict(extra="forbid")
 
-def _assistant_message(content: list[ContentBlock]) -> ChatMessage:
-    text = "".join(b.text for b in content if isinstance(b, TextBlock))
-    thoughts = [b.thinking for b in content if isinstance(b, ThinkingBlock)]
-    reasoning = "".join(thoughts) if thoughts else None
-    calls = [
-        ToolCall(
-            id=b.id,
-            function=ToolCallFunction(name=b.name, arguments=orjson.dumps(b.input).decode()),
-        )
-        for b in content
-        if isinstance(b, ToolUseBlock)
-    ]
-    if calls:
-        return ChatMessage(
-            role="assistant", content=text or None, tool_calls=calls, reasoning_content=reasoning
-        )
-    return ChatMessage(role="assistant", content=text, reasoning_content=reasoning)
+    model: str = Field(min_length=1, max_length=QUALIFIED_MODEL_MAX_LENGTH)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: str | list[TextBlock] | None = None
+    tools: list[AnthropicTool] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: Thinking | None = None
 
-
-def chat_messages(body: MessagesRequest) -> list[ChatMessage]:
-    messages: list[ChatMessage] = []
-    if body.system is not None:
-        system = (
-            body.system
-            if isinstance(body.system, str)
-            else "\n\n".join(b.text for b in body.system)
-        )
-        if system:
-            messages.append(ChatMessage(role="system", content=system))
-    for message in body.messages:
-        if isinstance(message.content, str):
-            messages.append(ChatMessage(role=message.role, content=message.content))
-        elif message.role == "user":
-            messages.extend(_user_messages(message.content))
-        else:
-            messages.append(_assistant_message(message.content))
-    return messages
-
-
-def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
-    if choice.type == "tool":
-        if not choice.name:
-            raise ValueError("tool_choice of type 'tool' needs a name")
-        return {"type": "function", "function": {"name": choice.name}}
-    return {"auto": "auto", "any": "required", "none": "none"}[choice.type]
-
-
-def chat_request(body: MessagesRequest, anthropic_version: str | None) -> ChatRequest:
-    """The unified request; raises `ValueError` (pydantic's included) for what it cannot carry."""
-    provider, model = body.target()
-    tools = [
-        Tool(
-            function=ToolFunction(name=t.name, description=t.description, parameters=t.input_schema)
-        )
-        for t in body.tools or []
-    ]
-    choice = body.tool_choice
-    return ChatRequest(
-        provider=provider,
-        model=model,
-        messages=chat_messages(body),
-        max_tokens=body.max_tokens,
-        temperature=body.temperature,
-        top_p=body.top_p,
-        stop=body.stop_sequences or None,
-        stream=body.stream,
-        tools=tools or None,
-        tool_choice=_tool_choice(choice) if choice else None,
-        parallel_tool_calls=False if choice and choice.disable_parallel_tool_use else None,
-        anthropic_version=anthropic_version if provider == DEFAULT_PROVIDER else None,
-    )
+    def as_message_request(self) -> MessagesRequest:
+        """The message request it counts (its `max_tokens` never used)."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return MessagesRequest.model_construct(**fields, max_tokens=1, stream=False)

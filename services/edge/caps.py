@@ -4,11 +4,9 @@
 messages of a chat and the characters of their text, the answer tokens it asks for (at most
 what its model can give, `shared.model_limits`, and never more than `MAX_OUTPUT_TOKENS`), and
 the inputs of embeddings and rerank. Every surface checks its native request here (the OpenAI- and
-Anthropic-compatible ones after translation), so one rule holds everywhere. A chat's parameters
-are checked against what its model (and every fallback's) takes (`shared.parameters`).
+Anthropic-compatible ones after translation), so one rule holds everywhere.
 """
 
-from shared import parameters
 from shared.errors import InvalidRequest
 from shared.identifiers import quoted
 from shared.model_limits import max_output_tokens
@@ -36,8 +34,11 @@ def check_chat(settings: Settings, body: ChatRequest) -> None:
     _at_most("messages", "characters of text", characters, settings.max_prompt_chars)
     if body.max_tokens is not None:
         _answer_tokens(settings, body, body.max_tokens)
-    for provider, model in [(body.provider, body.model), *fallback_targets(body)]:
-        parameters.check(body, provider, model)
+    if body.stream and body.n is not None and body.n > 1:
+        raise InvalidRequest(
+            "Invalid field 'n': several choices are answered whole; ask without stream",
+            details={"field": "n", "parameter": "n", "value": body.n},
+        )
 
 
 def _answer_tokens(settings: Settings, body: ChatRequest, asked: int) -> None:

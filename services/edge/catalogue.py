@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.edge.job_queue import JobQueue
-from shared.errors import GatewayError, InvalidRequest
+from shared.errors import MODEL_NOT_FOUND, GatewayError, InvalidRequest
 from shared.identifiers import quoted
 from shared.ids import new_trace_id
 from shared.messages import ModelsJob, ModelsResult
@@ -177,7 +177,12 @@ class Catalogue:
             return
         raise InvalidRequest(
             "Invalid model specified",
-            details={"provider": provider, "model": quoted(model), "available_models": models},
+            details={
+                "provider": provider,
+                "model": quoted(model),
+                "available_models": models,
+                "code": MODEL_NOT_FOUND,
+            },
         )
 
     async def listing(self) -> ProvidersResponse:

@@ -37,7 +37,7 @@ from services.edge.native_encoder import NativeEncoder
 from services.edge.precheck import precheck
 from services.edge.spend import cost_headers
 from shared.errors import GatewayError
-from shared.http import trace_id
+from shared.http import trace_id, traceparent
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, Event
 from shared.schemas import ChatRequest, ChatResponse
 
@@ -72,7 +72,7 @@ async def answer_chat(
     request: Request, body: ChatRequest, caller: Principal, encoder_for: EncoderFor
 ) -> Response:
     edge = components(request)
-    await precheck(edge, request, caller, body)
+    body = await precheck(edge, request, caller, body)
     if not body.stream:
         job_id, done = await _plain_answer(edge, request, body, caller)
         return Response(encoder_for(job_id).body(done), media_type="application/json")
@@ -120,7 +120,11 @@ async def _start(
         cost_units=cost,
     )
     pending = await edge.jobs.submit_chat(
-        body, user_id=caller.user_id, trace=trace_id(request), admit=admit
+        body,
+        user_id=caller.user_id,
+        trace=trace_id(request),
+        traceparent=traceparent(request),
+        admit=admit,
     )
     track(request, pending.job.id, pending)
     try:

@@ -4,7 +4,8 @@
 need nothing else of the request take them as `ComponentsDep`. The caller is a dependency:
 `CallerDep` authenticates (routes that run a provider job admit it themselves, with the job's
 token estimate), `AnthropicCallerDep` also takes the token as `x-api-key`, and
-`AdmittedCallerDep` authenticates and admits (routes that spend no provider tokens). The chat and
+`AdmittedCallerDep` authenticates and admits (routes that spend no provider tokens;
+`AnyAdmittedCallerDep` with either credential). The chat and
 retrieval routes depend on the caller alone and read the components with a plain call: on the
 hot path every dependency layer costs time.
 """
@@ -106,6 +107,15 @@ async def admitted(request: Request, caller: CallerDep) -> Principal:
 
 
 AdmittedCallerDep = Annotated[Principal, Depends(admitted)]
+
+
+async def admitted_any(request: Request, caller: AnthropicCallerDep) -> Principal:
+    """Like `admitted`, taking the token as a bearer token or as `x-api-key`."""
+    await components(request).gate.admit(request, caller)
+    return caller
+
+
+AnyAdmittedCallerDep = Annotated[Principal, Depends(admitted_any)]
 
 
 async def _components(request: Request) -> Components:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 Admit = Callable[[], Awaitable[list[Reservation]]]
 
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
-_USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank"})
+_USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank", "count_tokens"})
 
 # KEYS: the provider's job stream, its breaker hash, the user's own keys ('' not to look one up)
 # ARGV: job JSON, MAXLEN, queue limit, '1' when an open breaker does not refuse (fallbacks
@@ -177,12 +177,15 @@ class JobQueue:
         self._enqueue_script = redis.register_script(_ENQUEUE)
         self._shielding: set[asyncio.Task[None]] = set()  # releases a cancellation cannot stop
 
-    def job_fields(self, *, user_id: str, trace: str) -> dict[str, Any]:
-        """What every job carries: a fresh id, the trace, and its deadline."""
+    def job_fields(
+        self, *, user_id: str, trace: str, traceparent: str | None = None
+    ) -> dict[str, Any]:
+        """What every job carries: a fresh id, the trace (and its W3C context), its deadline."""
         now = time.time()
         return {
             "id": new_id("job"),
             "trace": trace,
+            "traceparent": traceparent,
             "ts": now,
             "deadline": now + self.timeout,
             "user_id": user_id,
@@ -194,9 +197,11 @@ class JobQueue:
         *,
         user_id: str,
         trace: str,
+        traceparent: str | None = None,
         admit: Admit | None = None,
     ) -> PendingJob:
-        job = ChatJob(**self.job_fields(user_id=user_id, trace=trace), request=request)
+        fields = self.job_fields(user_id=user_id, trace=trace, traceparent=traceparent)
+        job = ChatJob(**fields, request=request)
         return await self.submit(job, request.provider, admit=admit)
 
     async def call(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from services.edge.deps import AdmittedCallerDep, components
 from shared.errors import NotFoundError, ServiceUnavailable
-from shared.http import trace_id
+from shared.http import trace_id, traceparent
 from shared.key_schemas import ValidateKeyRequest, ValidateKeyResponse, ValidationDetails
 from shared.messages import KeyCheckJob, KeyCheckResult
 
@@ -67,7 +67,9 @@ async def validate_key(
 ) -> ValidateKeyResponse:
     key_id, provider = await key_to_check(request, body, caller.user_id)
     queue = components(request).jobs
-    fields = queue.job_fields(user_id=caller.user_id, trace=trace_id(request))
+    fields = queue.job_fields(
+        user_id=caller.user_id, trace=trace_id(request), traceparent=traceparent(request)
+    )
     result = await queue.call(KeyCheckJob(**fields, key_id=key_id), provider)
     assert isinstance(result, KeyCheckResult)
     details = ValidationDetails(hasAccess=result.valid, models=result.models, reason=result.reason)

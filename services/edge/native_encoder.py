@@ -70,11 +70,25 @@ class NativeEncoder:
             reasoning_details=done.reasoning_details,
             tool_calls=done.tool_calls,
         )
+        others = [
+            Choice(
+                index=alternative.index,
+                message=AssistantMessage(
+                    content=alternative.content,
+                    reasoning_content=alternative.reasoning_content,
+                    tool_calls=alternative.tool_calls,
+                ),
+                finish_reason=alternative.finish_reason,
+                logprobs=alternative.logprobs,
+            )
+            for alternative in done.alternatives or ()
+        ]
+        first = Choice(message=message, finish_reason=done.finish_reason, logprobs=done.logprobs)
         response = ChatResponse(
             id=done.id,
             provider=done.provider or self.provider,
             model=done.model,
-            choices=[Choice(message=message, finish_reason=done.finish_reason)],
+            choices=[first, *others],
             usage=done.usage,
             provider_metadata=done.provider_metadata,
         )
@@ -84,6 +98,8 @@ class NativeEncoder:
         return b""
 
     def delta(self, event: DeltaEvent) -> bytes:
+        if event.logprobs:
+            return frame({"delta": openai_delta(event), "logprobs": list(event.logprobs)})
         return frame({"delta": openai_delta(event)})
 
     def done(self, event: DoneEvent, cost: Decimal | None) -> bytes:

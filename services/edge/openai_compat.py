@@ -2,21 +2,25 @@
 
 Any OpenAI SDK works unchanged with `base_url=<edge>/v1` and a gateway token as its API key.
 `model` is written `provider/model` (split on the first `/`). Requests are translated to the
-native bodies and go the same ways as `/api/v1/chat` (`chat.answer_chat`) and
-`/api/v1/embeddings` (`retrieval.embed`).
+native bodies (`openai_translate`) and go the same ways as `/api/v1/chat` (`chat.answer_chat`)
+and `/api/v1/embeddings` (`retrieval.embed`); errors are answered in OpenAI's shape
+(`openai_errors`). `GET /v1/models` also takes the Anthropic SDK's `x-api-key` and answers in
+Anthropic's shape when the caller sends `anthropic-version`.
 """
 
 import base64
 import struct
 import time
-from typing import Any
+from typing import Annotated, Any
 
+import orjson
 import pydantic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from services.edge.chat import answer_chat
-from services.edge.deps import AdmittedCallerDep, CallerDep, Components, ComponentsDep
+from services.edge.deps import AnyAdmittedCallerDep, CallerDep, Components, components
 from services.edge.openai_encoder import OpenAIEncoder
+from services.edge.openai_errors import OpenAIRoute
 from services.edge.openai_schemas import (
     ChatCompletion,
     EmbeddingItem,
@@ -27,108 +31,20 @@ from services.edge.openai_schemas import (
     OpenAIChatRequest,
     OpenAIEmbeddingsRequest,
 )
+from services.edge.openai_translate import (
+    chat_request,
+    invalid,
+    refuse_or_drop,
+    split_model,
+    unhonoured,
+)
+from services.edge.precheck import drops_params, note_dropped
 from services.edge.retrieval import embed
-from shared.errors import InvalidRequest
+from shared.errors import MODEL_NOT_FOUND, InvalidRequest
 from shared.identifiers import quoted
-from shared.schemas import ChatRequest, EmbeddingsRequest
+from shared.schemas import EmbeddingsRequest
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-
-# Fields OpenAI accepts that would change the answer in ways no provider here honours.
-_REJECTED_EXTRAS = ("functions", "function_call", "audio", "prediction", "logit_bias")
-
-
-def split_model(model: str) -> tuple[str, str]:
-    provider, _, name = model.partition("/")
-    if not provider or not name:
-        raise InvalidRequest(
-            "model must be written provider/model, e.g. deepseek/deepseek-chat",
-            details={"model": quoted(model)},
-        )
-    return provider, name
-
-
-def _invalid(exc: pydantic.ValidationError) -> InvalidRequest:
-    errors = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-        for err in exc.errors()
-    ]
-    first = errors[0] if errors else {"field": "body", "message": "invalid"}
-    return InvalidRequest(
-        f"Invalid field '{first['field']}': {first['message']}", details={"errors": errors}
-    )
-
-
-def _refuse_unsupported(body: OpenAIChatRequest) -> None:
-    refused = [name for name in _REJECTED_EXTRAS if (body.model_extra or {}).get(name)]
-    if body.n not in (None, 1):
-        refused.append("n")
-    if body.logprobs or body.top_logprobs:
-        refused.append("logprobs")
-    if body.response_format and body.response_format.get("type") != "text":
-        refused.append("response_format")
-    if refused:
-        raise InvalidRequest(
-            f"Unsupported field '{refused[0]}'", details={"unsupported_fields": refused}
-        )
-
-
-def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    translated = []
-    for index, tool in enumerate(tools):
-        function = tool.get("function")
-        if tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise InvalidRequest("Only function tools are supported", details={"tool": index})
-        keep = ("name", "description", "parameters")  # `strict` has no counterpart
-        translated.append(
-            {"type": "function", "function": {k: function[k] for k in keep if k in function}}
-        )
-    return translated
-
-
-def chat_request(body: OpenAIChatRequest) -> ChatRequest:
-    """The native request an OpenAI chat completion request stands for."""
-    _refuse_unsupported(body)
-    provider, model = split_model(body.model)
-    kept = {
-        "role",
-        "content",
-        "name",
-        "tool_calls",
-        "tool_call_id",
-        "reasoning_content",
-        "reasoning_details",
-    }
-    messages = [
-        m.model_dump(include=kept, exclude_none=True)
-        | {"role": "system" if m.role == "developer" else m.role}
-        for m in body.messages
-    ]
-    fields: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "messages": messages,
-        "max_tokens": body.max_completion_tokens or body.max_tokens,
-        "tools": _tools(body.tools) if body.tools else None,
-        "stream": bool(body.stream),
-        **body.model_dump(
-            include={
-                "temperature",
-                "top_p",
-                "frequency_penalty",
-                "presence_penalty",
-                "stop",
-                "tool_choice",
-                "parallel_tool_calls",
-                "reasoning_effort",
-                "thinking",
-            }
-        ),
-    }
-    try:
-        return ChatRequest.model_validate({k: v for k, v in fields.items() if v is not None})
-    except pydantic.ValidationError as exc:
-        raise _invalid(exc) from None
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
 
 
 @router.post(
@@ -139,6 +55,8 @@ def chat_request(body: OpenAIChatRequest) -> ChatRequest:
 async def chat_completions(
     body: OpenAIChatRequest, request: Request, caller: CallerDep
 ) -> Response:
+    drop = drops_params(components(request).settings, request, body.drop_params)
+    note_dropped(request, refuse_or_drop(unhonoured(body), drop))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return await answer_chat(
         request,
@@ -170,7 +88,7 @@ async def embeddings(
             | {"provider": provider, "model": model}
         )
     except pydantic.ValidationError as exc:
-        raise _invalid(exc) from None
+        raise invalid(exc) from None
     result = await embed(request, native, caller)
     tokens = result.usage.prompt_tokens or result.usage.total_tokens
     return EmbeddingList(
@@ -190,14 +108,63 @@ async def _cards(edge: Components) -> list[ModelCard]:
     return [ModelCard(id=f"{p.id}/{m}", owned_by=p.id) for p in listing.providers for m in p.models]
 
 
+def _anthropic_card(card: ModelCard) -> dict[str, Any]:
+    """A model in Anthropic's list shape (its creation date unknown: the epoch)."""
+    return {
+        "type": "model",
+        "id": card.id,
+        "display_name": card.id,
+        "created_at": "1970-01-01T00:00:00Z",
+    }
+
+
+def _anthropic_page(
+    cards: list[ModelCard], limit: int, after_id: str | None, before_id: str | None
+) -> dict[str, Any]:
+    """One page of Anthropic's `GET /v1/models`: `limit` models after `after_id` (or before
+    `before_id`), with `has_more`, `first_id` and `last_id`."""
+    ids = [card.id for card in cards]
+    start, end = 0, len(cards)
+    if after_id is not None:
+        start = ids.index(after_id) + 1 if after_id in ids else len(cards)
+    if before_id is not None:
+        end = ids.index(before_id) if before_id in ids else 0
+        start = max(start, end - limit)
+    page = cards[start : min(end, start + limit)]
+    data = [_anthropic_card(card) for card in page]
+    more = start + len(page) < end if before_id is None else start > 0
+    return {
+        "data": data,
+        "has_more": more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
 @router.get("/models", response_model=ModelList)
-async def models(_caller: AdmittedCallerDep, edge: ComponentsDep) -> ModelList:
-    return ModelList(data=await _cards(edge))
+async def models(
+    request: Request,
+    _caller: AnyAdmittedCallerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    after_id: Annotated[str | None, Query(max_length=300)] = None,
+    before_id: Annotated[str | None, Query(max_length=300)] = None,
+) -> Any:
+    """OpenAI's model list; Anthropic's, paged, for callers that send `anthropic-version`."""
+    cards = await _cards(components(request))
+    if request.headers.get("anthropic-version"):
+        page = _anthropic_page(cards, limit, after_id, before_id)
+        return Response(orjson.dumps(page), media_type="application/json")
+    return ModelList(data=cards)
 
 
 @router.get("/models/{model_id:path}", response_model=ModelCard)
-async def model(model_id: str, _caller: AdmittedCallerDep, edge: ComponentsDep) -> ModelCard:
-    for card in await _cards(edge):
+async def model(model_id: str, request: Request, _caller: AnyAdmittedCallerDep) -> Any:
+    for card in await _cards(components(request)):
         if card.id == model_id:
+            if request.headers.get("anthropic-version"):
+                return Response(orjson.dumps(_anthropic_card(card)), media_type="application/json")
             return card
-    raise InvalidRequest(f"The model '{quoted(model_id)}' does not exist", status=404)
+    raise InvalidRequest(
+        f"The model '{quoted(model_id)}' does not exist",
+        details={"model": quoted(model_id), "code": MODEL_NOT_FOUND},
+    )

@@ -1,7 +1,7 @@
 """OpenAI's request and response bodies, as far as the OpenAI-compatible surface speaks them.
 
-Requests ignore fields we do not know, as OpenAI's SDKs add new ones over time; fields that
-change the answer in ways we cannot honour are rejected in `openai_compat`, not here.
+Request fields are declared loosely (the native `ChatRequest` checks their values); fields not
+declared here are judged in `openai_translate` (refused, or dropped on request), never ignored.
 """
 
 from typing import Any, Literal
@@ -56,7 +56,13 @@ class OpenAIChatRequest(_Lenient):
     logprobs: bool | None = None
     top_logprobs: int | None = None
     response_format: JsonObject | None = None
+    seed: int | None = None
     user: str | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    top_k: int | None = None  # not OpenAI's: taken by providers that sample with it
+    drop_params: bool | None = None  # drop what the target cannot honour (X-Dropped-Params)
 
 
 class CompletionMessage(BaseModel):
@@ -71,7 +77,7 @@ class CompletionChoice(BaseModel):
     index: int = 0
     message: CompletionMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):

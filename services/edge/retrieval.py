@@ -17,7 +17,7 @@ from services.edge.limits import estimate_text_tokens
 from services.edge.precheck import JobRequest, precheck
 from services.edge.spend import cost_headers
 from shared.errors import GatewayError
-from shared.http import trace_id
+from shared.http import trace_id, traceparent
 from shared.messages import (
     EmbeddingsJob,
     EmbeddingsResult,
@@ -52,7 +52,10 @@ async def _run(
     tokens = estimate_text_tokens(texts)
     cost = edge.spending.text_worst_case(body.provider, body.model, tokens)
     held = await edge.gate.admit(request, caller, tokens, cost_units=cost)
-    queued = job(edge.jobs.job_fields(user_id=caller.user_id, trace=trace_id(request)))
+    fields = edge.jobs.job_fields(
+        user_id=caller.user_id, trace=trace_id(request), traceparent=traceparent(request)
+    )
+    queued = job(fields)
     answer = await edge.jobs.call(
         queued, body.provider, held, track=partial(track, request, queued.id)
     )

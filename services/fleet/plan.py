@@ -4,9 +4,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.fleet.processes import Service
+from services.simulator.keys import DEMO_KEY
 from shared.providers import PROVIDERS
 
-SIMULATOR_KEY = "sk-simulator"
+SIMULATOR_KEY = DEMO_KEY  # the key every worker pool calls the simulator with
 
 
 @dataclass(frozen=True)

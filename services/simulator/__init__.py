@@ -60,5 +60,9 @@ its `reasoning_content`; xAI's reasoning models refuse penalties and `stop`, and
 high, medium, low, minimal or none. Perplexity's reasoning models put their reasoning in the
 content between `<think>` tags; Anthropic honours `stop_sequences` (`stop_sequence` says which).
 An API key containing `fail-401`, `fail-429` or `fail-500` acts like the matching `fail=`
-directive (and wins over it).
+directive (and wins over it). Only known keys are accepted (`keys.py`: `--api-keys`, and keys
+the simulator issued); others get the provider's authentication error.
+`response_format` is honoured (`structured.py`), as are `n`, `logprobs`, Anthropic's forced
+tools, extended thinking and request checks (`anthropic_checks.py`) and prompt caches
+(`prompt_cache.py`).
 """

@@ -24,6 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk-delay-ms", type=int, default=defaults.chunk_delay_ms)
     parser.add_argument("--keepalive-ms", type=int, default=defaults.keepalive_ms)
     parser.add_argument("--record-limit", type=int, default=defaults.record_limit)
+    parser.add_argument(
+        "--api-keys",
+        default=",".join(defaults.api_keys),
+        help="comma-separated keys accepted besides those the simulator issued",
+    )
     parser.add_argument("--log-level", default=None, help="default: LOG_LEVEL")
     return parser.parse_args(argv)
 
@@ -38,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         chunk_delay_ms=args.chunk_delay_ms,
         keepalive_ms=args.keepalive_ms,
         record_limit=args.record_limit,
+        api_keys=tuple(k for k in args.api_keys.split(",") if k),
     )
     configure_logging("simulator", args.log_level or settings.log_level)
     port = args.port if args.port is not None else settings.simulator_port

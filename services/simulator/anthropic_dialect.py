@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.simulator import garbage, tools, wire
+from services.simulator import anthropic_checks, garbage, keys, tools, wire
 from services.simulator.config import SimulatorConfig
 from services.simulator.prompt_cache import PromptCache
 from services.simulator.recorder import attempt_of, counted, record_request
@@ -76,7 +76,7 @@ def _auth_problem(request: Request) -> Response | None:
     key = request.headers.get("x-api-key") or wire.bearer_token(request)
     if not key:
         return error_response(401, "x-api-key header is required")
-    if "fail-401" in key:
+    if "fail-401" in key or not keys.known(request, key):
         return error_response(401)
     if not request.headers.get("anthropic-version"):
         return error_response(400, "anthropic-version: header is required")
@@ -143,16 +143,28 @@ def _stop_reason(
 
 
 def _output_tokens(reply: Reply, calls: tuple[tools.ToolCall, ...]) -> int:
-    return tools.completion_tokens(calls) if calls else reply.completion_tokens
+    if calls:
+        return tools.completion_tokens(calls) + len(reply.reasoning_pieces)
+    return reply.completion_tokens
 
 
-def _text_events(reply: Reply) -> Iterator[tuple[str, dict[str, Any]]]:
+def _text_events(reply: Reply, index: int) -> Iterator[tuple[str, dict[str, Any]]]:
     block = {"type": "text", "text": ""}
-    yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    start = {"type": "content_block_start", "index": index, "content_block": block}
+    yield "content_block_start", start
     for piece in reply.pieces:
         delta = {"type": "text_delta", "text": piece}
-        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+        yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": index}
+
+
+def _events(reply: Reply, calls: tuple[tools.ToolCall, ...]) -> Iterator[tuple[str, Any]]:
+    """The content blocks' events: the thinking first (when there is any), then the reply."""
+    first = 0
+    if reply.reasoning_pieces:
+        yield from anthropic_checks.thinking_events(reply.reasoning_pieces)
+        first = 1
+    yield from tools.anthropic_events(calls, first) if calls else _text_events(reply, first)
 
 
 async def _stream_body(
@@ -178,8 +190,7 @@ async def _stream_body(
     yield frame("message_start", start)
     failing = directives.fail in ("disconnect", "midstream")
     deltas = 0
-    events = tools.anthropic_events(calls) if calls else _text_events(reply)
-    for event, data in events:
+    for event, data in _events(reply, calls):
         if event == "content_block_delta":
             if failing and deltas == FAIL_AFTER_CHUNKS:
                 break
@@ -258,7 +269,7 @@ async def create_message(request: Request) -> Response:
     body = await wire.json_body(request)
     record = record_request(request, "anthropic", body)
     problem = _auth_problem(request)
-    invalid = _invalid(body)
+    invalid = _invalid(body) or anthropic_checks.problem(body)
     if problem is None and invalid is not None:
         problem = error_response(400, invalid)
     if problem is not None:
@@ -276,13 +287,15 @@ async def create_message(request: Request) -> Response:
         await asyncio.sleep(directives.latency_s)
         return error_response(status)
     seed = seed_of({"system": system, "messages": messages})
-    reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"])
+    thinking = anthropic_checks.thinking_on(body)
+    reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"], thinking)
     reply, stop_sequence = stop_at(reply, body.get("stop_sequences"))
     cache: PromptCache = request.app.state.prompt_cache
     cached = cache.anthropic(key or "", body)
     reply = replace(reply, cache_read=cached.read, cache_written=cached.written)
+    user_turn = _ends_with_user_turn(messages)
     calls = tools.plan_tool_calls(
-        directives, body.get("tools"), _ends_with_user_turn(messages), "toolu_sim", seed
+        directives, body.get("tools"), user_turn, "toolu_sim", seed, body.get("tool_choice")
     )
     output = _output_tokens(reply, calls)
     record.reply = "".join(c.arguments for c in calls) if calls else reply.text
@@ -295,6 +308,8 @@ async def create_message(request: Request) -> Response:
             headers,
         )
     content = tools.anthropic_blocks(calls) if calls else [{"type": "text", "text": reply.text}]
+    if thinking:
+        content.insert(0, anthropic_checks.thinking_block(reply.reasoning))
     stop = _stop_reason(reply, calls, stop_sequence)
     message = _message(body["model"], reply, content, stop, output, stop_sequence)
     if directives.fail == "disconnect":

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from services.simulator.keys import DEMO_KEY
+
 
 @dataclass(frozen=True)
 class SimulatorConfig:
@@ -11,3 +13,4 @@ class SimulatorConfig:
     chunk_delay_ms: int = 0
     keepalive_ms: int = 1000
     record_limit: int = 1000
+    api_keys: tuple[str, ...] = (DEMO_KEY,)  # keys accepted besides those it issued

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.simulator import garbage, tools, wire
+from services.simulator import garbage, structured, tools, wire
 from services.simulator.openai_errors import midstream_chunk
 from services.simulator.openai_profile import OpenAIProfile
 from services.simulator.openai_usage import citation_fields
@@ -30,6 +30,8 @@ class Call:
     seed: bytes
     calls: tuple[tools.ToolCall, ...] = ()
     reasons: bool = False
+    choices: int = 1  # `n`, where the provider answers with several choices
+    logprobs: int | None = None  # alternatives per token's log probability (`structured.py`)
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
 
     @property
@@ -65,6 +67,24 @@ def _tagged(reasoning: str) -> str:
     return f"<think>{reasoning}</think>\n\n"
 
 
+def _token_logprobs(call: Call, pieces: tuple[str, ...]) -> dict[str, Any] | None:
+    if call.logprobs is None:
+        return None
+    entries = [structured.logprob(p, i, call.logprobs) for i, p in enumerate(pieces)]
+    return {"content": entries, "refusal": None}
+
+
+def _other_choice(call: Call, index: int) -> dict[str, Any]:
+    """Choice `index` of several: the reply's words in another order."""
+    pieces = call.reply.pieces[index:] + call.reply.pieces[:index]
+    return {
+        "index": index,
+        "message": {"role": "assistant", "content": "".join(pieces)},
+        "logprobs": _token_logprobs(call, pieces),
+        "finish_reason": call.finish_reason,
+    }
+
+
 def completion(call: Call) -> dict[str, Any]:
     profile = call.profile
     message: dict[str, Any] = {"role": "assistant", "content": call.reply.text}
@@ -82,12 +102,13 @@ def completion(call: Call) -> dict[str, Any]:
     choice: dict[str, Any] = {
         "index": 0,
         "message": message,
-        "logprobs": None,
+        "logprobs": None if call.calls else _token_logprobs(call, call.reply.pieces),
         "finish_reason": call.finish_reason,
     }
     if profile.native_finish_reason:
         choice["native_finish_reason"] = call.finish_reason
-    result = {**_envelope(call, "chat.completion"), "choices": [choice], "usage": call.usage}
+    choices = [choice, *(_other_choice(call, i) for i in range(1, call.choices))]
+    result = {**_envelope(call, "chat.completion"), "choices": choices, "usage": call.usage}
     if profile.chunk_style == "perplexity":
         result |= citation_fields(call.seed)
     return result
@@ -150,6 +171,14 @@ class _Chunker:
             call, "chat.completion" if style == "perplexity" else "chat.completion.chunk"
         )
         self.text = ""
+        self.tokens = 0  # content pieces sent, for their log probabilities
+
+    def _logprobs(self, delta: dict[str, Any]) -> dict[str, Any] | None:
+        content = delta.get("content")
+        if self.call.logprobs is None or not isinstance(content, str) or not content:
+            return None
+        self.tokens += 1
+        return {"content": [structured.logprob(content, self.tokens - 1, self.call.logprobs)]}
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         style = self.call.profile.chunk_style
@@ -166,7 +195,9 @@ class _Chunker:
             extra = citation_fields(self.call.seed) if finish else {}
             return {**self.envelope, "choices": [choice], "usage": self.call.usage, **extra}
         if style == "openai":
-            choice |= {"logprobs": None, "finish_reason": finish}
+            choice |= {"logprobs": self._logprobs(delta), "finish_reason": finish}
+        elif (logprobs := self._logprobs(delta)) is not None:
+            choice["logprobs"] = logprobs
         elif finish is not None:
             choice["finish_reason"] = finish
         if self.call.profile.native_finish_reason:

@@ -1,6 +1,8 @@
 """What an OpenAI-dialect provider refuses in a chat request, and whether the request reasons.
 
-Each rule is one the provider documents (docs/providers.md): DeepSeek's thinking switch and its
+Each rule is one the provider documents (docs/providers.md): the `response_format` types it
+takes (DeepSeek: text and json_object; Perplexity: text, json_schema and regex); DeepSeek's
+thinking switch and its
 demand that a thinking turn with tool calls comes back with its `reasoning_content`; xAI's
 reasoning models refusing penalties, `stop` and (but for grok-3-mini's low/high)
 `reasoning_effort`; OpenRouter's `reasoning.effort` values.
@@ -84,6 +86,10 @@ def _openrouter(efforts: tuple[str, ...], body: dict[str, Any]) -> str | None:
 
 def refusal(profile: OpenAIProfile, body: dict[str, Any]) -> str | None:
     """The provider's 400 message for what it refuses in `body` (a valid chat body), or None."""
+    found = body.get("response_format")
+    kind = found.get("type") if isinstance(found, dict) else None
+    if found is not None and kind not in profile.json_types:
+        return f"response_format.type: this response format type is unavailable: {kind}"
     if profile.thinking_switch and (problem := _deepseek(profile, body)):
         return problem
     if profile.reasoning_limits is not None and (

@@ -5,7 +5,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.simulator import garbage, openai_bodies, openai_checks, tools, wire
+from services.simulator import (
+    garbage,
+    keys,
+    openai_bodies,
+    openai_checks,
+    structured,
+    tools,
+    wire,
+)
 from services.simulator.config import SimulatorConfig
 from services.simulator.openai_errors import error_in_body, error_response
 from services.simulator.openai_profile import OpenAIProfile
@@ -21,6 +29,8 @@ from services.simulator.replies import (
     seed_of,
     text_of,
 )
+
+MAX_CHOICES = 128
 
 __all__ = ["OpenAIProfile", "auth_problem", "build_router", "chat_completions", "error_response"]
 
@@ -46,13 +56,22 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 
 def auth_problem(request: Request, profile: OpenAIProfile) -> Response | None:
-    """The provider's auth error when the bearer key is missing or contains `fail-401`."""
+    """The provider's auth error when the bearer key is missing, unknown (`keys.py`) or
+    contains `fail-401`."""
     key = wire.bearer_token(request)
     if not key:
         return error_response(profile, 401, missing_key=True)
-    if "fail-401" in key:
+    if "fail-401" in key or not keys.known(request, key):
         return error_response(profile, 401, key)
     return None
+
+
+def _choices(profile: OpenAIProfile, body: dict[str, Any]) -> int:
+    """How many choices the answer holds: `n` where the provider offers several."""
+    n = body.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CHOICES:
+        return 1
+    return n if profile.multiple_choices and not body.get("stream") else 1
 
 
 async def chat_completions(request: Request, profile: OpenAIProfile) -> Response:
@@ -60,10 +79,13 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     body = await wire.json_body(request)
     record = record_request(request, profile.id, body)
     key = wire.bearer_token(request)
+    if (unknown := auth_problem(request, profile)) is not None and "fail-401" not in key:
+        record.status, record.outcome = unknown.status_code, "error"
+        return unknown
     problem = _invalid(body) or openai_checks.refusal(profile, body)
-    if not key or problem:
-        record.status, record.outcome = (401, "error") if not key else (400, "error")
-        return error_response(profile, record.status, key, problem or "", missing_key=not key)
+    if problem:
+        record.status, record.outcome = 400, "error"
+        return error_response(profile, 400, key, problem)
     messages: list[dict[str, Any]] = body["messages"]
     directives = parse_directives(_last_user_text(messages), config, key)
     directives = directives.for_attempt(attempt_of(request, record))
@@ -80,11 +102,15 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     if profile.cache_usage:
         cache: PromptCache = request.app.state.prompt_cache
         reply = replace(reply, cache_read=cache.deepseek(key, body["model"], messages).read)
+    if (schema := structured.wanted(body)) is not None:
+        reply = structured.as_json(reply, schema)
     calls: tuple[tools.ToolCall, ...] = ()
     if profile.chunk_style != "perplexity":
         ends_with_user = messages[-1].get("role") == "user"
         calls = tools.plan_tool_calls(directives, body.get("tools"), ends_with_user, "call_", seed)
-    output = tools.completion_tokens(calls) if calls else len(reply.pieces)
+    output = (
+        tools.completion_tokens(calls) if calls else len(reply.pieces) * _choices(profile, body)
+    )
     call = openai_bodies.Call(
         profile=profile,
         body=body,
@@ -96,6 +122,8 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
         seed=seed,
         calls=calls,
         reasons=reasoning_model,
+        choices=_choices(profile, body),
+        logprobs=structured.logprobs_of(body),
     )
     record.reply = "".join(c.arguments for c in calls) if calls else reply.text
     record.reasoning = reply.reasoning if call.shows_reasoning else ""

@@ -28,6 +28,8 @@ class OpenAIProfile:
         answers also carry `reasoning_details`.
     think_tags: reasoning arrives inside the content, between `<think>` and `</think>`.
     research_models: models that report citation and reasoning tokens apart (Perplexity).
+    multiple_choices: `n` > 1 gets that many choices (the others answer one).
+    json_types: the `response_format` types taken (others: a 400).
     """
 
     id: str
@@ -54,3 +56,5 @@ class OpenAIProfile:
     reasoning_object: tuple[str, ...] | None = None
     think_tags: bool = False
     research_models: frozenset[str] = frozenset()
+    multiple_choices: bool = False
+    json_types: tuple[str, ...] = ("text", "json_object", "json_schema")

@@ -6,6 +6,7 @@ from services.simulator.openai_profile import OpenAIProfile
 
 DEEPSEEK = OpenAIProfile(
     id="deepseek",
+    json_types=("text", "json_object"),
     models=("deepseek-chat", "deepseek-reasoner"),
     reasoning_models=frozenset({"deepseek-reasoner"}),
     keepalive=b": keep-alive\n\n",
@@ -30,6 +31,7 @@ DEEPSEEK = OpenAIProfile(
 
 XAI = OpenAIProfile(
     id="xai",
+    multiple_choices=True,
     models=("grok-4-1-fast-reasoning", "grok-4-1-fast-non-reasoning", "grok-3-mini", "grok-3"),
     reasoning_models=frozenset({"grok-4-1-fast-reasoning", "grok-3-mini"}),
     # Only grok-3-mini shows its reasoning in Chat Completions; the others count it in usage.
@@ -92,6 +94,7 @@ OPENROUTER = OpenAIProfile(
 
 LITELLM = OpenAIProfile(
     id="litellm",
+    multiple_choices=True,
     models=("gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "text-embedding-3-small", "rerank"),
     error_style="litellm",
     auth_message="Authentication Error, Invalid proxy server token passed. key={key}",
@@ -105,6 +108,7 @@ LITELLM = OpenAIProfile(
 
 NVIDIA_NIM = OpenAIProfile(
     id="nvidia_nim",
+    multiple_choices=True,
     models=(
         "nvidia/llama-3.3-70b-instruct",
         "meta/llama-3.3-70b-instruct",
@@ -117,6 +121,7 @@ NVIDIA_NIM = OpenAIProfile(
 
 PERPLEXITY = OpenAIProfile(
     id="perplexity",
+    json_types=("text", "json_schema", "regex"),
     models=("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research"),
     reasoning_models=frozenset({"sonar-reasoning-pro", "sonar-deep-research"}),
     think_tags=True,

@@ -3,10 +3,12 @@
 `tool=NAME` (or `tool=a,b` for parallel calls) answers with a call to each named tool, but only
 when the request declares `tools` and the conversation ends with a plain user turn (not a
 `tool` message or a user turn carrying Anthropic `tool_result` blocks), so a follow-up request
-after the tool result gets an ordinary text reply. Arguments are `tool_args=<url-encoded JSON
-object>` when given, else generated from the tool schema's `required` properties: a string is
-`"<property>-value"` (or the first `enum` value), integer 1, number 1.5, boolean true, array
-`[]`, object `{}`, null null.
+after the tool result gets an ordinary text reply. A request whose `tool_choice` names a tool
+(Anthropic's `{"type": "tool"}`, OpenAI's `{"type": "function"}`) gets a call to it, and one that
+must call some tool (`any`, `required`) a call to the directive's tool or else the first.
+Arguments are `tool_args=<url-encoded JSON object>` when given, else generated from the tool
+schema's `required` properties (`schema_values.py`: a string is `"<property>-value"` or the first
+`enum` value, integer 1, number 1.5, boolean true).
 """
 
 import hashlib
@@ -18,19 +20,12 @@ from typing import Any
 
 import orjson
 
+from services.simulator import schema_values
 from services.simulator.replies import Directives
 
 logger = logging.getLogger(__name__)
 
 ARGUMENT_FRAGMENTS = 4
-_SCALARS: dict[str, Any] = {
-    "integer": 1,
-    "number": 1.5,
-    "boolean": True,
-    "array": [],
-    "object": {},
-    "null": None,
-}
 
 
 @dataclass(frozen=True)
@@ -62,26 +57,8 @@ def _schema(spec: dict[str, Any]) -> dict[str, Any]:
     return schema if isinstance(schema, dict) else {}
 
 
-def _value(name: str, schema: Any) -> Any:
-    if not isinstance(schema, dict):
-        return f"{name}-value"
-    enum = schema.get("enum")
-    if isinstance(enum, list) and enum:
-        return enum[0]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if not isinstance(kind, str) or kind not in _SCALARS:
-        return f"{name}-value"
-    return _SCALARS[kind]
-
-
 def example_arguments(schema: dict[str, Any]) -> dict[str, Any]:
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    required = schema.get("required")
-    names = [n for n in required if isinstance(n, str)] if isinstance(required, list) else []
-    return {name: _value(name, properties.get(name)) for name in names}
+    return schema_values.object_for(schema)
 
 
 def _explicit_arguments(raw: str) -> dict[str, Any] | None:
@@ -98,16 +75,35 @@ def _call_id(prefix: str, seed: bytes, index: int) -> str:
     return f"{prefix}{digest[:24]}"
 
 
+def _called(directives: Directives, names: list[Any], choice: Any, user_turn: bool) -> list[str]:
+    """The names of the tools to call, as `tool_choice` and the directives say."""
+    wanted = [n for n in (directives.tool or "").split(",") if n] if user_turn else []
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        forced = function.get("name") if isinstance(function, dict) else choice.get("name")
+        if choice.get("type") in ("tool", "function") and isinstance(forced, str):
+            return [forced]
+        choice = choice.get("type")
+    if choice in ("any", "required"):
+        return wanted or [str(n) for n in names[:1]]
+    return wanted
+
+
 def plan_tool_calls(
-    directives: Directives, tools: Any, ends_with_user_turn: bool, id_prefix: str, seed: bytes
+    directives: Directives,
+    tools: Any,
+    ends_with_user_turn: bool,
+    id_prefix: str,
+    seed: bytes,
+    choice: Any = None,
 ) -> tuple[ToolCall, ...]:
     """The tool calls to answer with; empty when the request should get a text reply."""
-    if not directives.tool or not isinstance(tools, list) or not tools or not ends_with_user_turn:
+    if not isinstance(tools, list) or not tools:
         return ()
     specs = {spec.get("name"): spec for spec in map(_spec, tools)}
     explicit = _explicit_arguments(directives.tool_args) if directives.tool_args else None
     calls = []
-    for index, name in enumerate(n for n in directives.tool.split(",") if n):
+    for index, name in enumerate(_called(directives, list(specs), choice, ends_with_user_turn)):
         arguments = explicit
         if arguments is None:
             arguments = example_arguments(_schema(specs.get(name, {})))
@@ -147,9 +143,12 @@ def anthropic_blocks(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
     return [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.input} for c in calls]
 
 
-def anthropic_events(calls: tuple[ToolCall, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`(event, data)` pairs: per call a `tool_use` block with `input: {}` and JSON deltas."""
-    for index, call in enumerate(calls):
+def anthropic_events(
+    calls: tuple[ToolCall, ...], first: int = 0
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`(event, data)` pairs: per call a `tool_use` block with `input: {}` and JSON deltas (the
+    blocks numbered from `first`)."""
+    for index, call in enumerate(calls, first):
         block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
         yield (
             "content_block_start",

@@ -22,7 +22,7 @@ from services.workers.fallback import forward, should_fall_back
 from services.workers.job_runner import JobRunner
 from services.workers.publisher import ReplyPublisher
 from shared.breaker import Breaker
-from shared.logs import trace_id_var, user_id_var
+from shared.logs import trace_id_var, traceparent_var, user_id_var
 from shared.messages import ChatJob, ErrorEvent, Job, decode_job
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
@@ -166,6 +166,7 @@ class JobConsumer:
             await self.acknowledge(entry_id)
             return
         trace_id_var.set(job.trace)
+        traceparent_var.set(job.traceparent)
         user_id_var.set(job.user_id)
         publisher = self.publisher(job)
         try:

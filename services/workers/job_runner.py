@@ -26,6 +26,7 @@ from shared.delivered import delivered_usage
 from shared.errors import GatewayError, InvalidRequest
 from shared.messages import (
     ChatJob,
+    CountTokensJob,
     DoneEvent,
     EmbeddingsJob,
     ErrorEvent,
@@ -128,6 +129,11 @@ class JobRunner:
             rerank = job.request
             return await self.answer(
                 job, publisher, clock, lambda: adapter.rerank(rerank, job.trace)
+            )
+        if isinstance(job, CountTokensJob):
+            counted = job.request
+            return await self.answer(
+                job, publisher, clock, lambda: adapter.count_tokens(counted, job.trace)
             )
         if isinstance(job, ModelsJob):
             return await self.answer(job, publisher, clock, lambda: adapter.models(job.trace))

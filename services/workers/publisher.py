@@ -56,6 +56,7 @@ class ReplyPublisher:
         self._content: list[str] = []
         self._reasoning: list[str] = []
         self._details: list[dict[str, Any]] = []
+        self._logprobs: list[dict[str, Any]] = []
         self._tool_calls: list[ToolCallDelta] = []
         self._usage: Usage | None = None  # reported early (the first delta carries it)
         self._flushing: asyncio.Task[None] | None = None
@@ -69,6 +70,7 @@ class ReplyPublisher:
         self._content.append(event.content)
         self._reasoning.append(event.reasoning_content)
         self._details.extend(event.reasoning_details)
+        self._logprobs.extend(event.logprobs)
         merge_tool_calls(self._tool_calls, event.tool_calls)
         self._usage = self._usage or event.usage
         self._waiting = True
@@ -91,11 +93,13 @@ class ReplyPublisher:
             reasoning_content="".join(self._reasoning),
             reasoning_details=tuple(self._details),
             tool_calls=tuple(self._tool_calls),
+            logprobs=tuple(self._logprobs),
             usage=self._usage,
         )
         self._content.clear()
         self._reasoning.clear()
         self._details.clear()
+        self._logprobs.clear()
         self._tool_calls.clear()
         self._usage = None
         self._waiting = False

@@ -185,21 +185,27 @@ async def test_missing_max_tokens_is_a_bad_request(fleet: FleetConfig, user_toke
 
 
 @pytest.mark.parametrize(
-    ("extra", "needle"),
+    ("extra", "needle", "status", "kind"),
     [
-        ({"frobnicate": True}, "frobnicate"),
-        ({"model": "nowhere/some-model"}, "nowhere"),
-        ({"temperature": 1.5}, "temperature"),
+        ({"frobnicate": True}, "frobnicate", 400, "invalid_request_error"),
+        ({"model": "nowhere/some-model"}, "nowhere", 404, "not_found_error"),
+        ({"temperature": 1.5}, "temperature", 400, "invalid_request_error"),
     ],
 )
 async def test_invalid_requests_are_bad_requests(
-    edge: httpx.AsyncClient, user_token: str, extra: dict[str, object], needle: str
+    edge: httpx.AsyncClient,
+    user_token: str,
+    extra: dict[str, object],
+    needle: str,
+    status: int,
+    kind: str,
 ) -> None:
+    """A bad field is a 400; a model that does not exist is Anthropic's 404."""
     body = {"model": "deepseek/deepseek-chat", "max_tokens": 20, "messages": user("Hi"), **extra}
     response = await edge.post("/v1/messages", json=body, headers={"x-api-key": user_token})
 
-    assert response.status_code == 400, response.text
-    assert_error_body(response.json(), "invalid_request_error")
+    assert response.status_code == status, response.text
+    assert_error_body(response.json(), kind)
     assert needle in response.json()["error"]["message"]
     assert response.json()["error"]["trace_id"] == response.headers["x-request-id"]
 

@@ -105,6 +105,7 @@ async def test_an_unknown_model_gets_400_listing_the_available_ones(
         "provider": "deepseek",
         "model": "deepseek-wizard",
         "available_models": SIMULATED_MODELS["deepseek"],
+        "code": "model_not_found",
     }
 
 

@@ -51,7 +51,6 @@ async def test_sync_chat_completion(client: openai.OpenAI, simulator: httpx.Asyn
         ],
         max_completion_tokens=100,
         temperature=0.3,
-        user="ignored-user-id",
         extra_headers={"X-Request-ID": trace},
     )
 
@@ -138,8 +137,9 @@ async def test_a_mid_stream_failure_is_an_error_chunk_then_done(
     response = await edge.post("/v1/chat/completions", json=body, headers=auth(user_token))
     payloads = sse_payloads(response.text)
     assert payloads[-1] == "[DONE]"
-    error = payloads[-2]["error"]
-    assert error["type"] == "provider_error"
+    error = payloads[-2]["error"]  # OpenAI's shape
+    assert error["type"] == "server_error"
+    assert error["details"]["provider"] == "deepseek"
     assert error["message"]
     assert error["trace_id"] == response.headers["x-request-id"]
 
@@ -287,18 +287,23 @@ async def test_models_list(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "extra", "message"),
+    ("model", "extra", "message", "raised"),
     [
-        ("no-slash", {}, "provider/model"),
-        ("nope/some-model", {}, "Unknown provider"),
-        ("deepseek/not-a-model", {}, "Invalid model"),
-        (MODEL, {"n": 2}, "'n'"),
+        ("no-slash", {}, "provider/model", openai.BadRequestError),
+        ("nope/some-model", {}, "Unknown provider", openai.NotFoundError),
+        ("deepseek/not-a-model", {}, "Invalid model", openai.NotFoundError),
+        (MODEL, {"n": 2}, "'n'", openai.BadRequestError),
     ],
 )
 async def test_bad_requests_raise_bad_request(
-    client: openai.OpenAI, model: str, extra: dict[str, object], message: str
+    client: openai.OpenAI,
+    model: str,
+    extra: dict[str, object],
+    message: str,
+    raised: type[openai.APIStatusError],
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
+    """A bad request is a 400, a model that does not exist OpenAI's 404 `model_not_found`."""
+    with pytest.raises(raised) as caught:
         client.chat.completions.create(
             model=model,
             messages=[{"role": "user", "content": "hi"}],

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.fleet.plan import SIMULATOR_KEY, FleetConfig
+from services.simulator import keys
 from shared.redis_keys import RedisKeys
 from tests.e2e.helpers import assert_envelope, auth, chat_body, new_trace, upstream_record
 
@@ -18,7 +19,8 @@ USED_KEYS: list[str] = []
 
 
 def own_key(prefix: str = "sk-ant-own") -> str:
-    key = f"{prefix}-{secrets.token_urlsafe(18)}"
+    """A key the (simulated) provider issued."""
+    key = keys.issue(prefix)
     USED_KEYS.append(key)
     return key
 

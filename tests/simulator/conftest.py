@@ -39,7 +39,9 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("simulator") / "simulator.log"
-    args = ["--port", str(port), "--tokens", "12", "--keepalive-ms", "50"]
+    # The keys these tests call with, as if the providers had issued them.
+    keys = "sk-test,sk-ant-test,sk-ant,sk-ant-short,sk-fail-429,sk-ant-fail-429"
+    args = ["--port", str(port), "--tokens", "12", "--keepalive-ms", "50", "--api-keys", keys]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.simulator", *args],

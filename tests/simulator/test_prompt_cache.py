@@ -1,9 +1,9 @@
 """The providers' prompt caches: Anthropic's marked breakpoints, DeepSeek's automatic prefixes."""
 
-import secrets
-
 import anthropic
 import httpx
+
+from services.simulator import keys
 
 MODEL = "claude-sonnet-4-20250514"
 
@@ -17,7 +17,7 @@ def cached_system(text: str) -> list[dict[str, object]]:
 
 
 def test_a_marked_prefix_is_written_once_then_read(sim_url: str) -> None:
-    key = f"sk-ant-{secrets.token_hex(4)}"
+    key = keys.issue("sk-ant")
     client = anthropic.Anthropic(base_url=f"{sim_url}/anthropic", api_key=key, max_retries=0)
     system = cached_system(words(1100, "rule"))
 
@@ -36,7 +36,7 @@ def test_a_marked_prefix_is_written_once_then_read(sim_url: str) -> None:
     assert (second.cache_creation_input_tokens, second.cache_read_input_tokens) == (0, 1100)
     assert second.input_tokens == 2
     # Another key has a cache of its own; an unmarked prompt is never cached.
-    other = anthropic.Anthropic(base_url=f"{sim_url}/anthropic", api_key=key + "x")
+    other = anthropic.Anthropic(base_url=f"{sim_url}/anthropic", api_key=keys.issue("sk-ant"))
     third = other.messages.create(
         model=MODEL,
         max_tokens=20,
@@ -67,7 +67,7 @@ def test_a_prefix_below_the_minimum_is_not_cached(sim_url: str) -> None:
 
 
 def test_deepseek_reads_repeated_prefixes_in_units_of_64(sim_url: str) -> None:
-    key = f"sk-{secrets.token_hex(4)}"
+    key = keys.issue("sk")
     context = {"role": "system", "content": words(150, "fact")}
 
     def ask(question: str) -> dict[str, object]:

@@ -100,6 +100,7 @@ async def test_an_unknown_list_does_not_block_but_a_known_one_rejects() -> None:
         "provider": "xai",
         "model": "grok-9",
         "available_models": ["grok-3"],
+        "code": "model_not_found",
     }
 
 

@@ -5,7 +5,7 @@ import logging
 import orjson
 import pytest
 
-from shared.logs import JsonFormatter, trace_id_var, user_id_var
+from shared.logs import JsonFormatter, trace_id_var, traceparent_var, user_id_var
 
 SECRETS = [
     "sk-ant-api03-abcdefghijklmnop",
@@ -42,3 +42,14 @@ def test_lines_carry_service_trace_and_user() -> None:
         user_id_var.reset(user)
     assert line["msg"] == "hello world"
     assert (line["service"], line["trace_id"], line["user_id"]) == ("edge", "req_abc", "usr_1")
+
+
+def test_lines_carry_the_w3c_trace_context() -> None:
+    context = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    token = traceparent_var.set(context)
+    try:
+        line = formatted("hello")
+    finally:
+        traceparent_var.reset(token)
+    assert line["traceparent"] == context
+    assert "traceparent" not in formatted("hello")

@@ -4,21 +4,23 @@ from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlencode
 
-from services.workers.providers.anthropic_tools import (
-    convert_messages,
-    convert_tools,
-    tool_calls_from,
+import orjson
+
+from services.workers.providers.anthropic_request import answer_tool, build_body, count_body
+from services.workers.providers.anthropic_tools import tool_calls_from
+from services.workers.providers.base import ProviderAdapter, trace_headers
+from services.workers.providers.shapes import (
+    AnthropicEvent,
+    AnthropicMessage,
+    AnthropicTokenCount,
+    ModelPage,
 )
-from services.workers.providers.base import ProviderAdapter
-from services.workers.providers.shapes import AnthropicEvent, AnthropicMessage, ModelPage
 from services.workers.sse import parse_sse
-from shared import parameters
-from shared.errors import InvalidRequest
-from shared.messages import DeltaEvent, DoneEvent, ModelsResult, ToolCallDelta
+from shared.messages import DeltaEvent, DoneEvent, ModelsResult, TokenCount, ToolCallDelta
 from shared.schemas import ChatRequest, Usage
+from shared.thinking import details_of
 
 DEFAULT_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 4096
 MODELS_PAGE = 100
 MAX_MODEL_PAGES = 20
 
@@ -31,39 +33,6 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-
-
-def build_body(request: ChatRequest) -> dict[str, Any]:
-    parameters.check(request, "anthropic", request.model)
-    if request.temperature is not None and request.temperature > 1:
-        raise InvalidRequest(
-            "Anthropic accepts temperature from 0 to 1",
-            details={"provider": "anthropic", "field": "temperature"},
-        )
-    system, messages = convert_messages(request.messages)
-    if not messages:
-        raise InvalidRequest(
-            "Anthropic needs at least one user message besides the system prompt",
-            details={"provider": "anthropic", "field": "messages"},
-        )
-    body: dict[str, Any] = {
-        "model": request.model,
-        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-        "messages": messages,
-    }
-    optional = {
-        "system": system or None,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "stop_sequences": request.stop_list(),
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    body.update(convert_tools(request))
-    if request.thinking is not None:
-        body["thinking"] = {"type": request.thinking.type}
-    if request.stream:
-        body["stream"] = True
-    return body
 
 
 def usage_from(raw: dict[str, Any]) -> Usage:
@@ -82,20 +51,32 @@ def usage_from(raw: dict[str, Any]) -> Usage:
     )
 
 
+def finish_of(stop_reason: str, answered: bool, calls: object) -> str:
+    """The unified finish reason; a call of the JSON answer's tool alone is a finished answer."""
+    if stop_reason == "tool_use" and answered and not calls:
+        return "stop"
+    return FINISH_REASONS.get(stop_reason, "stop")
+
+
 class StreamState:
     """Anthropic's named events to unified deltas; tool-call indices count tool blocks only.
 
     The input usage `message_start` reports rides on the first delta; a tool call whose block
-    ends without input text gets `{}`, as its non-streamed `input` would read.
+    ends without input text gets `{}`, as its non-streamed `input` would read. The input of the
+    tool named `answer` (a JSON answer, `anthropic_request`) streams as the answer's content;
+    a thinking block's signature, and redacted thinking, as `reasoning_details`.
     """
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, answer: str | None = None) -> None:
         self.message_id, self.model, self.stop_reason = "", model, "end_turn"
         self.stop_sequence: str | None = None
         self.usage: dict[str, Any] = {}
         self.tool_index: dict[int, int] = {}
         self.silent_tools: set[int] = set()  # tool blocks that got no argument text yet
         self.usage_sent = False
+        self.answer = answer
+        self.answer_block: int | None = None  # the content block of the answer's tool call
+        self.answer_silent = False
 
     def feed(self, data: dict[str, Any]) -> DeltaEvent | None:
         delta = self._event(data)
@@ -109,13 +90,11 @@ class StreamState:
         if kind == "content_block_delta":
             return self._delta(data.get("index"), data.get("delta") or {})
         if kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                index = self.tool_index.setdefault(data.get("index", -1), len(self.tool_index))
-                self.silent_tools.add(index)
-                call = ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))
-                return DeltaEvent(tool_calls=(call,))
-        elif kind == "content_block_stop":
+            return self._start(data.get("index", -1), data.get("content_block") or {})
+        if kind == "content_block_stop":
+            if data.get("index", -1) == self.answer_block and self.answer_silent:
+                self.answer_silent = False
+                return DeltaEvent(content="{}")
             stopped = self.tool_index.get(data.get("index", -1))
             if stopped is not None and stopped in self.silent_tools:
                 self.silent_tools.discard(stopped)
@@ -132,12 +111,33 @@ class StreamState:
             self.usage.update(data.get("usage") or {})  # cumulative: replaces, never adds
         return None
 
+    def _start(self, block_index: Any, block: dict[str, Any]) -> DeltaEvent | None:
+        kind = block.get("type")
+        if kind == "tool_use" and self.answer is not None and block.get("name") == self.answer:
+            self.answer_block, self.answer_silent = block_index, True
+        elif kind == "tool_use":
+            index = self.tool_index.setdefault(block_index, len(self.tool_index))
+            self.silent_tools.add(index)
+            call = ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))
+            return DeltaEvent(tool_calls=(call,))
+        elif kind == "redacted_thinking":
+            return DeltaEvent(reasoning_details=tuple(details_of([block])))
+        return None
+
     def _delta(self, block_index: Any, delta: dict[str, Any]) -> DeltaEvent | None:
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
             return DeltaEvent(content=delta["text"])
         if kind == "thinking_delta" and delta.get("thinking"):
             return DeltaEvent(reasoning_content=delta["thinking"])
+        if kind == "signature_delta" and delta.get("signature"):
+            signed = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
+            return DeltaEvent(reasoning_details=tuple(details_of([signed])))
+        if kind == "input_json_delta" and block_index == self.answer_block:
+            if not delta.get("partial_json"):
+                return None
+            self.answer_silent = False
+            return DeltaEvent(content=delta["partial_json"])
         if kind == "input_json_delta" and delta.get("partial_json"):
             index = self.tool_index.get(block_index, 0)
             self.silent_tools.discard(index)
@@ -149,7 +149,9 @@ class StreamState:
         return DoneEvent(
             id=self.message_id,
             model=self.model,
-            finish_reason=FINISH_REASONS.get(self.stop_reason, "stop"),
+            finish_reason=finish_of(
+                self.stop_reason, self.answer_block is not None, self.tool_index
+            ),
             usage=usage_from(self.usage),
             stop_sequence=self.stop_sequence,
         )
@@ -161,7 +163,7 @@ class AnthropicAdapter(ProviderAdapter):
             "x-api-key": self.api_key,
             "anthropic-version": version or DEFAULT_VERSION,
             "content-type": "application/json",
-            "x-request-id": trace,
+            **trace_headers(trace),
         }
 
     async def complete(self, request: ChatRequest, trace: str) -> DoneEvent:
@@ -170,22 +172,36 @@ class AnthropicAdapter(ProviderAdapter):
         blocks: list[dict[str, Any]] = body["content"]
         text = "".join(b.get("text") or "" for b in blocks if b["type"] == "text")
         thinking = "".join(b.get("thinking") or "" for b in blocks if b["type"] == "thinking")
-        calls = tool_calls_from(blocks)
+        name = answer_tool(request)
+        answer = next(
+            (b for b in blocks if b["type"] == "tool_use" and b.get("name") == name), None
+        )
+        calls = tool_calls_from(blocks, skip=name)
+        if answer is not None:  # the JSON asked for is the content, whatever text came with it
+            text = orjson.dumps(answer.get("input") or {}).decode()
+        stop_reason = str(body.get("stop_reason"))
         return DoneEvent(
             id=str(body.get("id", "")),
             model=str(body.get("model", request.model)),
-            finish_reason=FINISH_REASONS.get(str(body.get("stop_reason")), "stop"),
+            finish_reason=finish_of(stop_reason, answer is not None, calls),
             usage=usage_from(body.get("usage") or {}),
             content=text if text or not calls else None,
             reasoning_content=thinking or None,
+            reasoning_details=details_of(blocks) or None,
             tool_calls=calls,
             stop_sequence=body.get("stop_sequence"),
         )
 
+    async def count_tokens(self, request: ChatRequest, trace: str) -> TokenCount:
+        headers = self.headers(trace, request.anthropic_version)
+        path = "/v1/messages/count_tokens"
+        body = await self.post_json(path, count_body(request), headers, AnthropicTokenCount)
+        return TokenCount(input_tokens=int(body["input_tokens"]))
+
     async def stream(
         self, request: ChatRequest, trace: str
     ) -> AsyncGenerator[DeltaEvent | DoneEvent, None]:
-        state = StreamState(request.model)
+        state = StreamState(request.model, answer_tool(request))
         headers = self.headers(trace, request.anthropic_version)
         async with self.open_stream("/v1/messages", build_body(request), headers) as lines:
             async for sse in parse_sse(lines):

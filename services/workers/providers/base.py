@@ -24,6 +24,7 @@ import pydantic
 from services.workers.providers.shapes import Shape
 from services.workers.providers.upstream_errors import is_credentials_error, upstream_error
 from shared.errors import GatewayError, InvalidRequest, ProviderError
+from shared.logs import traceparent_var
 from shared.messages import (
     DeltaEvent,
     DoneEvent,
@@ -31,12 +32,14 @@ from shared.messages import (
     KeyCheckResult,
     ModelsResult,
     RerankResultEvent,
+    TokenCount,
 )
 from shared.providers import Capability, Provider
 from shared.schemas import ChatRequest, EmbeddingsRequest, RerankRequest
 from shared.settings import Settings
+from shared.tracecontext import child_of
 
-__all__ = ["ProviderAdapter", "UpstreamLimits", "upstream_error"]
+__all__ = ["ProviderAdapter", "UpstreamLimits", "trace_headers", "upstream_error"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,14 @@ ERROR_BODY_BYTES = 65_536
 POLL_SECONDS = 0.2
 _NVCF_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
 EMBEDDINGS_PER_MAX_BYTES = 64
+
+
+def trace_headers(trace: str) -> dict[str, str]:
+    """The request's trace id, and its W3C context with this worker as the parent."""
+    headers = {"x-request-id": trace}
+    if (parent := traceparent_var.get()) is not None:
+        headers["traceparent"] = child_of(parent)
+    return headers
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,14 @@ class ProviderAdapter(ABC):
 
     async def rerank(self, request: RerankRequest, trace: str) -> RerankResultEvent:
         raise self.unsupported("rerank")
+
+    async def count_tokens(self, request: ChatRequest, trace: str) -> TokenCount:
+        """The input tokens of a chat request, counted by the provider (Anthropic only)."""
+        raise InvalidRequest(
+            f"{self.provider.name} does not count tokens: POST /v1/messages/count_tokens is "
+            "offered for Anthropic models",
+            details={"provider": self.provider.id, "field": "model"},
+        )
 
     def unsupported(self, capability: Capability) -> InvalidRequest:
         return InvalidRequest(

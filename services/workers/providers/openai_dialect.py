@@ -7,7 +7,8 @@ import httpx
 import orjson
 
 from services.workers.providers import retrieval, think_tags
-from services.workers.providers.base import ProviderAdapter, upstream_error
+from services.workers.providers.base import ProviderAdapter, trace_headers, upstream_error
+from services.workers.providers.openai_choices import alternatives, logprobs_of
 from services.workers.providers.openai_profiles import PROFILES, OpenAIProfile
 from services.workers.providers.openai_wire import (
     StreamState,
@@ -45,7 +46,7 @@ class OpenAIDialectAdapter(ProviderAdapter):
             "authorization": f"Bearer {self.api_key}",
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
-            "x-request-id": trace,
+            **trace_headers(trace),
         }
 
     def check(self, request: ChatRequest) -> None:
@@ -81,6 +82,8 @@ class OpenAIDialectAdapter(ProviderAdapter):
             reasoning_content=reasoning or None,
             reasoning_details=reasoning_details_of(message) or None,
             tool_calls=calls,
+            logprobs=logprobs_of(choice),
+            alternatives=alternatives(body["choices"], self.profile) or None,
             provider_metadata=metadata or None,
         )
 

@@ -47,6 +47,8 @@ def _openrouter(request: ChatRequest, body: dict[str, Any], headers: dict[str, s
         reasoning["effort"] = request.reasoning_effort
     if request.thinking is not None:
         reasoning["enabled"] = request.thinking.type == "enabled"
+        if request.thinking.budget_tokens is not None:
+            reasoning["max_tokens"] = request.thinking.budget_tokens
     if reasoning:
         body["reasoning"] = reasoning
 
@@ -59,6 +61,19 @@ def _litellm(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]
         # LiteLLM's per-request cache controls: `no-cache` skips the cache lookup. `cache: true`
         # asks for the default (use the cache), said explicitly so it is visible upstream.
         body["cache"] = {"no-cache": not request.cache}
+
+
+def _nvidia_nim(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
+    """NIM's own extension (`nvext`) holds `top_k` and the schema output must fit
+    (`guided_json`, the form NIM recommends over `response_format`)."""
+    nvext: dict[str, Any] = {}
+    if "top_k" in body:
+        nvext["top_k"] = body.pop("top_k")
+    if request.response_format is not None and request.response_format.type == "json_schema":
+        del body["response_format"]
+        nvext["guided_json"] = request.response_format.answer_schema
+    if nvext:
+        body["nvext"] = nvext
 
 
 def _huggingface(request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> None:
@@ -81,6 +96,8 @@ class OpenAIProfile:
     citation tokens).
     cumulative_chunks: chunks may carry the whole message so far (Perplexity).
     merge_same_role: the provider requires alternating roles (Perplexity).
+    cache_markers: the provider reads Anthropic-style `cache_control` breakpoints on content
+    parts and tools (OpenRouter, LiteLLM); the others cache on their own and get none.
     metadata_fields / choice_metadata / usage_metadata: extras moved to `provider_metadata`.
     key_check_path: the cheapest call that proves a key, when the model list does not (it is
     public on OpenRouter; Perplexity has none and is checked with a one-token chat).
@@ -98,6 +115,7 @@ class OpenAIProfile:
     prompt_extras: tuple[str, ...] = ()
     cumulative_chunks: bool = False
     merge_same_role: bool = False
+    cache_markers: bool = False
     metadata_fields: tuple[str, ...] = ()
     choice_metadata: tuple[str, ...] = ()
     usage_metadata: tuple[str, ...] = ()
@@ -112,14 +130,16 @@ PROFILES: MappingProxyType[str, OpenAIProfile] = MappingProxyType(
             apply=_openrouter,
             reasoning_fields=("reasoning", "reasoning_content"),
             history_reasoning="details",
+            cache_markers=True,
             metadata_fields=("provider",),
             choice_metadata=("native_finish_reason",),
             usage_metadata=("cost",),
             key_check_path="/key",
         ),
-        "litellm": OpenAIProfile(apply=_litellm, models_path="/v1/models"),
-        # NIM: the plain baseline; its mid-stream `{"error": ...}` chunk is handled generically.
-        "nvidia_nim": OpenAIProfile(),
+        "litellm": OpenAIProfile(apply=_litellm, models_path="/v1/models", cache_markers=True),
+        # NIM: the baseline but for `nvext`; its mid-stream `{"error": ...}` chunk is handled
+        # generically.
+        "nvidia_nim": OpenAIProfile(apply=_nvidia_nim),
         "perplexity": OpenAIProfile(
             apply=_reasoning_effort,
             models_path=None,

@@ -31,6 +31,13 @@ def merge_same_role(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return merged
 
 
+def unmarked(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part (or tool) without its prompt-cache breakpoint."""
+    if "cache_control" not in part:
+        return part
+    return {k: v for k, v in part.items() if k != "cache_control"}
+
+
 def _join(first: Any, second: Any) -> Any:
     if isinstance(first, str) and isinstance(second, str):
         return f"{first}\n\n{second}"
@@ -46,8 +53,18 @@ def _join(first: Any, second: Any) -> Any:
 def _history(message: ChatMessage, profile: OpenAIProfile) -> dict[str, Any]:
     """One message as the provider takes it back, with the reasoning it requires: DeepSeek
     wants `reasoning_content` on every turn with tool calls (empty when none was kept), and
-    ignores it elsewhere; OpenRouter takes `reasoning_details`; the others take neither."""
-    sent = message.model_dump(exclude_none=True, exclude={"reasoning_content", "reasoning_details"})
+    ignores it elsewhere; OpenRouter takes `reasoning_details`; the others take neither. A
+    failed tool result says so in its text; prompt-cache markers go only to the providers that
+    read them."""
+    sent = message.model_dump(
+        exclude_none=True, exclude={"reasoning_content", "reasoning_details", "is_error"}
+    )
+    if not profile.cache_markers:
+        sent.pop("cache_control", None)
+        if isinstance(message.content, list):
+            sent["content"] = [unmarked(part) for part in message.content]
+    if message.is_error:
+        sent["content"] = _join("Error:", sent.get("content"))
     if profile.history_reasoning == "tool_turns" and message.tool_calls:
         sent["reasoning_content"] = message.reasoning_content or ""
     elif profile.history_reasoning == "details" and message.reasoning_details:
@@ -77,9 +94,23 @@ def build_body(
         "stop": request.stop_list(),
         "tool_choice": request.tool_choice,
         "parallel_tool_calls": request.parallel_tool_calls,
+        # What the parameter table lets through (shared/parameter_table.py), as OpenAI names
+        # it; a profile's `apply` moves what the provider names otherwise.
+        "top_k": request.top_k,
+        "seed": request.seed,
+        "n": request.n,
+        "logprobs": request.logprobs,
+        "top_logprobs": request.top_logprobs,
+        "user": request.user,
+        "metadata": request.metadata,
+        "store": request.store,
+        "service_tier": request.service_tier,
     }
+    if request.response_format is not None:
+        optional["response_format"] = request.response_format.model_dump(exclude_none=True)
     if request.tools:
-        optional["tools"] = [t.model_dump(exclude_none=True) for t in request.tools]
+        tools = [t.model_dump(exclude_none=True) for t in request.tools]
+        optional["tools"] = tools if profile.cache_markers else [unmarked(t) for t in tools]
     body.update({k: v for k, v in optional.items() if v is not None})
     profile.apply(request, body, headers)
     if request.stream:
@@ -174,7 +205,7 @@ class StreamState:
         self.id = str(chunk.get("id") or self.id)
         self.model = str(chunk.get("model") or self.model)
         self.usage.update(chunk.get("usage") or {})
-        content, reasoning, calls, details = "", "", [], []
+        content, reasoning, calls, details, logprobs = "", "", [], [], []
         for choice in chunk.get("choices") or []:
             self.metadata |= metadata_of(chunk, choice, self.profile)
             delta = choice.get("delta")
@@ -183,18 +214,22 @@ class StreamState:
                 reasoning += reasoning_of(delta, self.profile)
                 details += reasoning_details_of(delta)
                 calls += [tool_call_delta(raw) for raw in delta.get("tool_calls") or []]
+            if isinstance(found := choice.get("logprobs"), dict):
+                tokens = found.get("content")
+                logprobs += [t for t in tokens if isinstance(t, dict)] if tokens else []
             self.finish = choice.get("finish_reason") or self.finish
         if not chunk.get("choices"):
             self.metadata |= metadata_of(chunk, {}, self.profile)
         if self.profile.think_tags:
             content, thought = self.tags.feed(content, end=self.finish is not None)
             reasoning += thought
-        if content or reasoning or calls or details:
+        if content or reasoning or calls or details or logprobs:
             return DeltaEvent(
                 content=content,
                 reasoning_content=reasoning,
                 reasoning_details=tuple(details),
                 tool_calls=tuple(calls),
+                logprobs=tuple(logprobs),
             )
         return None
 

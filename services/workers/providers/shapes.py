@@ -60,10 +60,16 @@ class OpenAIMessage(Shape):
     tool_calls: list[OpenAIToolCall] | None = None
 
 
+class OpenAILogprobs(Shape):
+    content: list[dict[str, Any]] | None = None  # one entry per token
+
+
 class OpenAIChoice(Shape):
+    index: Count | None = None
     message: OpenAIMessage | None = None
     delta: OpenAIMessage | None = None
     finish_reason: str | None = None
+    logprobs: OpenAILogprobs | None = None
 
 
 class OpenAICompletion(Shape):
@@ -94,6 +100,8 @@ class AnthropicBlock(Shape):
     type: str
     text: str | None = None
     thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None  # redacted thinking
     id: str | None = None
     name: str | None = None
     input: dict[str, Any] | None = None
@@ -108,6 +116,10 @@ class AnthropicMessage(Shape):
     usage: AnthropicUsage | None = None
 
 
+class AnthropicTokenCount(Shape):
+    input_tokens: Count
+
+
 class AnthropicStart(Shape):
     id: str | None = None
     model: str | None = None
@@ -118,6 +130,7 @@ class AnthropicDelta(Shape):
     type: str | None = None
     text: str | None = None
     thinking: str | None = None
+    signature: str | None = None
     partial_json: str | None = None
     stop_reason: str | None = None
     stop_sequence: str | None = None
