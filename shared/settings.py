@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 from shared.client_address import ProxyHeader, TrustedProxies, parse_networks
 from shared.providers import PROVIDERS
+from shared.redis_keys import RedisKeys
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -157,6 +158,8 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, alias="REDIS_URL")
     redis_prefix: str = Field("gw", alias="REDIS_PREFIX")
+    # REDIS_URL names any node of a Redis Cluster, spoken to with the cluster client.
+    redis_cluster: bool = Field(False, alias="REDIS_CLUSTER")
     database_url: str | None = Field(None, alias="DATABASE_URL")
 
     jwt_private_key: SecretStr | None = Field(None, alias="JWT_PRIVATE_KEY")
@@ -351,6 +354,10 @@ class Settings(BaseSettings):
         if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("BUDGET_ALERT_WEBHOOK_URL must be an http(s) URL")
         return value or None
+
+    @property
+    def redis_keys(self) -> RedisKeys:
+        return RedisKeys(self.redis_prefix)
 
     @property
     def alert_thresholds(self) -> tuple[float, ...]:

@@ -38,6 +38,7 @@ from shared.messages import (
     RerankResultEvent,
     decode_event,
 )
+from shared.redis_client import is_cluster
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest, Usage
 
@@ -49,9 +50,10 @@ Admit = Callable[[], Awaitable[list[Reservation]]]
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank", "count_tokens"})
 
-# KEYS: the provider's job stream, its breaker hash, the user's own keys ('' not to look one up)
+# KEYS: the provider's job stream, its breaker hash, the user's own keys (read when ARGV[6] is
+#       '1'; in a cluster, where they are in another slot, the edge looks the key up before)
 # ARGV: job JSON, MAXLEN, queue limit, '1' when an open breaker does not refuse (fallbacks
-#       follow), provider
+#       follow), provider, '1' to look up the user's own key
 # -> {1, 0} queued; {-1, ms of cooldown left} breaker open; {-2, jobs waiting} queue full.
 # The breaker reads as `Breaker.status` does (shared/breaker.py): open until its `until`.
 # An own key is added to the job's JSON object as `key_id` (the edge never sets it for the
@@ -66,7 +68,7 @@ end
 local waiting = redis.call('XLEN', KEYS[1])
 if waiting >= tonumber(ARGV[3]) then return {-2, waiting} end
 local job = ARGV[1]
-if KEYS[3] ~= '' then
+if ARGV[6] == '1' then
   local key_id = redis.call('HGET', KEYS[3], ARGV[5])
   if key_id then job = string.sub(job, 1, -2) .. ',"key_id":' .. cjson.encode(key_id) .. '}' end
 end
@@ -175,6 +177,7 @@ class JobQueue:
         self.maxlen = maxlen
         self.queue_limit = queue_limit
         self._enqueue_script = redis.register_script(_ENQUEUE)
+        self.cluster = is_cluster(redis)
         self._shielding: set[asyncio.Task[None]] = set()  # releases a cancellation cannot stop
 
     def job_fields(
@@ -264,21 +267,21 @@ class JobQueue:
     async def _push(self, job: Job, provider: str) -> None:
         """XADDs the job unless its provider's breaker is open or its queue is full."""
         looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
-        own_keys = self.keys.own_keys(job.user_id) if looks_up else ""
+        own_keys = self.keys.own_keys(job.user_id)
         fallbacks = isinstance(job, ChatJob) and bool(job.request.fallbacks)
         try:
+            if looks_up and self.cluster:
+                job = await self._with_own_key(job, own_keys, provider)
+                looks_up, own_keys = False, self.keys.breaker(provider)
             verdict, value = await self._enqueue_script(
-                [
-                    self.keys.jobs(provider),
-                    self.keys.breaker(provider),
-                    own_keys,
-                ],
+                [self.keys.jobs(provider), self.keys.breaker(provider), own_keys],
                 [
                     orjson.dumps(job.model_dump(exclude_none=True)),
                     self.maxlen,
                     self.queue_limit,
                     1 if fallbacks else 0,
                     provider,
+                    1 if looks_up else 0,
                 ],
             )
         except RedisError as exc:
@@ -297,6 +300,11 @@ class JobQueue:
                 retry_after=1,
                 details={"provider": provider, "waiting": int(value)},
             )
+
+    async def _with_own_key(self, job: Job, own_keys: str, provider: str) -> Job:
+        """The job with the caller's own key for `provider`, if they stored one."""
+        key_id: bytes | None = await self.redis.hget(own_keys, provider)  # type: ignore[assignment]
+        return job if key_id is None else job.model_copy(update={"key_id": key_id.decode()})
 
     async def release(self, pending: PendingJob) -> None:
         """Stops listening for the job and settles what it reserved.

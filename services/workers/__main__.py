@@ -29,7 +29,7 @@ from shared.heap import freeze_startup_heap
 from shared.logs import configure_logging, provider_var
 from shared.metrics import WorkerMetrics, new_registry
 from shared.providers import PROVIDERS
-from shared.redis_client import connect
+from shared.redis_client import connect, warm_up
 from shared.redis_keys import RedisKeys
 from shared.service_auth import decrypt_token
 from shared.settings import Settings, load_settings
@@ -110,7 +110,7 @@ def job_consumer(
         decrypt_token(settings),
         ttl=settings.provider_key_cache_ttl.seconds,
     )
-    keys = RedisKeys(settings.redis_prefix)
+    keys = settings.redis_keys
     guard = UpstreamGuard(
         Breaker(redis, keys, settings),
         RetryPolicy.from_settings(settings),
@@ -143,7 +143,12 @@ async def serve(settings: Settings, provider_id: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    redis = connect(settings.redis_url, max_connections=settings.worker_concurrency + 4)
+    redis = connect(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        max_connections=settings.worker_concurrency + 4,
+    )
+    await warm_up(redis)
     async with http_client(settings) as client:
         registry = new_registry()
         consumer = job_consumer(

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from services.workers.retry import Write
 from shared.delivered import delta_chars
 from shared.messages import DeltaEvent, Event, ToolCallDelta, encode
+from shared.redis_client import publish, queue_publish, writes
 from shared.schemas import Usage
 
 
@@ -107,11 +108,10 @@ class ReplyPublisher:
 
     async def _publish_delta(self, event: DeltaEvent) -> int:
         if self.delivered or self.streamed_key is None:
-            receivers: int = await self.redis.publish(self.channel, encode(event))
-            return receivers
-        async with self.redis.pipeline(transaction=True) as pipe:
+            return await publish(self.redis, self.channel, encode(event))
+        async with writes(self.redis) as pipe:
             pipe.set(self.streamed_key, b"1", px=self.streamed_ttl_ms)
-            pipe.publish(self.channel, encode(event))
+            queue_publish(pipe, self.channel, encode(event))
             _, receivers = await pipe.execute()
         return int(receivers)
 
@@ -145,8 +145,8 @@ class ReplyPublisher:
         if self._flushing is not None:
             await self._flushing
         await self._flush()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.publish(self.channel, encode(event))
+        async with writes(self.redis) as pipe:
+            queue_publish(pipe, self.channel, encode(event))
             for write in (*self._finish_writes, *also):
                 write(pipe)
             await pipe.execute()

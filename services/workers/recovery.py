@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from services.workers.consumer import Entry, JobConsumer
 from shared.messages import ErrorEvent, Job, decode_job, encode
+from shared.redis_client import queue_publish, writes
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class Recovery:
             status=502,
             details={"provider": self.consumer.provider},
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with writes(self.redis) as pipe:
             if dead_letter:
                 record = {
                     "job": encode(job),
@@ -125,7 +126,7 @@ class Recovery:
                     maxlen=_DLQ_MAXLEN,
                     approximate=True,
                 )
-            pipe.publish(self.keys.reply(job.id), encode(event))
+            queue_publish(pipe, self.keys.reply(job.id), encode(event))
             pipe.xack(self.consumer.stream, WORKER_GROUP, entry_id)
             pipe.xdel(self.consumer.stream, entry_id)
             await pipe.execute()

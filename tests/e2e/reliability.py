@@ -21,6 +21,7 @@ from services.fleet.processes import Service
 from shared.messages import ChatJob, DeltaEvent, Event, decode_event, encode
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest
+from tests import redis_support
 
 MODELS = {"deepseek": "deepseek-chat", "anthropic": "claude-3-5-sonnet-20241022", "xai": "grok-3"}
 
@@ -163,7 +164,7 @@ async def wait_for_upstream(simulator: httpx.AsyncClient, trace: str, count: int
 
 
 async def pool_for(fleet: FleetConfig, redis_url: str) -> AsyncIterator[Pool]:
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     pool = Pool(fleet, redis, RedisKeys(f"gw-rel-{secrets.token_hex(4)}"))
     try:
         yield pool

@@ -10,13 +10,13 @@ import asyncpg
 import httpx
 import jwt
 import pytest
-from redis.asyncio import Redis
 
 from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
 from services.fleet.processes import Service
 from shared import audit
 from shared.redis_keys import RedisKeys
+from tests import redis_support
 from tests.audit.support import eventually, wait_for_rows
 from tests.conftest import ADMIN_EMAIL
 from tests.e2e.helpers import auth, chat_body, new_trace, sse_payloads
@@ -273,7 +273,7 @@ async def test_records_an_edge_emitted_survive_its_sigkill(
     config = fleet_services[0]
     service = audit_service(fleet_services)
     replica = edge_replica(config, free_port())
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     stream = RedisKeys(config.redis_prefix).audit()
     try:
         replica.start()

@@ -57,8 +57,8 @@ async def test_a_list_is_fetched_once_then_served_from_memory_and_redis() -> Non
 
     assert results == [["deepseek-chat"]] * 5
     assert queue.calls == ["deepseek"]
-    assert orjson.loads(redis.values["t:models:deepseek"]) == ["deepseek-chat"]
-    assert redis.ttls["t:models:deepseek"] == REDIS_TTL_SECONDS
+    assert orjson.loads(redis.values[RedisKeys("t").models("deepseek")]) == ["deepseek-chat"]
+    assert redis.ttls[RedisKeys("t").models("deepseek")] == REDIS_TTL_SECONDS
     gets = redis.gets
     await cat.check("deepseek", "deepseek-chat")
     assert redis.gets == gets
@@ -66,7 +66,7 @@ async def test_a_list_is_fetched_once_then_served_from_memory_and_redis() -> Non
 
 async def test_another_replica_finds_the_list_in_redis() -> None:
     cat, queue, redis = catalogue({"xai": ["grok-3"]})
-    redis.values["t:models:xai"] = b'["grok-3", "grok-4"]'
+    redis.values[RedisKeys("t").models("xai")] = b'["grok-3", "grok-4"]'
 
     assert await cat.models("xai") == ["grok-3", "grok-4"]
     assert queue.calls == []
