@@ -19,6 +19,7 @@ from services.fleet.infra import (
 )
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
+from services.fleet.redis_cluster import local_cluster
 
 LOGS = Path(".data/bench-logs")  # the last `make bench` run's service logs, kept for reading
 PROVIDER = "deepseek"
@@ -52,8 +53,17 @@ def _postmaster_pid(pgdata: Path) -> int | None:
     return None
 
 
+def cluster_masters() -> int:
+    """`BENCH_CLUSTER_MASTERS=N`: run on a local Redis Cluster of N masters (0: no cluster)."""
+    return int(os.environ.get("BENCH_CLUSTER_MASTERS") or 0)
+
+
 @contextlib.contextmanager
 def _redis(run_dir: Path) -> Iterator[tuple[str, int | None]]:
+    if masters := cluster_masters():
+        with local_cluster(run_dir / "redis-cluster", masters=masters) as cluster:
+            yield cluster.url, None
+        return
     if url := os.environ.get("REDIS_URL"):
         yield url, None
         return
@@ -64,6 +74,11 @@ def _redis(run_dir: Path) -> Iterator[tuple[str, int | None]]:
         yield server.url, server.process.pid
     finally:
         server.stop()
+
+
+def env_cluster() -> str:
+    """REDIS_CLUSTER as given: a REDIS_URL naming a node of an operator's cluster."""
+    return os.environ.get("REDIS_CLUSTER", "false")
 
 
 @contextlib.contextmanager
@@ -112,6 +127,7 @@ def running_fleet(
                 "RATE_LIMIT_MAX": str(rate_limit_max),
                 "MAX_OPEN_STREAMS": str(rate_limit_max),
                 "WEB_CONCURRENCY": "1",
+                "REDIS_CLUSTER": "true" if cluster_masters() else env_cluster(),
             },
         )
         services = plan(config)

@@ -100,11 +100,14 @@ class LocalCluster:
                     found.append(node)
         return found
 
+    def ok(self) -> bool:
+        """Whether every live node reports `cluster_state:ok`."""
+        return all(_cluster_ok(n.port) for n in self.nodes if n.process.poll() is None)
+
     def wait_ok(self, timeout: float = _START_TIMEOUT) -> None:
-        """Waits until every live node reports `cluster_state:ok`."""
         deadline = time.monotonic() + timeout
         while True:
-            if all(_cluster_ok(n.port) for n in self.nodes if n.process.poll() is None):
+            if self.ok():
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the cluster is not ok after {timeout} s")
