@@ -59,6 +59,13 @@ def _connect_cluster(url: str, max_connections: int) -> Redis:
     return cast(Redis, client)
 
 
+def redis_ms(reply: object) -> int:
+    """Redis `TIME` (seconds, microseconds) in milliseconds; 0 if the reply is an error."""
+    if isinstance(reply, tuple | list) and len(reply) == 2:
+        return int(reply[0]) * 1000 + int(reply[1]) // 1000
+    return 0
+
+
 def is_cluster(redis: Redis) -> bool:
     return isinstance(redis, RedisCluster)
 

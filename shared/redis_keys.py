@@ -6,10 +6,12 @@ test runs) can share one Redis server.
 Names carry a Redis Cluster hash tag (the part in braces), so that the names one Lua script or
 transaction touches live in one slot: a user's names (and those of the user's gateway API keys,
 which admission counts together with the user's) are tagged `{u:<user id>}`, a client
-address's `{c:<address>}`, a provider's `{p:<provider>}`, a job's `{j:<job id>}`. Names of
-the fleet as a whole have their own. A single Redis server ignores the tags.
+address's `{c:<address>}`, a provider's `{p:<provider>}` (shard `i` > 0 of its queue:
+`{p:<provider>:<i>}`), a job's `{j:<job id>}`. Names of the fleet as a whole have their
+own. A single Redis server ignores the tags.
 """
 
+import zlib
 from dataclasses import dataclass
 
 WORKER_GROUP = "workers"
@@ -28,16 +30,28 @@ def owner_tag(scope: str, owner_id: str, user_id: str = "") -> str:
 @dataclass(frozen=True)
 class RedisKeys:
     prefix: str = "gw"
+    shards: int = 1  # streams each provider's queue is spread over (`QUEUE_SHARDS`)
 
-    def _provider(self, provider: str) -> str:
-        return f"{self.prefix}:{{p:{provider}}}"
+    def _provider(self, provider: str, shard: int = 0) -> str:
+        tag = f"p:{provider}:{shard}" if shard else f"p:{provider}"
+        return f"{self.prefix}:{{{tag}}}"
 
     def _owner(self, scope: str, owner_id: str, user_id: str) -> str:
         return f"{self.prefix}:{owner_tag(scope, owner_id, user_id)}"
 
-    def jobs(self, provider: str) -> str:
-        """Stream of jobs for one provider's worker pool (consumer group `workers`)."""
-        return f"{self._provider(provider)}:jobs"
+    def jobs(self, provider: str, shard: int = 0) -> str:
+        """Stream of jobs for one provider's worker pool (consumer group `workers`): shard
+        `shard` of the provider's queue. Shard 0 shares the provider's tag; each other shard
+        has a tag, so a cluster slot, of its own."""
+        return f"{self._provider(provider, shard)}:jobs"
+
+    def job_shards(self, provider: str) -> list[str]:
+        """Every shard of the provider's queue, in order: a worker pool reads them all."""
+        return [self.jobs(provider, shard) for shard in range(self.shards)]
+
+    def jobs_for(self, provider: str, job_id: str) -> str:
+        """The shard a job goes to: spread evenly by its id, the same for every replica."""
+        return self.jobs(provider, zlib.crc32(job_id.encode()) % self.shards)
 
     def reply(self, job_id: str) -> str:
         """Pub/sub channel on which a worker sends one job's events back to the edge."""

@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     redis_prefix: str = Field("gw", alias="REDIS_PREFIX")
     # REDIS_URL names any node of a Redis Cluster, spoken to with the cluster client.
     redis_cluster: bool = Field(False, alias="REDIS_CLUSTER")
+    # Streams each provider's queue is spread over, each in a cluster slot of its own.
+    queue_shards: int = Field(1, ge=1, le=64, alias="QUEUE_SHARDS")
     database_url: str | None = Field(None, alias="DATABASE_URL")
 
     jwt_private_key: SecretStr | None = Field(None, alias="JWT_PRIVATE_KEY")
@@ -357,7 +359,7 @@ class Settings(BaseSettings):
 
     @property
     def redis_keys(self) -> RedisKeys:
-        return RedisKeys(self.redis_prefix)
+        return RedisKeys(self.redis_prefix, self.queue_shards)
 
     @property
     def alert_thresholds(self) -> tuple[float, ...]:

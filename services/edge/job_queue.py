@@ -38,7 +38,7 @@ from shared.messages import (
     RerankResultEvent,
     decode_event,
 )
-from shared.redis_client import is_cluster
+from shared.redis_client import is_cluster, redis_ms
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest, Usage
 
@@ -50,10 +50,13 @@ Admit = Callable[[], Awaitable[list[Reservation]]]
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank", "count_tokens"})
 
-# KEYS: the provider's job stream, its breaker hash, the user's own keys (read when ARGV[6] is
-#       '1'; in a cluster, where they are in another slot, the edge looks the key up before)
-# ARGV: job JSON, MAXLEN, queue limit, '1' when an open breaker does not refuse (fallbacks
-#       follow), provider, '1' to look up the user's own key
+# KEYS: the job's shard of the provider's queue, its breaker hash, the user's own keys (read
+#       when ARGV[6] is '1')
+# ARGV: job JSON, MAXLEN, the shard's queue limit, '1' when an open breaker does not refuse
+#       (fallbacks follow, or the edge read the breaker before), provider, '1' to look up the
+#       user's own key
+# In a cluster the breaker and the own keys are in other slots: the edge reads them first
+# (`_read_apart`) and the script only queues.
 # -> {1, 0} queued; {-1, ms of cooldown left} breaker open; {-2, jobs waiting} queue full.
 # The breaker reads as `Breaker.status` does (shared/breaker.py): open until its `until`.
 # An own key is added to the job's JSON object as `key_id` (the edge never sets it for the
@@ -267,23 +270,26 @@ class JobQueue:
     async def _push(self, job: Job, provider: str) -> None:
         """XADDs the job unless its provider's breaker is open or its queue is full."""
         looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
-        own_keys = self.keys.own_keys(job.user_id)
-        fallbacks = isinstance(job, ChatJob) and bool(job.request.fallbacks)
+        skips_breaker = isinstance(job, ChatJob) and bool(job.request.fallbacks)
+        stream = self.keys.jobs_for(provider, job.id)
+        breaker, own_keys = self.keys.breaker(provider), self.keys.own_keys(job.user_id)
         try:
-            if looks_up and self.cluster:
-                job = await self._with_own_key(job, own_keys, provider)
-                looks_up, own_keys = False, self.keys.breaker(provider)
-            verdict, value = await self._enqueue_script(
-                [self.keys.jobs(provider), self.keys.breaker(provider), own_keys],
-                [
-                    orjson.dumps(job.model_dump(exclude_none=True)),
-                    self.maxlen,
-                    self.queue_limit,
-                    1 if fallbacks else 0,
-                    provider,
-                    1 if looks_up else 0,
-                ],
-            )
+            if self.cluster:
+                job, verdict, value = await self._read_apart(job, provider, looks_up, skips_breaker)
+                breaker = own_keys = stream
+                looks_up, skips_breaker = False, True
+            if not self.cluster or verdict == 1:
+                verdict, value = await self._enqueue_script(
+                    [stream, breaker, own_keys],
+                    [
+                        orjson.dumps(job.model_dump(exclude_none=True)),
+                        self.maxlen,
+                        -(-self.queue_limit // self.keys.shards),
+                        1 if skips_breaker else 0,
+                        provider,
+                        1 if looks_up else 0,
+                    ],
+                )
         except RedisError as exc:
             raise ServiceUnavailable("The job queue is unavailable") from exc
         if verdict == -1:
@@ -301,10 +307,23 @@ class JobQueue:
                 details={"provider": provider, "waiting": int(value)},
             )
 
-    async def _with_own_key(self, job: Job, own_keys: str, provider: str) -> Job:
-        """The job with the caller's own key for `provider`, if they stored one."""
-        key_id: bytes | None = await self.redis.hget(own_keys, provider)  # type: ignore[assignment]
-        return job if key_id is None else job.model_copy(update={"key_id": key_id.decode()})
+    async def _read_apart(
+        self, job: Job, provider: str, looks_up: bool, skips_breaker: bool
+    ) -> tuple[Job, int, int]:
+        """In a cluster: the caller's own key and the breaker, read together before the
+        job is queued (they live in other slots than its stream). The job with its own key,
+        and the enqueue script's verdict on the breaker: {1, 0} or {-1, ms of cooldown left}."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.own_keys(job.user_id), provider)
+            pipe.hmget(self.keys.breaker(provider), ["st", "until"])
+            pipe.time()
+            key_id, (state, until), now = await pipe.execute()
+        if looks_up and key_id is not None:
+            job = job.model_copy(update={"key_id": key_id.decode()})
+        left = int(until or 0) - redis_ms(now)
+        if not skips_breaker and state == b"open" and left > 0:
+            return job, -1, left
+        return job, 1, 0
 
     async def release(self, pending: PendingJob) -> None:
         """Stops listening for the job and settles what it reserved.

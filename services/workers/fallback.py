@@ -61,7 +61,8 @@ async def forward(
             update={"key_id": key_id.decode() if isinstance(key_id, bytes) else key_id}
         )
     async with writes(redis) as pipe:
-        pipe.xadd(keys.jobs(provider), {"job": encode(moved)}, maxlen=maxlen, approximate=True)
+        stream_to = keys.jobs_for(provider, moved.id)
+        pipe.xadd(stream_to, {"job": encode(moved)}, maxlen=maxlen, approximate=True)
         pipe.xack(stream, WORKER_GROUP, entry_id)
         pipe.xdel(stream, entry_id)
         await pipe.execute()
