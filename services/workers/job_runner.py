@@ -165,7 +165,7 @@ class JobRunner:
         """One guarded upstream call whose answer is all the job publishes: cancelled, with
         its retries, when the client leaves."""
         guarded = self.guard.call(call, deadline=job.deadline, defer=publisher.on_finish)
-        return await self.clients.unless_client_leaves(publisher.channel, clock.time(guarded))
+        return await self.clients.unless_client_leaves(job.id, clock.time(guarded))
 
     async def chat(
         self,
@@ -197,9 +197,7 @@ class JobRunner:
             )
             try:
                 # Also watched while no delta flows, e.g. before a slow first token.
-                done = await self.clients.unless_client_leaves(
-                    publisher.channel, clock.time(guarded)
-                )
+                done = await self.clients.unless_client_leaves(job.id, clock.time(guarded))
             except ListenerGone:
                 usage = delivered_usage(request, publisher.delivered_chars)
                 log.debug("stream cut by the client; delivered usage %s", usage.model_dump())

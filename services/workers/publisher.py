@@ -1,4 +1,5 @@
-"""Sends one job's events to its reply channel, coalescing deltas without delaying the first.
+"""Sends one job's events to its edge's reply channel (framed with the job's id), coalescing
+deltas without delaying the first.
 
 The first delta is published at once. Later deltas are merged until `coalesce` seconds have
 passed since the previous publish (and while a publish is in flight), then sent as one message:
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 
 from services.workers.retry import Write
 from shared.delivered import delta_chars
-from shared.messages import DeltaEvent, Event, ToolCallDelta, encode
+from shared.messages import DeltaEvent, Event, ToolCallDelta, frame
 from shared.schemas import Usage
 
 
@@ -39,19 +40,21 @@ class ReplyPublisher:
         self,
         redis: Redis,
         channel: str,
+        job_id: str,
         streamed_key: str | None = None,
         streamed_ttl: float = 60.0,
         coalesce: float = 0.0,
     ) -> None:
         self.redis = redis
         self.channel = channel
+        self.job_id = job_id
         self.streamed_key = streamed_key
         self.streamed_ttl_ms = max(1000, int(streamed_ttl * 1000))
         self.coalesce = coalesce
         self.delivered = 0  # delta messages that reached a subscriber
         self.delivered_chars = 0  # text (content, reasoning, tool arguments) they carried
         self.started = False  # a delta was handed over: the job can no longer be run again
-        self.client_gone = False
+        self.client_gone = False  # a PUBLISH reached nobody: the edge itself is gone
         self._waiting = False
         self._content: list[str] = []
         self._reasoning: list[str] = []
@@ -107,11 +110,11 @@ class ReplyPublisher:
 
     async def _publish_delta(self, event: DeltaEvent) -> int:
         if self.delivered or self.streamed_key is None:
-            receivers: int = await self.redis.publish(self.channel, encode(event))
+            receivers: int = await self.redis.publish(self.channel, frame(self.job_id, event))
             return receivers
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.streamed_key, b"1", px=self.streamed_ttl_ms)
-            pipe.publish(self.channel, encode(event))
+            pipe.publish(self.channel, frame(self.job_id, event))
             _, receivers = await pipe.execute()
         return int(receivers)
 
@@ -146,7 +149,7 @@ class ReplyPublisher:
             await self._flushing
         await self._flush()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.publish(self.channel, encode(event))
+            pipe.publish(self.channel, frame(self.job_id, event))
             for write in (*self._finish_writes, *also):
                 write(pipe)
             await pipe.execute()

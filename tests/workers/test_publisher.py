@@ -34,14 +34,19 @@ def keys() -> RedisKeys:
 @pytest.fixture
 async def replies(redis: Redis, keys: RedisKeys) -> AsyncIterator[Replies]:
     pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.reply("job_1"))
+    await pubsub.subscribe(keys.replies("edge_1"))
     yield Replies(pubsub)
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def publisher(redis: Redis, keys: RedisKeys, coalesce: float) -> ReplyPublisher:
     return ReplyPublisher(
-        redis, keys.reply("job_1"), keys.streamed("job_1"), streamed_ttl=30, coalesce=coalesce
+        redis,
+        keys.replies("edge_1"),
+        "job_1",
+        keys.streamed("job_1"),
+        streamed_ttl=30,
+        coalesce=coalesce,
     )
 
 
