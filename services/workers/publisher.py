@@ -9,18 +9,21 @@ further apart than the window go out as they come. The terminal event flushes at
 The first delta is published in one MULTI with setting the job's `streamed` marker (TTL: the
 job's remaining deadline), so a worker reclaiming the job after a crash knows the client has
 seen part of an answer and must not run it again. The terminal event goes in one MULTI with
-the job's last writes (its acknowledgement, the breaker's record of the upstream success).
+the job's last writes (its acknowledgement).
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
-from services.workers.retry import Write
 from shared.delivered import delta_chars
 from shared.messages import DeltaEvent, Event, ToolCallDelta, frame
 from shared.schemas import Usage
+
+Write = Callable[[Pipeline], object]  # queues Redis commands on a pipeline
 
 
 def merge_tool_calls(pieces: list[ToolCallDelta], new: tuple[ToolCallDelta, ...]) -> None:
@@ -66,7 +69,6 @@ class ReplyPublisher:
         self._due: asyncio.TimerHandle | None = None  # the next flush, at the window's end
         self._published_at = 0.0  # loop time of the last delta publish
         self._finishing = False  # set by `finish`: publish what is left without waiting
-        self._finish_writes: list[Write] = []
 
     def delta(self, event: DeltaEvent) -> None:
         self.started = True
@@ -133,14 +135,9 @@ class ReplyPublisher:
                 self._due = loop.call_at(due, self._start_flush)
                 return
 
-    def on_finish(self, write: Write) -> None:
-        """Queues `write` (e.g. recording the upstream call's success) for the terminal
-        event's MULTI."""
-        self._finish_writes.append(write)
-
     async def finish(self, event: Event, *also: Write) -> None:
-        """Publishes the terminal event after the deltas, in one MULTI with the writes queued
-        by `on_finish` and `also` (the job's acknowledgement)."""
+        """Publishes the terminal event after the deltas, in one MULTI with the writes `also`
+        queues (the job's acknowledgement)."""
         self._finishing = True
         if self._due is not None:
             self._due.cancel()
@@ -150,6 +147,6 @@ class ReplyPublisher:
         await self._flush()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.publish(self.channel, frame(self.job_id, event))
-            for write in (*self._finish_writes, *also):
+            for write in also:
                 write(pipe)
             await pipe.execute()
