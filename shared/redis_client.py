@@ -92,6 +92,13 @@ def queue_publish(pipe: Pipeline, channel: str, message: bytes) -> None:
         pipe.publish(channel, message)
 
 
+async def get_many(redis: Redis, names: list[str]) -> list[bytes | None]:
+    """MGET; in a cluster, where the names may be in several slots, one MGET per slot."""
+    if is_cluster(redis):
+        return await cast(RedisCluster, redis).mget_nonatomic(names)
+    return await redis.mget(names)
+
+
 async def warm_up(redis: Redis) -> None:
     """In a cluster, learns the slots before the first commands: redis-py's cluster client
     fails commands that race into its first discovery of the cluster. A cluster not reachable

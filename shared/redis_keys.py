@@ -7,8 +7,9 @@ Names carry a Redis Cluster hash tag (the part in braces), so that the names one
 transaction touches live in one slot: a user's names (and those of the user's gateway API keys,
 which admission counts together with the user's) are tagged `{u:<user id>}`, a client
 address's `{c:<address>}`, a provider's `{p:<provider>}` (shard `i` > 0 of its queue:
-`{p:<provider>:<i>}`), a job's `{j:<job id>}`. Names of the fleet as a whole have their
-own. A single Redis server ignores the tags.
+`{p:<provider>:<i>}`), a job's `{j:<job id>}`, an edge process's reply channel
+`{e:<edge id>}`. Names of the fleet as a whole have their own. A single Redis server ignores
+the tags.
 """
 
 import zlib
@@ -53,9 +54,15 @@ class RedisKeys:
         """The shard a job goes to: spread evenly by its id, the same for every replica."""
         return self.jobs(provider, zlib.crc32(job_id.encode()) % self.shards)
 
-    def reply(self, job_id: str) -> str:
-        """Pub/sub channel on which a worker sends one job's events back to the edge."""
-        return f"{self.prefix}:{{j:{job_id}}}:reply"
+    def replies(self, edge_id: str) -> str:
+        """Pub/sub channel of one edge process: workers send it the events of every job it
+        enqueued, each framed with its job id (`shared.messages.frame`)."""
+        return f"{self.prefix}:{{e:{edge_id}}}:replies"
+
+    def cancelled(self, job_id: str) -> str:
+        """Set by the edge when a job's client left before its answer (TTL: the job's
+        deadline): the worker running the job stops its upstream call."""
+        return f"{self.prefix}:{{j:{job_id}}}:cancelled"
 
     def models(self, provider: str) -> str:
         """The provider's model list, as its worker pool last fetched it (TTL one hour)."""

@@ -127,7 +127,7 @@ def job_consumer(
     return JobConsumer(
         redis,
         keys,
-        JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
+        JobRunner(adapter, key_client, guard, ClientWatch(redis, keys), metrics),
         consumer_name=consumer_name,
         concurrency=-(-settings.worker_concurrency // settings.queue_shards),
         maxlen=settings.queue_maxlen,
