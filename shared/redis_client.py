@@ -13,7 +13,7 @@ transaction stays in one slot; what differs in cluster mode is asked of `is_clus
 """
 
 from contextlib import suppress
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
@@ -92,7 +92,7 @@ def queue_publish(pipe: Pipeline, channel: str, message: bytes) -> None:
         pipe.publish(channel, message)
 
 
-async def get_many(redis: Redis, names: list[str]) -> list[bytes | None]:
+async def get_many(redis: Redis, names: list[str]) -> list[Any]:
     """MGET; in a cluster, where the names may be in several slots, one MGET per slot."""
     if is_cluster(redis):
         return await cast(RedisCluster, redis).mget_nonatomic(names)

@@ -32,6 +32,7 @@ from shared.redis_keys import RedisKeys
 log = logging.getLogger(__name__)
 
 _SUBSCRIBE_TIMEOUT = 5.0
+_FOREVER = 3600.0  # a cluster's sharded read takes no "no timeout"
 
 
 class ReplyHub:
@@ -68,8 +69,9 @@ class ReplyHub:
         """The next message, waiting `wait` seconds at most (None: until one comes)."""
         if self.cluster:
             pubsub = cast(ClusterPubSub, self.pubsub)
-            return await pubsub.get_sharded_message(timeout=wait)
-        return await self.pubsub.get_message(timeout=wait)
+            return await pubsub.get_sharded_message(timeout=_FOREVER if wait is None else wait)
+        message: dict[str, Any] | None = await self.pubsub.get_message(timeout=wait)
+        return message
 
     async def _resubscribe(self) -> None:
         """A new subscription in a cluster, at the node now serving the channel's slot."""

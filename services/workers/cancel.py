@@ -4,8 +4,8 @@ When a job's client leaves before its answer, the edge marks the job cancelled
 (`RedisKeys.cancelled`). While upstream calls (with their retries) run, the worker looks for
 the marks of their jobs (one `MGET` for all of them every `POLL_SECONDS`; in a cluster one per
 slot) and cancels the calls nobody waits for, streams included. A streaming job also stops
-when a PUBLISH reaches nobody: its edge is gone. Either way the job ends with `ListenerGone`; for a cut stream it
-carries the usage of what was delivered (`shared.delivered`).
+when a PUBLISH reaches nobody: its edge is gone. Either way the job ends with `ListenerGone`;
+for a cut stream it carries the usage of what was delivered (`shared.delivered`).
 """
 
 import asyncio
