@@ -12,6 +12,7 @@ promoted). The fleet's names are hash-tagged (`shared/redis_keys.py`) so that ev
 transaction stays in one slot; what differs in cluster mode is asked of `is_cluster`.
 """
 
+import time
 from contextlib import suppress
 from typing import Any, cast
 
@@ -64,6 +65,20 @@ def redis_ms(reply: object) -> int:
     if isinstance(reply, tuple | list) and len(reply) == 2:
         return int(reply[0]) * 1000 + int(reply[1]) // 1000
     return 0
+
+
+def queue_clock(pipe: Pipeline) -> None:
+    """Queues Redis `TIME` last on `pipe`, the clock the breaker times its cooldown with. A
+    cluster's pipeline cannot carry it: there `clock_ms` reads this host's clock instead."""
+    if not isinstance(pipe, ClusterPipeline):
+        pipe.time()
+
+
+def clock_ms(pipe: Pipeline, answers: list[Any]) -> int:
+    """The time `queue_clock` asked for, taken off the end of `answers`."""
+    if isinstance(pipe, ClusterPipeline):
+        return int(time.time() * 1000)
+    return redis_ms(answers.pop())
 
 
 def is_cluster(redis: Redis) -> bool:

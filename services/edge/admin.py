@@ -23,7 +23,7 @@ from services.edge.proxy import forward
 from shared.errors import AuthenticationError, AuthorizationError, ServiceUnavailable
 from shared.http import trace_id
 from shared.providers import PROVIDERS
-from shared.redis_client import redis_ms
+from shared.redis_client import clock_ms, queue_clock
 from shared.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,11 @@ async def queue_view(request: Request, within: float) -> dict[str, dict[str, Any
                 pipe.zcount(keys.heartbeat(provider), since_ms, "+inf")
                 pipe.hmget(keys.breaker(provider), ["st", "until"])
                 pipe.xlen(keys.dead_letters(provider))
-            pipe.time()
+            queue_clock(pipe)
             answers = await pipe.execute(raise_on_error=False)
     except RedisError as exc:
         raise ServiceUnavailable("The gateway's Redis is unavailable") from exc
-    now_ms = redis_ms(answers[-1])
+    now_ms = clock_ms(pipe, answers)
     view = {}
     per = 2 * keys.shards + 3
     for index, provider in enumerate(providers):

@@ -39,7 +39,7 @@ from shared.messages import (
     RerankResultEvent,
     decode_event,
 )
-from shared.redis_client import is_cluster, redis_ms
+from shared.redis_client import is_cluster
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest, Usage
 
@@ -307,11 +307,10 @@ class JobQueue:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(self.keys.own_keys(job.user_id), provider)
             pipe.hmget(self.keys.breaker(provider), ["st", "until"])
-            pipe.time()
-            key_id, (state, until), now = await pipe.execute()
+            key_id, (state, until) = await pipe.execute()
         if looks_up and key_id is not None:
             job = job.model_copy(update={"key_id": key_id.decode()})
-        left = int(until or 0) - redis_ms(now)
+        left = int(until or 0) - int(time.time() * 1000)  # this host's clock for Redis TIME
         if not skips_breaker and state == b"open" and left > 0:
             return job, -1, left
         return job, 1, 0

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from services.edge.deps import ComponentsDep
 from shared.metrics import Snapshot, exposition
 from shared.providers import PROVIDERS
-from shared.redis_client import redis_ms
+from shared.redis_client import clock_ms, queue_clock
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 router = APIRouter()
@@ -65,14 +65,14 @@ async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
                 pipe.hmget(keys.breaker(provider), ["st", "until"])
             today = datetime.now(UTC).date().isoformat()
             pipe.zrevrange(keys.key_spend(today), 0, TOP_KEYS - 1, withscores=True)
-            pipe.time()  # the breaker's clock: it times its cooldown with Redis `TIME`
+            queue_clock(pipe)
             answers = await pipe.execute(raise_on_error=False)
     except RedisError:
         return snapshot
+    now_ms = clock_ms(pipe, answers)
     depth: dict[tuple[str, ...], float] = {}
     pending: dict[tuple[str, ...], float] = {}
     breaker: dict[tuple[str, ...], float] = {}
-    now_ms = redis_ms(answers[-1])
     per = 2 * keys.shards + 1
     for index, provider in enumerate(providers):
         *queue, state = answers[per * index : per * index + per]
@@ -86,7 +86,7 @@ async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
         ["provider"],
         pending,
     )
-    top = answers[-2] if isinstance(answers[-2], list) else []
+    top = answers[-1] if isinstance(answers[-1], list) else []
     snapshot.set(
         "gateway_key_spend_today_usd",
         f"USD spent today (UTC) by the {TOP_KEYS} gateway API keys that spent most",
