@@ -101,11 +101,11 @@ class ReplyHub:
         while True:
             try:
                 message = await self._next(None)
-            except (RedisError, OSError):
+            except Exception:  # the reader must outlive its connection, whatever broke it
                 log.warning("reply connection lost; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
                 if self.cluster:
-                    with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    with contextlib.suppress(Exception):
                         await self._resubscribe()
                 continue
             if message is None or message["type"] not in ("message", "smessage"):

@@ -86,8 +86,8 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        """Any one node: the cluster client learns the others from it."""
-        return self.nodes[0].url
+        """A live node: the cluster client learns the others from it."""
+        return next(n for n in self.nodes if n.process.poll() is None).url
 
     def masters(self) -> list[Node]:
         """The nodes now serving slots as masters (the live ones)."""
