@@ -44,6 +44,11 @@ class Fleet:
     postgres_pid: int | None  # None: an external PostgreSQL (DATABASE_URL)
 
     @property
+    def cluster(self) -> bool:
+        """Whether the fleet runs on a Redis Cluster."""
+        return self.config.extra_env.get("REDIS_CLUSTER") == "true"
+
+    @property
     def simulator_url(self) -> str:
         assert self.config.simulator_url is not None
         return self.config.simulator_url

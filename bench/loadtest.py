@@ -37,6 +37,7 @@ from bench.loadtest_results import (
     say,
 )
 from bench.mix import format_mix
+from bench.redis_stats import masters_work, spread
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LOGS = Path(".data/loadtest-logs")  # the started fleet's service logs of the last run
@@ -50,6 +51,7 @@ class Target:
     url: str
     token: str
     pids: dict[str, int]  # processes whose memory a soak follows: none for a running gateway
+    redis: tuple[str, bool] | None = None  # the started fleet's Redis URL, and whether a cluster
 
 
 def credentials(client: httpx.Client, config: Config, url: str) -> str:
@@ -82,7 +84,8 @@ def target(config: Config) -> Iterator[Target]:
                 for name, pid in fleet.pids().items()
                 if name == "edge" or name.startswith("worker-")
             }
-            yield Target(url, credentials(client, config, url), pids)
+            redis = (fleet.config.redis_url, fleet.cluster)
+            yield Target(url, credentials(client, config, url), pids, redis)
 
 
 def locust_command(config: Config, target: Target) -> list[str]:
@@ -190,8 +193,14 @@ def main() -> int:
     say(config.describe(config.url or "a fleet started here, simulator upstream"))
     with target(config) as running:
         say(f"Gateway at {running.url}; Locust's output in {config.out / LOCUST_LOG}")
+        before = masters_work(*running.redis) if running.redis else []
         observed = run_load(config, running)
-    status = report(config, read_results(config.out), observed)
+        after = masters_work(*running.redis) if running.redis else []
+    results = read_results(config.out)
+    status = report(config, results, observed)
+    if before:
+        work = [a - b for a, b in zip(after, before, strict=True)]
+        say(f"Redis: {spread(work, results.total.requests)}")
     charts = ", ".join(path.name for path in write_charts(config, observed))
     say(f"Charts in {config.out}: {charts}; Locust's report: {config.out / LOCUST_HTML}")
     return status

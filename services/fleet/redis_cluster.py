@@ -160,13 +160,13 @@ def local_cluster(folder: Path, masters: int = 3, replicas: int = 0) -> Iterator
         for node in cluster.nodes:
             wait_for_port(node.port)
         addresses = [f"127.0.0.1:{n.port}" for n in cluster.nodes]
-        create = [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas)]
-        subprocess.run(
-            [*create, "--cluster-yes"],
-            check=True,
-            capture_output=True,
-            timeout=_START_TIMEOUT,
-        )
+        if len(addresses) == 1:  # `--cluster create` wants three masters: one takes every slot
+            create = [cli, "-p", str(cluster.nodes[0].port), "cluster", "addslotsrange", "0"]
+            create.append("16383")
+        else:
+            create = [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas)]
+            create.append("--cluster-yes")
+        subprocess.run(create, check=True, capture_output=True, timeout=_START_TIMEOUT)
         cluster.wait_ok()
         yield cluster
     finally:
