@@ -373,6 +373,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cluster_named(self) -> "Settings":
+        # Without it `make run` would start its embedded Redis, which is no cluster.
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("REDIS_CLUSTER=true needs REDIS_URL naming a node of the cluster")
+        return self
+
     @property
     def proxies(self) -> TrustedProxies:
         """Whose forwarding headers name the client (`ClientAddress` reads them)."""
