@@ -55,16 +55,24 @@ class Target:
 
 
 def credentials(client: httpx.Client, config: Config, url: str) -> str:
-    """The bearer the users send: given, or from logging in, or from registering a user."""
+    """The bearers the users send, comma-separated: given, or from logging in, or from
+    registering `LOADTEST_ACCOUNTS` users."""
     if config.token:
         return config.token
     if config.email and config.password:
         body = {"email": config.email, "password": config.password}
         response = client.post(f"{url}/api/v1/auth/login", json=body)
     else:
-        email = f"loadtest-{secrets.token_hex(4)}@example.com"
-        body = {"email": email, "password": "loadtest-password-123", "name": "Load Test"}
-        response = client.post(f"{url}/api/v1/auth/register", json=body)
+        return ",".join(register(client, url) for _ in range(config.accounts))
+    response.raise_for_status()
+    token: str = response.json()["token"]
+    return token
+
+
+def register(client: httpx.Client, url: str) -> str:
+    email = f"loadtest-{secrets.token_hex(4)}@example.com"
+    body = {"email": email, "password": "loadtest-password-123", "name": "Load Test"}
+    response = client.post(f"{url}/api/v1/auth/register", json=body)
     response.raise_for_status()
     token: str = response.json()["token"]
     return token
