@@ -263,24 +263,15 @@ class JobQueue:
         looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
         skips_breaker = isinstance(job, ChatJob) and bool(job.request.fallbacks)
         stream = self.keys.jobs_for(provider, job.id)
-        breaker, own_keys = self.keys.breaker(provider), self.keys.own_keys(job.user_id)
         try:
-            if self.cluster:
+            if not self.cluster:
+                own_keys = self.keys.own_keys(job.user_id)
+                names = [stream, self.keys.breaker(provider), own_keys]
+                verdict, value = await self._enqueue(job, provider, names, skips_breaker, looks_up)
+            else:
                 job, verdict, value = await self._read_apart(job, provider, looks_up, skips_breaker)
-                breaker = own_keys = stream
-                looks_up, skips_breaker = False, True
-            if not self.cluster or verdict == 1:
-                verdict, value = await self._enqueue_script(
-                    [stream, breaker, own_keys],
-                    [
-                        orjson.dumps(job.model_dump(exclude_none=True)),
-                        self.maxlen,
-                        -(-self.queue_limit // self.keys.shards),
-                        1 if skips_breaker else 0,
-                        provider,
-                        1 if looks_up else 0,
-                    ],
-                )
+                if verdict == 1:  # the script queues only: its other names are its stream's
+                    verdict, value = await self._enqueue(job, provider, [stream] * 3, True, False)
         except RedisError as exc:
             raise ServiceUnavailable("The job queue is unavailable") from exc
         if verdict == -1:
@@ -297,6 +288,22 @@ class JobQueue:
                 retry_after=1,
                 details={"provider": provider, "waiting": int(value)},
             )
+
+    async def _enqueue(
+        self, job: Job, provider: str, names: list[str], skips_breaker: bool, looks_up: bool
+    ) -> tuple[int, int]:
+        verdict, value = await self._enqueue_script(
+            names,
+            [
+                orjson.dumps(job.model_dump(exclude_none=True)),
+                self.maxlen,
+                -(-self.queue_limit // self.keys.shards),  # the shard's share of the limit
+                1 if skips_breaker else 0,
+                provider,
+                1 if looks_up else 0,
+            ],
+        )
+        return int(verdict), int(value)
 
     async def _read_apart(
         self, job: Job, provider: str, looks_up: bool, skips_breaker: bool
