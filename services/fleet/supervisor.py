@@ -93,6 +93,7 @@ class Supervisor:
                 for watch in self.watches
             },
         }
+        self.status_path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.status_path.with_suffix(".tmp")
         partial.write_text(json.dumps(status, indent=2) + "\n")
         partial.replace(self.status_path)
