@@ -10,6 +10,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from services.fleet.infra import create_database, embedded_postgres, embedded_redis
@@ -54,6 +55,22 @@ def report(config: FleetConfig, services: list[Service]) -> None:
     say("Press Ctrl-C to stop.")
 
 
+def start_all(services: list[Service], stopping: Callable[[], bool]) -> bool:
+    """Starts the services in order, each once the one before is healthy; False if a stop
+    was asked for meanwhile."""
+    for service in services:
+        if stopping():
+            return False
+        service.start()
+        try:
+            service.wait_healthy()
+        except RuntimeError:
+            if not stopping():
+                raise
+            # Ctrl-C in a terminal reaches the whole process group: the child stopped too.
+    return not stopping()
+
+
 def main() -> None:
     settings = load_settings()
     stopping = False
@@ -95,14 +112,12 @@ def main() -> None:
         status_path = data_dir / "fleet.json"
         stack.callback(status_path.unlink, missing_ok=True)
         stack.callback(stop_all, services)
-        for service in services:
-            service.start()
-            service.wait_healthy()
-        supervisor = Supervisor(services, status_path, say)
-        report(config, services)
-        while not stopping:
-            supervisor.check()
-            time.sleep(0.2)
+        if start_all(services, lambda: stopping):
+            supervisor = Supervisor(services, status_path, say)
+            report(config, services)
+            while not stopping:
+                supervisor.check()
+                time.sleep(0.2)
         say("Stopping the fleet...")
     say("Stopped.")
 
