@@ -187,7 +187,7 @@ async def test_make_run_outlives_a_killed_worker_and_stops_on_ctrl_c(
     async with edge, simulator:
         token = await register(edge)
         traces = [new_trace() for _ in range(5)]
-        body = chat_body("xai", "grok-3", "hi [[sim latency_ms=4000]]")
+        body = chat_body("xai", "grok-3", "hi [[sim latency_ms=8000]]")
         chats = [
             asyncio.create_task(edge.post("/api/v1/chat", json=body, headers=auth(token, t)))
             for t in traces
