@@ -12,6 +12,7 @@ was restarted; it is rewritten at each change and removed when the fleet stops.
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,10 +66,8 @@ class Supervisor:
         watch.exits += 1
         delay = min(FIRST_BACKOFF * 2 ** min(watch.exits - 1, 10), MAX_BACKOFF)
         watch.exited_pid, watch.restart_at = pid, now + delay
-        self.say(
-            f"{watch.service.name} (pid {pid}) exited with code {code}; "
-            f"restarting it in {delay:g} s"
-        )
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
+        self.say(f"{watch.service.name} (pid {pid}) {how}; restarting it in {delay:g} s")
         self.write_status()
 
     def restart(self, watch: _Watch, now: float) -> None:

@@ -216,7 +216,7 @@ async def test_make_run_outlives_a_killed_worker_and_stops_on_ctrl_c(
     assert {k: v for k, v in after.items() if k != "worker-xai"} == {
         k: v for k, v in before.items() if k != "worker-xai"
     }
-    assert f"worker-xai (pid {victim}) exited with code -9" in fleet.output
+    assert f"worker-xai (pid {victim}) was killed by SIGKILL" in fleet.output
 
     fleet.process.send_signal(signal.SIGINT)
     assert await asyncio.to_thread(fleet.process.wait, 60) == 0

@@ -68,7 +68,7 @@ def test_an_exited_process_is_restarted_after_a_growing_bounded_backoff(tmp_path
             assert status(tmp_path / "fleet.json")["pid"] == service.process.pid
         assert delays == [1, 2, 4, 8, 16, MAX_BACKOFF, MAX_BACKOFF]
         assert status(tmp_path / "fleet.json")["restarts"] == 7
-        assert f"crasher (pid {pid}) exited with code 3; restarting it in 30 s" in said
+        assert f"crasher (pid {pid}) exited (3); restarting it in 30 s" in said
 
         # Up for a while before it exits again: the backoff starts over.
         exit_of(service)
