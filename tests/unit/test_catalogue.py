@@ -32,7 +32,14 @@ class StubQueue:
         self.calls: list[str] = []
 
     def job_fields(self, *, user_id: str, trace: str) -> dict[str, Any]:
-        return {"id": "job_1", "trace": trace, "ts": 0.0, "deadline": 30.0, "user_id": user_id}
+        return {
+            "id": "job_1",
+            "reply_to": "r",
+            "trace": trace,
+            "ts": 0.0,
+            "deadline": 30.0,
+            "user_id": user_id,
+        }
 
     async def call(self, job: Job, provider: str) -> ModelsResult:
         assert isinstance(job, ModelsJob)
