@@ -279,6 +279,8 @@ async def create_message(request: Request) -> Response:
     system, messages, prompt_tokens = _prompt(body)
     directives = parse_directives(_last_user_text(messages), config, key)
     directives = directives.for_attempt(attempt_of(request, record))
+    if directives.hold:
+        await request.app.state.gates.hold(directives.hold)
     if isinstance(directives.fail, int) or (
         directives.fail == "midstream" and not body.get("stream")
     ):

@@ -24,6 +24,7 @@ class Record:
     usage: dict[str, Any] = field(default_factory=dict)
     chunks: int = 0  # frames of a streamed body that were sent
     finished: bool = False  # a streamed body was sent to its end (not cut by the client)
+    ended: bool = False  # a streamed body stopped: sent to its end, or cut by the client
     ts: float = field(default_factory=time.time)
 
     def as_json(self) -> dict[str, Any]:
@@ -55,12 +56,15 @@ class Recorder:
 
 
 async def counted(body: wire.Body, record: Record) -> wire.Body:
-    """`body`, counting the frames sent into `record`."""
-    async for chunk in body:
-        if not isinstance(chunk, wire.Drop):
-            record.chunks += 1
-        yield chunk
-    record.finished = True
+    """`body`, counting the frames sent into `record`; `ended` once it stops either way."""
+    try:
+        async for chunk in body:
+            if not isinstance(chunk, wire.Drop):
+                record.chunks += 1
+            yield chunk
+        record.finished = True
+    finally:
+        record.ended = True
 
 
 def attempt_of(request: Request, record: Record) -> int:

@@ -12,6 +12,7 @@ import orjson
 
 from services.simulator.config import SimulatorConfig
 from services.simulator.garbage import GARBAGE
+from services.simulator.gates import NAME as GATE_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Directives:
     fail_times: int | None = None  # fail only the first N attempts of a request
     pending: int = 0  # NIM hosted calls: answer 202 and make the caller poll this many times
     finish: str | None = None  # OpenAI dialect: this finish reason instead of the usual one
+    hold: str | None = None  # wait for this gate to be released before answering (`gates.py`)
 
     def for_attempt(self, attempt: int) -> "Directives":
         """These directives for the `attempt`-th call (1-based) of the same request."""
@@ -120,6 +122,7 @@ def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> D
         fail_times=ints.get("fail_times"),
         pending=ints.get("pending", 0),
         finish=values["finish"] if _FINISH.match(values.get("finish", "")) else None,
+        hold=values["hold"] if GATE_NAME.match(values.get("hold", "")) else None,
     )
 
 

@@ -1,8 +1,10 @@
 """Small helpers for talking to the running fleet."""
 
+import asyncio
 import contextlib
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -70,6 +72,59 @@ def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
         prompt += recorded["citation_tokens"]
         completion += recorded["reasoning_tokens"]
     return prompt, completion
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, within: float = 30.0
+) -> None:
+    """Polls `condition` until it holds; fails saying `what` did not happen within `within` s."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {within} s"
+        await asyncio.sleep(0.05)
+
+
+def async_value(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """`check` as the condition `eventually` polls."""
+
+    async def condition() -> bool:
+        return check()
+
+    return condition
+
+
+async def upstream_stream_ended(simulator: httpx.AsyncClient, trace: str) -> dict[str, Any]:
+    """The simulator's record of the one streamed POST for `trace`, once that stream stopped
+    (sent to its end, or cut by the client)."""
+    record: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal record
+        response = await simulator.get("/_sim/requests", params={"trace_id": trace})
+        posts = [r for r in response.json()["requests"] if r["method"] == "POST"]
+        assert len(posts) <= 1, posts
+        record = posts[0] if posts else {}
+        return bool(record.get("ended"))
+
+    await eventually(ended, f"the upstream stream of {trace} ending")
+    return record
+
+
+async def held_at(simulator: httpx.AsyncClient, gate: str, count: int) -> None:
+    """Waits until `count` answers wait at the simulator's gate (`[[sim hold=gate]]`)."""
+
+    async def holding() -> bool:
+        response = await simulator.get(f"/_sim/holds/{gate}")
+        waiting: int = response.json()["waiting"]
+        assert waiting <= count, f"{waiting} answers wait at {gate}, not {count}"
+        return waiting == count
+
+    await eventually(holding, f"{count} answers waiting at {gate}")
+
+
+async def release(simulator: httpx.AsyncClient, gate: str) -> None:
+    response = await simulator.post(f"/_sim/release/{gate}")
+    assert response.status_code == 204, response.text
 
 
 def upstream_usage(record: dict[str, Any]) -> tuple[int, int]:
