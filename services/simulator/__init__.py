@@ -34,6 +34,7 @@ text): `[[sim key=value ...]]`
                         400, Perplexity's 401 is an HTML page; 403 is Anthropic's
                         `permission_error`, OpenRouter's moderation flag with its `metadata`, xAI's
                         blocked key); 429 (and Anthropic 529) carry `retry-after: 1`
+    retry_after=N       with `fail=429` (or Anthropic 529): `retry-after: N` instead of 1
     hold=NAME           chat: wait until `POST /_sim/release/NAME` before answering (at most 60 s)
     fail_times=N        with `fail=` (chat): only the first N attempts fail; attempts are the POSTs
                         with the same `x-request-id` on any provider, so a retried (or fallen

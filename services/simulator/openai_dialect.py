@@ -94,7 +94,9 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     if isinstance(directives.fail, int):
         async for _ in wire.pause(directives.latency_s, None, 0):
             pass
-        response = error_response(profile, directives.fail, key, model=body["model"])
+        response = error_response(
+            profile, directives.fail, key, model=body["model"], retry_after=directives.retry_after
+        )
         record.status, record.outcome = response.status_code, "error"
         return response
     reasoning_model = openai_checks.reasons(profile, body)
