@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import orjson
+from redis.asyncio import Redis
 
 from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
+from shared.redis_keys import RedisKeys
 
 
 @contextlib.contextmanager
@@ -125,6 +127,32 @@ async def held_at(simulator: httpx.AsyncClient, gate: str, count: int) -> None:
 async def release(simulator: httpx.AsyncClient, gate: str) -> None:
     response = await simulator.post(f"/_sim/release/{gate}")
     assert response.status_code == 204, response.text
+
+
+async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, str]:
+    """(key, key id) of a new gateway API key with a token budget of its own."""
+    created = await edge.post(
+        "/api/v1/api-keys",
+        json={"name": "budgeted", "limits": {"tokens_per_minute": 100_000}},
+        headers=auth(token),
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["key"], created.json()["id"]
+
+
+async def budget_used(redis: Redis, keys: RedisKeys, owner: tuple[str, str]) -> int:
+    value = await redis.hget(keys.token_budget(*owner), "used")
+    return int(value or 0)
+
+
+async def settled_to(redis: Redis, keys: RedisKeys, owner: tuple[str, str], tokens: int) -> None:
+    """Waits for the budget of `owner` (scope, id) to hold `tokens` (the edge settles as the
+    request ends)."""
+
+    async def settled() -> bool:
+        return await budget_used(redis, keys, owner) == tokens
+
+    await eventually(settled, f"the budget of {owner} settling to {tokens}")
 
 
 def upstream_usage(record: dict[str, Any]) -> tuple[int, int]:

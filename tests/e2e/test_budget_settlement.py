@@ -17,10 +17,12 @@ from services.fleet.plan import FleetConfig
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 from tests.e2e.helpers import (
     auth,
+    budget_used,
+    budgeted_key,
     chat_body,
-    eventually,
     new_trace,
     running_edge,
+    settled_to,
     sse_payloads,
     upstream_record,
     upstream_usage,
@@ -38,32 +40,6 @@ MAX_TOKENS = 400  # with the prompt, what each request reserves
 async def pool(fleet: FleetConfig, redis_url: str) -> AsyncIterator[Pool]:
     async for created in pool_for(fleet, redis_url):
         yield created
-
-
-async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, str]:
-    """(key, key id) of a new gateway API key with a token budget of its own."""
-    created = await edge.post(
-        "/api/v1/api-keys",
-        json={"name": "budgeted", "limits": {"tokens_per_minute": 100_000}},
-        headers=auth(token),
-    )
-    assert created.status_code == 201, created.text
-    return created.json()["key"], created.json()["id"]
-
-
-async def used(redis: Redis, keys: RedisKeys, owner: tuple[str, str]) -> int:
-    value = await redis.hget(keys.token_budget(*owner), "used")
-    return int(value or 0)
-
-
-async def settled_to(redis: Redis, keys: RedisKeys, owner: tuple[str, str], tokens: int) -> None:
-    """Waits for the budget of `owner` (scope, id) to hold `tokens` (the edge settles as the
-    request ends)."""
-
-    async def settled() -> bool:
-        return await used(redis, keys, owner) == tokens
-
-    await eventually(settled, f"the budget of {owner} settling to {tokens}")
 
 
 def stream_body(text: str, max_tokens: int = MAX_TOKENS) -> dict[str, object]:
@@ -140,7 +116,7 @@ async def test_a_stream_whose_worker_is_killed_gives_its_reservation_back(
                 lines = r.aiter_lines()
                 first = await anext(lines)
                 assert first.startswith('data: {"delta"'), first
-                reserved = await used(pool.redis, pool.keys, owner)
+                reserved = await budget_used(pool.redis, pool.keys, owner)
                 assert reserved > MAX_TOKENS  # held while the stream runs
                 pending = await pool.redis.xpending(pool.keys.jobs("deepseek"), WORKER_GROUP)
                 assert pending["pending"] == 1  # the job is in the worker's hands
