@@ -13,7 +13,8 @@ Routes (every OpenAI-dialect route also answers under `/P/v1/...`):
     /huggingface/hf-inference/models/<org>/<model>/pipeline/feature-extraction (a single string
         input gets one flat vector), /huggingface/embed (TEI: always a list of vectors)
 Control: `GET /health`, `GET /_sim/requests?trace_id=X` (records whose `x-request-id` is X, newest
-last; every request is recorded with its headers and body; streamed answers also record
+last; every request is recorded with its headers and body, and `answer`, what it was sent (the
+JSON body, or a stream's JSON `data:` payloads; not kept over 1 MiB); streamed answers also record
 `chunks`, the frames sent, `finished`, false when the client cut the stream, and `ended`, true
 once the stream stopped either way), `DELETE /_sim/requests`, `GET /_sim/holds/NAME` (how many
 answers wait at gate NAME) and `POST /_sim/release/NAME` (`gates.py`).

@@ -6,7 +6,7 @@ from services.simulator import anthropic_dialect, openai_dialect, retrieval_rout
 from services.simulator.config import SimulatorConfig
 from services.simulator.gates import NAME, Gates
 from services.simulator.prompt_cache import PromptCache
-from services.simulator.recorder import Recorder
+from services.simulator.recorder import AnswerRecorder, Recorder
 from services.simulator.registry import OPENAI_PROFILES
 
 
@@ -57,4 +57,5 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     for profile in OPENAI_PROFILES:
         app.include_router(openai_dialect.build_router(profile))
     app.include_router(retrieval_routes.build_router())
+    app.add_middleware(AnswerRecorder)
     return app

@@ -59,6 +59,25 @@ async def upstream_record(simulator: httpx.AsyncClient, trace: str) -> dict[str,
     return record
 
 
+async def upstream_answer(simulator: httpx.AsyncClient, trace: str) -> Any:
+    """What the provider sent for `trace`'s one POST: its JSON body, or the JSON payloads of its
+    stream (kept by the simulator once the answer was sent)."""
+    answer: Any = None
+
+    async def sent() -> bool:
+        nonlocal answer
+        answer = (await upstream_record(simulator, trace))["answer"]
+        return answer is not None
+
+    await eventually(sent, f"the simulator keeping its answer to {trace}")
+    return answer
+
+
+def last_with(payloads: list[Any], field: str) -> Any:
+    """`field` of the last stream payload that has it."""
+    return [p[field] for p in payloads if isinstance(p, dict) and field in p][-1]
+
+
 def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
     """(prompt, completion) in unified semantics, from the usage the provider reported."""
     if provider == "anthropic":
