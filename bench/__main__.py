@@ -7,15 +7,21 @@ Settings (environment):
 - BENCH_ROUNDS: direct/gateway alternations per cell (default 2).
 - BENCH_MAX_SECONDS: cells not started by then are skipped and listed (default 300).
 - BENCH_CLIENT: `raw` (default, `bench.wire`) or `httpx` for the load generator.
-- REDIS_URL / DATABASE_URL: servers to use instead of embedded ones.
+- BENCH_BASELINE: a git revision (e.g. `main`) to measure side by side with this checkout, in
+  the same run: a second fleet runs that revision's code, and each round goes direct, then
+  through the baseline ("before"), then through this checkout ("after").
+- REDIS_URL / DATABASE_URL: servers to use instead of embedded ones (with an external Redis,
+  the Redis figures count every client of that server).
 """
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -24,10 +30,12 @@ import httpx
 import uvloop
 
 from bench import report
-from bench.fleet import MODEL, PROVIDER, Fleet, running_fleet
+from bench.fleet import LOGS, MODEL, PROVIDER, Fleet, checkout, running_fleet
 from bench.load import Samples, Target, chat_body, run
-from bench.proc import Memory, busy_seconds, cpu_seconds, peak_memory
+from bench.proc import busy_seconds, cpu_seconds, peak_memory
+from bench.redis_stats import RedisWork, redis_work
 from bench.report import Cell, CellResult
+from services.fleet.plan import SIMULATOR_KEY
 from shared.heap import freeze_startup_heap
 
 DOC = Path("docs/benchmarks.md")
@@ -69,22 +77,33 @@ def cells_by_priority(requests: int) -> list[Cell]:
     ]
 
 
-def targets(fleet: Fleet, token: str, cell: Cell) -> tuple[Target, Target]:
+@dataclass(frozen=True)
+class Gateway:
+    """One fleet under test: `code` is "" alone, "before" / "after" side by side."""
+
+    code: str
+    fleet: Fleet
+    token: str = ""
+
+
+def direct_target(fleet: Fleet, cell: Cell) -> Target:
     tokens = STREAM_TOKENS if cell.stream else CHAT_TOKENS
-    json = {"Content-Type": "application/json"}
-    direct = Target(
+    return Target(
         "direct",
         f"{fleet.simulator_url}/{PROVIDER}/chat/completions",
-        {**json, "Authorization": "Bearer x"},
+        {"Content-Type": "application/json", "Authorization": f"Bearer {SIMULATOR_KEY}"},
         chat_body(cell.latency_ms, tokens, cell.stream, None, cell.chunk_delay_ms),
     )
-    gateway = Target(
+
+
+def gateway_target(gateway: Gateway, cell: Cell) -> Target:
+    tokens = STREAM_TOKENS if cell.stream else CHAT_TOKENS
+    return Target(
         "gateway",
-        f"{fleet.config.edge_url}/api/v1/chat",
-        {**json, "Authorization": f"Bearer {token}"},
+        f"{gateway.fleet.config.edge_url}/api/v1/chat",
+        {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.token}"},
         chat_body(cell.latency_ms, tokens, cell.stream, PROVIDER, cell.chunk_delay_ms),
     )
-    return direct, gateway
 
 
 async def register(client: httpx.AsyncClient, fleet: Fleet) -> str:
@@ -102,70 +121,67 @@ async def register(client: httpx.AsyncClient, fleet: Fleet) -> str:
 
 
 async def measure_cell(
-    client: httpx.AsyncClient | None, fleet: Fleet, token: str, cell: Cell, rounds: int
-) -> CellResult:
-    direct_target, gateway_target = targets(fleet, token, cell)
-    pids = {**fleet.pids(), "load generator": os.getpid()}
-    direct, gateway = Samples(), Samples()
-    cpu: dict[str, float] = {}
-    for target in (direct_target, gateway_target):  # warm-up: open connections, fill caches
-        await run(
-            client,
-            target,
-            concurrency=cell.concurrency,
-            requests=cell.concurrency * 2,
-            stream=cell.stream,
+    client: httpx.AsyncClient | None, gateways: list[Gateway], cell: Cell, rounds: int
+) -> list[CellResult]:
+    """Rounds of direct, then each gateway in turn; a result per gateway, with the same
+    direct samples."""
+    direct = Samples()
+    direct_to = direct_target(gateways[-1].fleet, cell)
+    targets = [gateway_target(gateway, cell) for gateway in gateways]
+    samples = [Samples() for _ in gateways]
+    cpu: list[dict[str, float]] = [{} for _ in gateways]
+    redis = [RedisWork() for _ in gateways]
+
+    async def load(target: Target, requests: int) -> Samples:
+        return await run(
+            client, target, concurrency=cell.concurrency, requests=requests, stream=cell.stream
         )
+
+    for target in (direct_to, *targets):  # warm-up: open connections, fill caches
+        await load(target, cell.concurrency * 2)
     per_round = max(cell.requests // rounds, 1)
     for _ in range(rounds):
-        direct.extend(
-            await run(
-                client,
-                direct_target,
-                concurrency=cell.concurrency,
-                requests=per_round,
-                stream=cell.stream,
-            )
-        )
-        before = {**cpu_seconds(pids), report.BOX: busy_seconds()}
-        gateway.extend(
-            await run(
-                client,
-                gateway_target,
-                concurrency=cell.concurrency,
-                requests=per_round,
-                stream=cell.stream,
-            )
-        )
-        after = {**cpu_seconds(pids), report.BOX: busy_seconds()}
-        for name, seconds in after.items():
-            cpu[name] = cpu.get(name, 0.0) + seconds - before.get(name, seconds)
-    return CellResult(cell, direct, gateway, cpu)
+        direct.extend(await load(direct_to, per_round))
+        for index, gateway in enumerate(gateways):
+            pids = {**gateway.fleet.pids(), "load generator": os.getpid()}
+            before = {**cpu_seconds(pids), report.BOX: busy_seconds()}
+            redis_before = redis_work(gateway.fleet.config.redis_url)
+            samples[index].extend(await load(targets[index], per_round))
+            redis[index] += redis_work(gateway.fleet.config.redis_url) - redis_before
+            after = {**cpu_seconds(pids), report.BOX: busy_seconds()}
+            for name, seconds in after.items():
+                cpu[index][name] = cpu[index].get(name, 0.0) + seconds - before.get(name, seconds)
+    return [
+        CellResult(cell, direct, samples[i], cpu[i], redis[i], gateway.code)
+        for i, gateway in enumerate(gateways)
+    ]
 
 
 async def measure(
-    fleet: Fleet, cells: list[Cell], rounds: int, deadline: float, use_httpx: bool
-) -> tuple[list[CellResult], list[Cell], dict[str, Memory]]:
+    gateways: list[Gateway], cells: list[Cell], rounds: int, deadline: float, use_httpx: bool
+) -> tuple[list[CellResult], list[Cell]]:
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     results: list[CellResult] = []
     skipped: list[Cell] = []
     async with httpx.AsyncClient(limits=limits, timeout=120.0) as client:
-        token = await register(client, fleet)
+        gateways = [Gateway(g.code, g.fleet, await register(client, g.fleet)) for g in gateways]
         for cell in cells:
             if time.monotonic() > deadline:
                 skipped.append(cell)
                 continue
             started = time.monotonic()
             load_client = client if use_httpx else None
-            result = await measure_cell(load_client, fleet, token, cell, rounds)
-            results.append(result)
-            say(
-                f"  {cell.label:<22} gateway {len(result.gateway.latencies)} ok, "
-                f"{result.gateway.errors.total()} errors; "
-                f"direct {result.direct.errors.total()} errors "
-                f"({time.monotonic() - started:.1f} s)"
-            )
-    return results, skipped, peak_memory(fleet.pids())
+            measured = await measure_cell(load_client, gateways, cell, rounds)
+            results += measured
+            for result in measured:
+                say(
+                    f"  {cell.label:<22} gateway {result.code or ''} "
+                    f"{len(result.gateway.latencies)} ok, "
+                    f"{result.gateway.errors.total()} errors; "
+                    f"direct {result.direct.errors.total()} errors "
+                    f"({time.monotonic() - started:.1f} s)"
+                )
+    return results, skipped
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -187,24 +203,46 @@ def main() -> int:
     client = "httpx" if use_httpx else "raw"
     say(f"Starting the fleet (BENCH_REQUESTS={requests}, BENCH_ROUNDS={rounds}, ", end="")
     say(f"BENCH_CLIENT={client})...")
-    with running_fleet(RATE_LIMIT_MAX) as fleet:
+    baseline = os.environ.get("BENCH_BASELINE", "")
+    with contextlib.ExitStack() as stack:
+        gateways = []
+        if baseline:
+            code = stack.enter_context(checkout(baseline))
+            logs = LOGS / "baseline"
+            fleet = stack.enter_context(running_fleet(RATE_LIMIT_MAX, logs=logs, code=code))
+            gateways.append(Gateway("before", fleet))
+        fleet = stack.enter_context(running_fleet(RATE_LIMIT_MAX))
+        gateways.append(Gateway("after" if baseline else "", fleet))
         say(f"Fleet up in {time.monotonic() - began:.1f} s; measuring:")
         freeze_startup_heap()  # the load generator's own pauses would blur every cell
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            results, skipped, memory = runner.run(
-                measure(fleet, cells_by_priority(requests), rounds, began + max_seconds, use_httpx)
+            cells = cells_by_priority(requests)
+            results, skipped = runner.run(
+                measure(gateways, cells, rounds, began + max_seconds, use_httpx)
             )
+        memory = {
+            f"{name} ({g.code})" if g.code else name: m
+            for g in gateways
+            for name, m in peak_memory(g.fleet.pids()).items()
+        }
         external = [
             name
             for name, pid in (("Redis", fleet.redis_pid), ("PostgreSQL", fleet.postgres_pid))
             if pid is None
         ]
     results.sort(
-        key=lambda r: (r.cell.stream, r.cell.latency_ms, r.cell.chunk_delay_ms, r.cell.concurrency)
+        key=lambda r: (
+            r.cell.stream,
+            r.cell.latency_ms,
+            r.cell.chunk_delay_ms,
+            r.cell.concurrency,
+            r.code != "after",
+        )
     )
     chat = report.chat_table([r for r in results if not r.cell.stream])
     stream = report.stream_table([r for r in results if r.cell.stream])
     cpu = report.cpu_table(results)
+    redis = report.redis_table(results)
     mem = report.memory_table(memory)
     errors = report.error_examples(results)
     missing = [f"{cell.label} (BENCH_MAX_SECONDS reached)" for cell in skipped]
@@ -212,7 +250,8 @@ def main() -> int:
         f"CPU and memory of {name} (external: not on this machine's /proc)" for name in external
     ]
     settings = (
-        f"BENCH_REQUESTS={requests}, BENCH_ROUNDS={rounds}; one edge process, one `deepseek` "
+        (f"code before: `{baseline}`, after: this checkout; " if baseline else "")
+        + f"BENCH_REQUESTS={requests}, BENCH_ROUNDS={rounds}; one edge process, one `deepseek` "
         f"worker process; auth, rate limiting (RATE_LIMIT_MAX={RATE_LIMIT_MAX}) and audit on; "
         f"model `{MODEL}`; load generator: "
         + (
@@ -225,13 +264,16 @@ def main() -> int:
     DOC.parent.mkdir(exist_ok=True)
     kept = report.load_test_section(DOC.read_text() if DOC.exists() else "")
     DOC.write_text(
-        report.document("make bench", date, settings, chat, stream, cpu, mem, errors, missing)
+        report.document(
+            "make bench", date, settings, chat, stream, cpu, redis, mem, errors, missing
+        )
         + (f"\n{kept}" if kept else "")
     )
     for title, table in (
         ("Non-streaming chat", chat),
         ("Streaming, 100 chunks", stream),
         ("CPU ms per request", cpu),
+        ("Redis per request", redis),
         ("Peak memory", mem),
     ):
         say(f"\n## {title}\n\n{table}")

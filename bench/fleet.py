@@ -5,6 +5,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,15 @@ from services.fleet.processes import Service, stop_all
 LOGS = Path(".data/bench-logs")  # the last `make bench` run's service logs, kept for reading
 PROVIDER = "deepseek"
 MODEL = "deepseek-chat"
+
+
+@contextlib.contextmanager
+def checkout(ref: str) -> Iterator[Path]:
+    """The tree of the git revision `ref`, in a temporary directory (`git archive`)."""
+    with tempfile.TemporaryDirectory(prefix="gw-bench-code-") as where:
+        archive = subprocess.run(["git", "archive", ref], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", where], input=archive, check=True)
+        yield Path(where)
 
 
 @dataclass(frozen=True)
@@ -78,12 +88,15 @@ def _postgres(run_dir: Path) -> Iterator[tuple[str, int | None]]:
 
 @contextlib.contextmanager
 def running_fleet(
-    rate_limit_max: int, providers: tuple[str, ...] = (PROVIDER,), logs: Path = LOGS
+    rate_limit_max: int,
+    providers: tuple[str, ...] = (PROVIDER,),
+    logs: Path = LOGS,
+    code: Path | None = None,
 ) -> Iterator[Fleet]:
     """Simulator, auth, keyvault, audit, a worker pool per provider (`deepseek` by default)
     and one edge process, configured as in production except for a rate limit and an
-    open-stream cap high enough not to refuse the load. The services' logs are copied to
-    `logs` when they stop."""
+    open-stream cap high enough not to refuse the load, run from the checkout at `code`
+    (default: this one). The services' logs are copied to `logs` when they stop."""
     run_id = secrets.token_hex(4)
     with contextlib.ExitStack() as stack:
         run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-bench-")))
@@ -115,6 +128,8 @@ def running_fleet(
             },
         )
         services = plan(config)
+        for service in services:
+            service.cwd = code
         # Callbacks run last-in first-out: the services stop, then their logs are kept.
         stack.callback(shutil.copytree, data_dir / "logs", logs, dirs_exist_ok=True)
         stack.callback(stop_all, services)

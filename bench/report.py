@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.load import Samples
 from bench.proc import Memory
+from bench.redis_stats import RedisWork
 
 # Summed for the "CPU per request" target: every gateway process plus Redis.
 GATEWAY = ("edge", "worker-deepseek", "audit", "auth", "keyvault", "redis")
@@ -36,6 +37,23 @@ class CellResult:
     direct: Samples
     gateway: Samples
     gateway_cpu: dict[str, float]  # seconds of CPU per process over the gateway rounds
+    redis: RedisWork  # what the fleet's Redis did over the gateway rounds
+    code: str = ""  # "before" / "after" when two revisions run side by side
+
+    @property
+    def gateway_name(self) -> str:
+        return f"gateway {self.code}" if self.code else "gateway"
+
+    @property
+    def first_of_cell(self) -> bool:
+        """Whether this result prints its cell's direct row (side by side, the first does)."""
+        return self.code != "after"
+
+    def redis_per_request(self) -> tuple[float, float]:
+        """Redis commands (the benchmark's own INFO left out) and Redis CPU ms per request."""
+        done = max(self.gateway.requests, 1)
+        calls = sum(n for name, n in self.redis.calls.items() if name != "info")
+        return calls / done, 1000 * self.redis.cpu_seconds / done
 
     def cpu_ms_per_request(self, names: tuple[str, ...] = GATEWAY) -> float:
         done = max(self.gateway.requests, 1)
@@ -86,10 +104,10 @@ def chat_table(results: list[CellResult]) -> str:
     rows = []
     for result in results:
         cell, direct, gateway = result.cell, result.direct, result.gateway
-        for name, samples in (("direct", direct), ("gateway", gateway)):
+        for name, samples in _targets(result):
             row = [f"{cell.latency_ms} ms", str(cell.concurrency), name, _f(_rps(samples), 0)]
             row += [_f(percentile(samples.latencies, p)) for p in (0.5, 0.9, 0.99)]
-            if name == "gateway":
+            if name != "direct":
                 row += [
                     _plus(percentile(gateway.latencies, 0.5) - percentile(direct.latencies, 0.5)),
                     _plus(percentile(gateway.latencies, 0.99) - percentile(direct.latencies, 0.99)),
@@ -99,6 +117,11 @@ def chat_table(results: list[CellResult]) -> str:
                 row += ["", "", ""]
             rows.append([*row, _errors(samples)])
     return markdown_table(header, rows)
+
+
+def _targets(result: CellResult) -> list[tuple[str, Samples]]:
+    direct = [("direct", result.direct)] if result.first_of_cell else []
+    return [*direct, (result.gateway_name, result.gateway)]
 
 
 def _span(values: list[int]) -> str:
@@ -113,13 +136,13 @@ def stream_table(results: list[CellResult]) -> str:
     rows = []
     for result in results:
         direct, gateway = result.direct, result.gateway
-        for name, samples in (("direct", direct), ("gateway", gateway)):
+        for name, samples in _targets(result):
             pace = result.cell.chunk_delay_ms
             row = [f"every {pace} ms" if pace else "burst", str(result.cell.concurrency), name]
             row += [_f(_rps(samples), 0)]
             row += [_f(percentile(samples.first_tokens, p)) for p in (0.5, 0.99)]
             row += [_f(percentile(samples.latencies, p)) for p in (0.5, 0.99)]
-            if name == "gateway":
+            if name != "direct":
                 per_stream = result.cpu_ms_per_request()
                 # Direct events are the upstream chunks (one per token).
                 chunks = sum(direct.events) / len(direct.events) if direct.events else math.nan
@@ -152,7 +175,7 @@ def cpu_table(results: list[CellResult]) -> str:
     header = ["gateway cell", *names, "gateway + Redis", "other work on the box (cores)"]
     rows = [
         [
-            r.cell.label,
+            f"{r.cell.label} {r.code}".strip(),
             *(_f(r.cpu_ms_per_request((n,)), 2) for n in names),
             f"**{_f(r.cpu_ms_per_request(), 2)}**",
             _f(_foreign_cores(r, names), 2),
@@ -162,11 +185,27 @@ def cpu_table(results: list[CellResult]) -> str:
     return markdown_table(header, rows)
 
 
+def redis_table(results: list[CellResult], top: int = 8) -> str:
+    """Commands and CPU of the fleet's Redis per request, with the commands that made most of
+    them (scripts' inner commands counted by their own names)."""
+    header = ["gateway cell", "commands/req", "Redis CPU ms/req", "most run (per request)"]
+    rows = []
+    for r in results:
+        commands, cpu = r.redis_per_request()
+        done = max(r.gateway.requests, 1)
+        ranked = sorted(
+            ((n, name) for name, n in r.redis.calls.items() if name != "info"), reverse=True
+        )
+        most = ", ".join(f"{name} {n / done:.1f}" for n, name in ranked[:top])
+        rows.append([f"{r.cell.label} {r.code}".strip(), _f(commands, 1), _f(cpu, 3), most])
+    return markdown_table(header, rows)
+
+
 def error_examples(results: list[CellResult]) -> str:
     """The first body of each error status per cell, for the reader to see what failed."""
     lines = []
     for result in results:
-        for name, samples in (("direct", result.direct), ("gateway", result.gateway)):
+        for name, samples in _targets(result):
             for status, body in samples.error_bodies.items():
                 text = body.decode(errors="replace")
                 lines.append(f"- {result.cell.label}, {name}, HTTP {status}: `{text}`")
@@ -216,7 +255,13 @@ is); the breakdown table adds, for reference, the PostgreSQL server (which audit
 simulator and the load generator, and how many cores other work on the machine kept busy meanwhile
 (busy time from `/proc/stat` minus this run's processes): above ~0.1 the cell was disturbed and its
 figures are pessimistic. Errors are counted by HTTP status and the first body of each is listed.
-Peak RSS is `VmHWM` at the end of the run. Service logs of the last run are kept in
+"Redis per request" reads the fleet's own Redis server before and after the gateway
+rounds: `INFO commandstats` (every command, those a Lua script runs included, the benchmark's
+own `INFO` left out; the fleet's background work, such as the worker's blocking reads and
+heartbeats, is in it) and `INFO cpu` (the server's user + system CPU). With `BENCH_BASELINE` set,
+two fleets run side by side, "before" on that revision and "after" on this checkout, each with
+its own Redis, and every round measures them one after the other. Peak RSS is `VmHWM` at the end
+of the run. Service logs of the last run are kept in
 `.data/bench-logs/`."""
 
 
@@ -237,6 +282,7 @@ def document(
     chat: str,
     stream: str,
     cpu: str,
+    redis: str,
     memory: str,
     errors: str,
     missing: list[str],
@@ -264,6 +310,10 @@ def document(
         "## CPU per request by process (ms, gateway rounds)",
         "",
         cpu,
+        "",
+        "## Redis per request (gateway rounds)",
+        "",
+        redis,
         "",
         "## Peak memory",
         "",

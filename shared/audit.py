@@ -12,6 +12,7 @@ of a record has a maximum length, the edge adds to the stream only while it hold
 `MAX_ENTRY_BYTES`; both count what they leave out.
 """
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -27,13 +28,21 @@ KIND = "audit"
 AUDIT_GROUP = "audit"
 MAX_ENTRY_BYTES = 4096
 
-# Adds an entry unless the stream holds `maxlen` entries already; returns 1 if added, 0 if not.
-# KEYS: the stream; ARGV: maxlen, then the entry's fields and values.
+# Adds entries, in order, while the stream holds fewer than `maxlen`; returns how many it added
+# (the rest are left out). KEYS: the stream; ARGV: maxlen, the number of values per entry,
+# then each entry's fields and values.
 CAPPED_XADD = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
-return 1
+local room = tonumber(ARGV[1]) - redis.call('XLEN', KEYS[1])
+local width = tonumber(ARGV[2])
+local added = 0
+for i = 3, #ARGV, width do
+  if added >= room then break end
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i, i + width - 1))
+  added = added + 1
+end
+return added
 """
+CAPPED_XADD_SHA = hashlib.sha1(CAPPED_XADD.encode()).hexdigest()
 
 Id = Annotated[str, Field(max_length=64)]
 

@@ -64,11 +64,14 @@ return {1, 0}
 """
 )
 
-# ARGV: ok 0|1, window_ms, bucket_ms, min_requests, failure_rate, cooldown_ms, ttl_ms -> state
+# ARGV: ok 0|1, window_ms, bucket_ms, min_requests, failure_rate, cooldown_ms, ttl_ms,
+#       successes tallied before this outcome and not yet recorded (counted while closed)
+# -> state
 _RECORD = (
     _NOW
     + """
 local ok, window, bucket_ms = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
+local earlier = tonumber(ARGV[8])
 local min_requests, rate = tonumber(ARGV[4]), tonumber(ARGV[5])
 local cooldown, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
 local function trip()
@@ -89,9 +92,10 @@ end
 if st == 'open' then return 'open' end
 local bucket = math.floor(now / bucket_ms)
 local oldest = bucket - math.ceil(window / bucket_ms) + 1
+if earlier > 0 then redis.call('HINCRBY', KEYS[1], 'o:' .. bucket, earlier) end
 local count = redis.call('HINCRBY', KEYS[1], (ok and 'o:' or 'f:') .. bucket, 1)
 -- A success cannot trip the breaker: the window is only pruned, once per bucket.
-if ok and count > 1 then
+if ok and count > 1 + earlier then
   redis.call('PEXPIRE', KEYS[1], ttl)
   return 'closed'
 end
@@ -187,7 +191,13 @@ class Breaker:
     async def allow(self, provider: str) -> bool:
         return (await self.check(provider)).allowed
 
-    def _record_args(self, ok: bool) -> list[int | str]:
+    @property
+    def bucket_seconds(self) -> float:
+        """The window's resolution: successes tallied for this long are still counted in
+        the right part of the window."""
+        return self._bucket_ms / 1000
+
+    def _record_args(self, ok: bool, earlier: int) -> list[int | str]:
         return [
             1 if ok else 0,
             self._window_ms,
@@ -196,18 +206,16 @@ class Breaker:
             repr(self.config.failure_rate),
             self._cooldown_ms,
             self._ttl_ms,
+            earlier,
         ]
 
-    async def record(self, provider: str, ok: bool) -> BreakerState:
-        """Adds one upstream call's outcome; returns the state it leaves the breaker in."""
-        args = self._record_args(ok)
+    async def record(self, provider: str, ok: bool, earlier: int = 0) -> BreakerState:
+        """Adds one upstream call's outcome, after `earlier` successes of calls made while
+        the breaker was closed and not recorded yet; returns the state it leaves the breaker
+        in."""
+        args = self._record_args(ok, earlier)
         state = await self._record(keys=[self.keys.breaker(provider)], args=args)
         return cast(BreakerState, _text(state))
-
-    def record_in(self, pipe: Pipeline, provider: str, ok: bool) -> None:
-        """`record`, queued on `pipe` to go with its other commands. As EVAL: a registered
-        script in a pipeline costs a round trip of its own (SCRIPT EXISTS) at every execute."""
-        pipe.eval(_RECORD, 1, self.keys.breaker(provider), *self._record_args(ok))
 
     def closed_in(self, pipe: Pipeline, provider: str) -> None:
         """Queues on `pipe` a look at whether the breaker is closed, for `is_closed` to read

@@ -3,8 +3,9 @@
 A job is one stream entry `{"job": <job JSON>}` on `jobs:{provider}`; its `kind` says what it
 asks for (`chat`, `embeddings`, `rerank`, `count_tokens`, `models`, `key_check`); `key_id`,
 when set, names the caller's own provider key, which the worker fetches from the keyvault;
-`traceparent` carries the request's W3C trace context to the provider. The worker answers
-on the pub/sub channel `reply:{job id}`: a chat job with zero or more `DeltaEvent`s (streaming
+`traceparent` carries the request's W3C trace context to the provider; `reply_to` names the
+pub/sub channel of the edge that waits for the answer. The worker answers on that channel,
+each event framed with the job's id (`frame`): a chat job with zero or more `DeltaEvent`s (streaming
 only) and exactly one terminal event, `DoneEvent` or `ErrorEvent`; every other job with
 exactly one terminal event, its result or an `ErrorEvent`. Adding an optional field is a
 compatible change; anything else needs a new version.
@@ -30,8 +31,9 @@ class _Message(BaseModel):
 
 
 class _Job(_Message):
-    v: Literal[1] = 1
+    v: Literal[2] = 2  # 2: the edge's reply channel (`reply_to`) instead of one per job
     id: str
+    reply_to: str
     trace: str
     ts: float
     deadline: float
@@ -182,6 +184,17 @@ EVENTS: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="k
 
 def encode(message: _Message) -> bytes:
     return orjson.dumps(message.model_dump(exclude_none=True))
+
+
+def frame(job_id: str, event: Event) -> bytes:
+    """An event as published on an edge's reply channel: the job's id, a space, the event."""
+    return b"%s %s" % (job_id.encode(), encode(event))
+
+
+def unframe(data: bytes) -> tuple[bytes, bytes]:
+    """The job id and the encoded event of a message read from an edge's reply channel."""
+    job_id, _, raw = data.partition(b" ")
+    return job_id, raw
 
 
 def decode_event(raw: bytes | str) -> Event:

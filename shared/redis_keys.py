@@ -17,9 +17,15 @@ class RedisKeys:
         """Stream of chat jobs for one provider's worker pool (consumer group `workers`)."""
         return f"{self.prefix}:jobs:{provider}"
 
-    def reply(self, job_id: str) -> str:
-        """Pub/sub channel on which a worker sends one job's events back to the edge."""
-        return f"{self.prefix}:reply:{job_id}"
+    def replies(self, edge_id: str) -> str:
+        """Pub/sub channel of one edge process: workers send it the events of every job it
+        enqueued, each framed with its job id (`shared.messages.frame`)."""
+        return f"{self.prefix}:replies:{edge_id}"
+
+    def cancelled(self, job_id: str) -> str:
+        """Set by the edge when a job's client left before its answer (TTL: the job's
+        deadline): the worker running the job stops its upstream call."""
+        return f"{self.prefix}:cancelled:{job_id}"
 
     def models(self, provider: str) -> str:
         """The provider's model list, as its worker pool last fetched it (TTL one hour)."""

@@ -79,8 +79,12 @@ for i, p in ipairs(plans) do
     redis.call('HSET', KEYS[p.k + 3], 'used', p.used + p.reserved, 'reset', p.minute_end)
     redis.call('PEXPIREAT', KEYS[p.k + 3], p.minute_end)
   end
-  redis.call('HSET', KEYS[p.k + 2], 'count', p.count + 1, 'reset', p.reset)
-  redis.call('PEXPIREAT', KEYS[p.k + 2], p.reset)
+  if p.count == 0 then  -- a new window
+    redis.call('HSET', KEYS[p.k + 2], 'count', 1, 'reset', p.reset)
+    redis.call('PEXPIREAT', KEYS[p.k + 2], p.reset)
+  else
+    redis.call('HINCRBY', KEYS[p.k + 2], 'count', 1)
+  end
   if KEYS[p.k + 4] ~= '' then
     redis.call('ZADD', KEYS[p.k + 4], ARGV[p.a + 7], ARGV[p.a + 6])
     redis.call('PEXPIREAT', KEYS[p.k + 4], ARGV[p.a + 7])

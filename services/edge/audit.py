@@ -7,6 +7,7 @@ from a background task: the request never waits for, or fails because of, the au
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import orjson
 from fastapi import Request
 from prometheus_client import Counter
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import audit
@@ -115,7 +116,8 @@ def track(request: Request, job_id: str, job: TrackedJob) -> None:
 
 @dataclass
 class AuditEmitter:
-    """XADDs records from one background task, each batch one pipelined round trip.
+    """XADDs records from one background task, each batch one script (`CAPPED_XADD`, by its
+    SHA1) in one round trip.
 
     A record is written as soon as no write is in flight; the records that arrive during a
     write go together in the next one. So an edge that dies loses at most the records it was
@@ -174,38 +176,35 @@ class AuditEmitter:
             self._flusher = None
 
     async def _write(self, batch: list[AuditRecord]) -> None:
-        """Retries the records Redis did not take; a failed one is counted and logged."""
+        """Retries the batch if Redis did not take it; failed records are counted and logged."""
         stream = self.keys.audit()
+        entries = [audit.encode(record) for record in batch]
+        width = 2 * len(entries[0])
+        args = [v for fields in entries for pair in fields.items() for v in pair]
         tally = batch
         for attempt in range(_ATTEMPTS):
             try:
+                # EVALSHA queued by hand: a registered script in a pipeline checks the script
+                # cache first, a round trip more per batch.
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for record in batch:
-                        fields = audit.encode(record)
-                        args = [self.maxlen, *(v for pair in fields.items() for v in pair)]
-                        # EVAL, not a registered script: a pipeline of those checks the
-                        # script cache first, a round trip more per batch.
-                        pipe.eval(audit.CAPPED_XADD, 1, stream, *args)
+                    pipe.evalsha(audit.CAPPED_XADD_SHA, 1, stream, self.maxlen, width, *args)
                     self._tally_keys(pipe, tally)
                     tally = []  # counted with the first attempt only
-                    answers = (await pipe.execute(raise_on_error=False))[: len(batch)]
-            except RedisError:
-                answers = [None] * len(batch)
-            left = [
-                r
-                for r, a in zip(batch, answers, strict=True)
-                if a is None or isinstance(a, Exception)
-            ]
-            full = sum(1 for a in answers if a == 0)
-            if full:
-                self.dropped += full
-                self._drop("stream_full", full)
-                log.error("audit stream full: %d records dropped", full)
-            self.emitted += len(batch) - len(left) - full
-            batch = left
-            if not batch:
+                    added = (await pipe.execute(raise_on_error=False))[0]
+            except RedisError as exc:
+                added = exc
+            if not isinstance(added, Exception):
+                full = len(batch) - int(added)
+                if full:
+                    self.dropped += full
+                    self._drop("stream_full", full)
+                    log.error("audit stream full: %d records dropped", full)
+                self.emitted += int(added)
                 return
-            if attempt + 1 < _ATTEMPTS:
+            if isinstance(added, NoScriptError):  # a Redis that never ran it, or restarted
+                with contextlib.suppress(RedisError):
+                    await self.redis.script_load(audit.CAPPED_XADD)
+            elif attempt + 1 < _ATTEMPTS:
                 await asyncio.sleep(0.1 * 2**attempt)
         self.failed += len(batch)
         self._drop("write_failed", len(batch))

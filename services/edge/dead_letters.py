@@ -8,7 +8,6 @@ answer says whether it succeeded, never what the provider answered. Were the job
 recovery sets it aside anew.
 """
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -20,7 +19,6 @@ from services.edge.deps import components
 from services.edge.job_queue import JobQueue
 from shared.errors import GatewayError, InvalidRequest, NotFoundError, ServiceUnavailable
 from shared.http import trace_id
-from shared.ids import new_id
 from shared.messages import DeltaEvent, DoneEvent, EmbeddingsResult, ErrorEvent, Job, decode_job
 from shared.providers import PROVIDERS
 from shared.redis_keys import RedisKeys
@@ -154,15 +152,8 @@ async def retry_dead_letter(
     except ValueError:
         raise InvalidRequest("This dead letter holds no readable job; drop it") from None
     queue: JobQueue = components(request).jobs
-    now = time.time()
-    job = original.model_copy(
-        update={
-            "id": new_id("job"),
-            "trace": trace_id(request),
-            "ts": now,
-            "deadline": now + queue.timeout,
-        }
-    )
+    fresh = queue.job_fields(user_id=original.user_id, trace=trace_id(request))
+    job = original.model_copy(update={**fresh, "traceparent": original.traceparent})
     model = getattr(getattr(original, "request", None), "model", None)
     note(request, provider=provider, model=model, job_id=job.id)
     try:

@@ -1,8 +1,9 @@
 """The queue hop: put a job on its provider's stream and receive the worker's events.
 
 Enqueueing is one Lua script (breaker, queue length, the caller's own key and the XADD in one
-round trip), sent while the reply channel is being subscribed and, for requests that pass the
-gate, while they are admitted: a job costs the edge two Redis round trips before its answer.
+round trip), after the caller's admission for requests that pass the gate: a job costs the
+edge two Redis round trips before its answer, which comes on the edge's one reply channel
+(`replies.ReplyHub`).
 """
 
 import asyncio
@@ -79,7 +80,6 @@ return {1, 0}
 class PendingJob:
     job: Job
     provider: str
-    channel: str
     events: asyncio.Queue[bytes]
     reservations: list[Reservation] = field(default_factory=list)
     used_tokens: int = 0  # what the provider reported, settled against the reservations
@@ -180,10 +180,12 @@ class JobQueue:
     def job_fields(
         self, *, user_id: str, trace: str, traceparent: str | None = None
     ) -> dict[str, Any]:
-        """What every job carries: a fresh id, the trace (and its W3C context), its deadline."""
+        """What every job carries: a fresh id, the trace (and its W3C context), its deadline,
+        and the channel its answer comes back on."""
         now = time.time()
         return {
             "id": new_id("job"),
+            "reply_to": self.hub.channel,
             "trace": trace,
             "traceparent": traceparent,
             "ts": now,
@@ -234,30 +236,19 @@ class JobQueue:
     ) -> PendingJob:
         """Enqueues `job`; the tokens `reservations` hold are settled when it is released.
 
-        `admit`, the caller's admission, runs while the reply channel is subscribed (one round
-        trip for both); the job is enqueued only if it lets the request in, and what it
-        reserves is settled with the rest.
+        `admit`, the caller's admission, runs first; the job is enqueued only if it lets the
+        request in, and what it reserves is settled with the rest.
         """
-        pending = PendingJob(job, provider, self.keys.reply(job.id), asyncio.Queue())
-        pending.reservations = list(reservations or [])  # the queue is replaced once subscribed
+        pending = PendingJob(job, provider, self.hub.register(job.id))
+        pending.reservations = list(reservations or [])
         pending.spending = self.spending
         try:
-            return await self._enqueue(pending, admit)
-        except BaseException:
-            await self._shielded(self._settle(pending))
-            raise
-
-    async def _enqueue(self, pending: PendingJob, admit: Admit | None) -> PendingJob:
-        admission = asyncio.ensure_future(admit()) if admit is not None else None
-        try:
-            try:
-                pending.events = await self.hub.subscribe(pending.channel)
-            finally:  # an admission's refusal wins; what it holds is settled with the rest
-                if admission is not None:
-                    pending.reservations += await admission
+            if admit is not None:
+                pending.reservations += await admit()
             await self._push(pending.job, pending.provider)
         except BaseException:
-            await self.hub.unsubscribe(pending.channel)
+            self.hub.drop(job.id)
+            await self._shielded(self._settle(pending))
             raise
         return pending
 
@@ -318,10 +309,14 @@ class JobQueue:
         await self._shielded(self._release(pending))
 
     async def _release(self, pending: PendingJob) -> None:
-        if pending.answered:
-            self.hub.forget(pending.channel)
-        else:  # the worker may still be at work: it stops once nobody listens
-            await self.hub.unsubscribe(pending.channel)
+        job = pending.job
+        self.hub.drop(job.id)
+        if not pending.answered:  # the worker may still be at work: it stops when it sees this
+            ttl_ms = max(1000, int((job.deadline - time.time()) * 1000))
+            try:
+                await self.redis.set(self.keys.cancelled(job.id), b"1", px=ttl_ms)
+            except RedisError:
+                log.warning("could not mark a job cancelled", exc_info=True)
         await self._settle(pending)
 
     async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:

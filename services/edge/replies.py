@@ -1,94 +1,71 @@
-"""One pub/sub connection per edge process, shared by every request waiting for a worker.
+"""One reply channel per edge process, shared by every request waiting for a worker.
 
-A request subscribes to its job's reply channel (and waits for Redis to confirm, so no reply
-can be missed) before it enqueues the job; the reader task routes each message to the queue of
-the request that owns the channel. A request that goes away unsubscribes, so the worker's next
-PUBLISH reaches nobody and it stops the upstream call. A request whose job has answered has
-nothing more to wait for: its channel is only forgotten, and unsubscribed a moment later
-together with the others forgotten meanwhile (one command for many).
+The hub subscribes its channel once, at start; every job the edge enqueues names it
+(`reply_to`), and workers publish each event framed with its job's id. The reader task hands
+each message to the queue of the request that owns the job, so a request registers its job
+before enqueueing it (no Redis command) and drops it when done. A request whose client left
+before the answer marks the job cancelled (`JobQueue.release`): the worker running it watches
+for that mark and stops the upstream call.
 """
 
 import asyncio
 import contextlib
 import logging
-import os
+import time
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from shared.errors import ServiceUnavailable
+from shared.ids import new_id
+from shared.messages import unframe
 from shared.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
 _SUBSCRIBE_TIMEOUT = 5.0
-_SWEEP_SECONDS = 0.05
 
 
 class ReplyHub:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.pubsub: PubSub = redis.pubsub()
-        self.home = keys.reply(f"edge-{os.getpid()}")  # keeps the connection subscribed
-        self.queues: dict[bytes, asyncio.Queue[bytes]] = {}
-        self.confirmations: dict[bytes, asyncio.Future[None]] = {}
+        self.channel = keys.replies(new_id("edge"))
+        self.queues: dict[bytes, asyncio.Queue[bytes]] = {}  # job id -> its request's queue
         self.reader: asyncio.Task[None] | None = None
-        self.forgotten: list[str] = []
-        self.sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.pubsub.subscribe(self.home)
+        """Subscribes the channel and waits for Redis to confirm it: from then on no reply
+        to a job this edge enqueues can be missed."""
+        deadline = time.monotonic() + _SUBSCRIBE_TIMEOUT
+        try:
+            await self.pubsub.subscribe(self.channel)
+            while time.monotonic() < deadline:
+                message = await self.pubsub.get_message(timeout=deadline - time.monotonic())
+                if message is not None and message["type"] == "subscribe":
+                    break
+            else:
+                raise TimeoutError
+        except (RedisError, TimeoutError) as exc:
+            raise ServiceUnavailable("The job queue is unavailable") from exc
         self.reader = asyncio.create_task(self._read())
 
     async def close(self) -> None:
-        for task in (self.reader, self.sweeper):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.reader
         await self.pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def subscribe(self, channel: str) -> asyncio.Queue[bytes]:
-        key = channel.encode()
+    def register(self, job_id: str) -> asyncio.Queue[bytes]:
+        """The queue that receives `job_id`'s events, registered before the job is queued."""
         queue: asyncio.Queue[bytes] = asyncio.Queue()
-        confirmed = asyncio.get_running_loop().create_future()
-        self.queues[key] = queue
-        self.confirmations[key] = confirmed
-        try:
-            await self.pubsub.subscribe(channel)
-            await asyncio.wait_for(confirmed, _SUBSCRIBE_TIMEOUT)
-        except (RedisError, TimeoutError) as exc:
-            self.queues.pop(key, None)
-            raise ServiceUnavailable("The job queue is unavailable") from exc
-        finally:
-            self.confirmations.pop(key, None)
+        self.queues[job_id.encode()] = queue
         return queue
 
-    async def unsubscribe(self, channel: str) -> None:
-        self.queues.pop(channel.encode(), None)
-        try:
-            await self.pubsub.unsubscribe(channel)
-        except RedisError:
-            log.warning("could not unsubscribe from a reply channel", exc_info=True)
-
-    def forget(self, channel: str) -> None:
-        """Stops routing `channel`, whose job has answered; it is unsubscribed shortly."""
-        self.queues.pop(channel.encode(), None)
-        self.forgotten.append(channel)
-        if self.sweeper is None:
-            self.sweeper = asyncio.get_running_loop().create_task(self._sweep())
-
-    async def _sweep(self) -> None:
-        try:
-            while self.forgotten:
-                await asyncio.sleep(_SWEEP_SECONDS)
-                channels, self.forgotten = self.forgotten, []
-                try:
-                    await self.pubsub.unsubscribe(*channels)
-                except RedisError:
-                    log.warning("could not unsubscribe from reply channels", exc_info=True)
-        finally:
-            self.sweeper = None
+    def drop(self, job_id: str) -> None:
+        """Stops routing `job_id`'s events; any that still come are ignored."""
+        self.queues.pop(job_id.encode(), None)
 
     async def _read(self) -> None:
         while True:
@@ -98,14 +75,9 @@ class ReplyHub:
                 log.warning("reply connection lost; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            if message is None:
+            if message is None or message["type"] != "message":
                 continue
-            channel: bytes = message["channel"]
-            if message["type"] == "message":
-                queue = self.queues.get(channel)
-                if queue is not None:
-                    queue.put_nowait(message["data"])
-            elif message["type"] == "subscribe":
-                confirmed = self.confirmations.get(channel)
-                if confirmed is not None and not confirmed.done():
-                    confirmed.set_result(None)
+            job_id, raw = unframe(message["data"])
+            queue = self.queues.get(job_id)
+            if queue is not None:
+                queue.put_nowait(raw)

@@ -20,6 +20,7 @@ class Service:
     env: dict[str, str]
     health_url: str | None = None
     log_path: Path | None = None
+    cwd: Path | None = None  # where `python -m` finds the code (None: this checkout)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -33,6 +34,7 @@ class Service:
             env={**os.environ, **self.env},
             stdout=out,
             stderr=subprocess.STDOUT,
+            cwd=self.cwd,
         )
 
     def wait_healthy(self, timeout: float = 60.0) -> None:

@@ -120,7 +120,7 @@ def job_consumer(
     return JobConsumer(
         redis,
         keys,
-        JobRunner(adapter, key_client, guard, ClientWatch(redis), metrics),
+        JobRunner(adapter, key_client, guard, ClientWatch(redis, keys), metrics),
         consumer_name=consumer_name,
         concurrency=settings.worker_concurrency,
         maxlen=settings.queue_maxlen,

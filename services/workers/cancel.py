@@ -1,12 +1,11 @@
 """Stopping upstream work nobody waits for any more.
 
-The edge subscribes to a job's reply channel before enqueueing it and unsubscribes when its
-client leaves. A streaming job notices on its next PUBLISH (zero receivers); besides, while
-upstream calls (with their retries) run, the worker counts the listeners of their jobs'
-channels (one `PUBSUB NUMSUB` for all of them every `POLL_SECONDS`) and cancels the calls
-nobody waits for, which also covers a stream's wait for its first token. Either way the job
-ends with `ListenerGone`; for a cut stream it carries the usage of what was delivered
-(`shared.delivered`).
+When a job's client leaves before its answer, the edge marks the job cancelled
+(`RedisKeys.cancelled`). While upstream calls (with their retries) run, the worker looks for
+the marks of their jobs (one `MGET` for all of them every `POLL_SECONDS`) and cancels the
+calls nobody waits for, streams included. A streaming job also stops when a PUBLISH reaches
+nobody: its edge is gone. Either way the job ends with `ListenerGone`; for a cut stream it
+carries the usage of what was delivered (`shared.delivered`).
 """
 
 import asyncio
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ProviderError
+from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ POLL_SECONDS = 0.5
 
 
 class ListenerGone(ProviderError):
-    """Nobody listens on the job's reply channel any more: its client left the edge."""
+    """Nobody waits for the job's answer any more: its client left the edge."""
 
     status = 499
 
@@ -40,20 +40,22 @@ class ListenerGone(ProviderError):
 
 
 class ClientWatch:
-    """Watches the reply channels of a worker's running jobs with one `PUBSUB NUMSUB` for all
-    of them every `every` seconds, however many there are."""
+    """Watches the running jobs of a worker for the edge's cancel marks, with one `MGET` for
+    all of them every `every` seconds, however many there are."""
 
-    def __init__(self, redis: Redis, every: float = POLL_SECONDS) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys, every: float = POLL_SECONDS) -> None:
         self.redis = redis
+        self.keys = keys
         self.every = every
-        self._left: dict[str, asyncio.Future[None]] = {}  # channel -> set when nobody listens
+        self._left: dict[str, asyncio.Future[None]] = {}  # cancel key -> set when marked
         self._polling: asyncio.Task[None] | None = None
 
-    async def unless_client_leaves(self, channel: str, work: Awaitable[T]) -> T:
-        """The result of `work`, or `ListenerGone` (with `work` cancelled) once nobody listens
-        on `channel`."""
+    async def unless_client_leaves(self, job_id: str, work: Awaitable[T]) -> T:
+        """The result of `work`, or `ListenerGone` (with `work` cancelled) once the job is
+        marked cancelled."""
         task = asyncio.ensure_future(work)
-        left = self._left[channel] = asyncio.get_running_loop().create_future()
+        key = self.keys.cancelled(job_id)
+        left = self._left[key] = asyncio.get_running_loop().create_future()
         if self._polling is None or self._polling.done():
             self._polling = asyncio.create_task(self._poll())
         try:
@@ -63,7 +65,7 @@ class ClientWatch:
             log.info("the client left; cancelling the upstream call")
             raise ListenerGone()
         finally:
-            del self._left[channel]
+            del self._left[key]
             left.cancel()
             if not task.done():
                 task.cancel()
@@ -73,15 +75,15 @@ class ClientWatch:
     async def _poll(self) -> None:
         while self._left:
             await asyncio.sleep(self.every)
-            channels = list(self._left)
-            if not channels:
+            keys = list(self._left)
+            if not keys:
                 return
             try:
-                counts = await self.redis.pubsub_numsub(*channels)
+                marks = await self.redis.mget(keys)
             except RedisError:
-                log.warning("could not count the clients still listening", exc_info=True)
+                log.warning("could not look for cancelled jobs", exc_info=True)
                 continue
-            for name, count in counts:
-                left = self._left.get(name.decode() if isinstance(name, bytes) else name)
-                if int(count) == 0 and left is not None and not left.done():
+            for key, mark in zip(keys, marks, strict=True):
+                left = self._left.get(key)
+                if mark is not None and left is not None and not left.done():
                     left.set_result(None)

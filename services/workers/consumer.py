@@ -2,11 +2,11 @@
 (`job_runner.JobRunner` dispatches them on their kind).
 
 Jobs run concurrently (bounded by `WORKER_CONCURRENCY`). Each job ends with exactly one
-terminal event on its reply channel, published in one MULTI with acknowledging and deleting its
-entry, or is moved to a fallback provider's stream, so `XLEN jobs(provider)` counts the jobs
-waiting or in flight. On shutdown the pool stops reading, gives in-flight jobs the grace
-period to finish, and cancels the rest without acknowledging them: they stay pending for
-another worker to reclaim (`recovery.py`).
+terminal event on its edge's reply channel, published in one MULTI with acknowledging and
+deleting its entry, or is moved to a fallback provider's stream, so `XLEN jobs(provider)`
+counts the jobs waiting or in flight. On shutdown the pool stops reading, gives in-flight jobs
+the grace period to finish, and cancels the rest without acknowledging them: they stay
+pending for another worker to reclaim (`recovery.py`).
 """
 
 import asyncio
@@ -152,7 +152,8 @@ class JobConsumer:
         ttl = max(job.deadline - time.time(), 1.0)
         return ReplyPublisher(
             self.redis,
-            self.keys.reply(job.id),
+            job.reply_to,
+            job.id,
             self.keys.streamed(job.id),
             streamed_ttl=ttl,
             coalesce=self.coalesce,

@@ -164,8 +164,8 @@ class JobRunner:
     ) -> T:
         """One guarded upstream call whose answer is all the job publishes: cancelled, with
         its retries, when the client leaves."""
-        guarded = self.guard.call(call, deadline=job.deadline, defer=publisher.on_finish)
-        return await self.clients.unless_client_leaves(publisher.channel, clock.time(guarded))
+        guarded = self.guard.call(call, deadline=job.deadline)
+        return await self.clients.unless_client_leaves(job.id, clock.time(guarded))
 
     async def chat(
         self,
@@ -192,14 +192,10 @@ class JobRunner:
                 raise ListenerGone()
 
             can_retry = lambda: not publisher.started  # noqa: E731
-            guarded = self.guard.call(
-                attempt, deadline=job.deadline, can_retry=can_retry, defer=publisher.on_finish
-            )
+            guarded = self.guard.call(attempt, deadline=job.deadline, can_retry=can_retry)
             try:
                 # Also watched while no delta flows, e.g. before a slow first token.
-                done = await self.clients.unless_client_leaves(
-                    publisher.channel, clock.time(guarded)
-                )
+                done = await self.clients.unless_client_leaves(job.id, clock.time(guarded))
             except ListenerGone:
                 usage = delivered_usage(request, publisher.delivered_chars)
                 log.debug("stream cut by the client; delivered usage %s", usage.model_dump())

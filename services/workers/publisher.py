@@ -1,4 +1,5 @@
-"""Sends one job's events to its reply channel, coalescing deltas without delaying the first.
+"""Sends one job's events to its edge's reply channel (framed with the job's id), coalescing
+deltas without delaying the first.
 
 The first delta is published at once. Later deltas are merged until `coalesce` seconds have
 passed since the previous publish (and while a publish is in flight), then sent as one message:
@@ -8,18 +9,21 @@ further apart than the window go out as they come. The terminal event flushes at
 The first delta is published in one MULTI with setting the job's `streamed` marker (TTL: the
 job's remaining deadline), so a worker reclaiming the job after a crash knows the client has
 seen part of an answer and must not run it again. The terminal event goes in one MULTI with
-the job's last writes (its acknowledgement, the breaker's record of the upstream success).
+the job's last writes (its acknowledgement).
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
-from services.workers.retry import Write
 from shared.delivered import delta_chars
-from shared.messages import DeltaEvent, Event, ToolCallDelta, encode
+from shared.messages import DeltaEvent, Event, ToolCallDelta, frame
 from shared.schemas import Usage
+
+Write = Callable[[Pipeline], object]  # queues Redis commands on a pipeline
 
 
 def merge_tool_calls(pieces: list[ToolCallDelta], new: tuple[ToolCallDelta, ...]) -> None:
@@ -39,19 +43,21 @@ class ReplyPublisher:
         self,
         redis: Redis,
         channel: str,
+        job_id: str,
         streamed_key: str | None = None,
         streamed_ttl: float = 60.0,
         coalesce: float = 0.0,
     ) -> None:
         self.redis = redis
         self.channel = channel
+        self.job_id = job_id
         self.streamed_key = streamed_key
         self.streamed_ttl_ms = max(1000, int(streamed_ttl * 1000))
         self.coalesce = coalesce
         self.delivered = 0  # delta messages that reached a subscriber
         self.delivered_chars = 0  # text (content, reasoning, tool arguments) they carried
         self.started = False  # a delta was handed over: the job can no longer be run again
-        self.client_gone = False
+        self.client_gone = False  # a PUBLISH reached nobody: the edge itself is gone
         self._waiting = False
         self._content: list[str] = []
         self._reasoning: list[str] = []
@@ -63,7 +69,6 @@ class ReplyPublisher:
         self._due: asyncio.TimerHandle | None = None  # the next flush, at the window's end
         self._published_at = 0.0  # loop time of the last delta publish
         self._finishing = False  # set by `finish`: publish what is left without waiting
-        self._finish_writes: list[Write] = []
 
     def delta(self, event: DeltaEvent) -> None:
         self.started = True
@@ -107,11 +112,11 @@ class ReplyPublisher:
 
     async def _publish_delta(self, event: DeltaEvent) -> int:
         if self.delivered or self.streamed_key is None:
-            receivers: int = await self.redis.publish(self.channel, encode(event))
+            receivers: int = await self.redis.publish(self.channel, frame(self.job_id, event))
             return receivers
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.streamed_key, b"1", px=self.streamed_ttl_ms)
-            pipe.publish(self.channel, encode(event))
+            pipe.publish(self.channel, frame(self.job_id, event))
             _, receivers = await pipe.execute()
         return int(receivers)
 
@@ -130,14 +135,9 @@ class ReplyPublisher:
                 self._due = loop.call_at(due, self._start_flush)
                 return
 
-    def on_finish(self, write: Write) -> None:
-        """Queues `write` (e.g. recording the upstream call's success) for the terminal
-        event's MULTI."""
-        self._finish_writes.append(write)
-
     async def finish(self, event: Event, *also: Write) -> None:
-        """Publishes the terminal event after the deltas, in one MULTI with the writes queued
-        by `on_finish` and `also` (the job's acknowledgement)."""
+        """Publishes the terminal event after the deltas, in one MULTI with the writes `also`
+        queues (the job's acknowledgement)."""
         self._finishing = True
         if self._due is not None:
             self._due.cancel()
@@ -146,7 +146,7 @@ class ReplyPublisher:
             await self._flushing
         await self._flush()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.publish(self.channel, encode(event))
-            for write in (*self._finish_writes, *also):
+            pipe.publish(self.channel, frame(self.job_id, event))
+            for write in also:
                 write(pipe)
             await pipe.execute()

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.workers.consumer import Entry, JobConsumer
-from shared.messages import ErrorEvent, Job, decode_job, encode
+from shared.messages import ErrorEvent, Job, decode_job, encode, frame
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class Recovery:
                     maxlen=_DLQ_MAXLEN,
                     approximate=True,
                 )
-            pipe.publish(self.keys.reply(job.id), encode(event))
+            pipe.publish(job.reply_to, frame(job.id, event))
             pipe.xack(self.consumer.stream, WORKER_GROUP, entry_id)
             pipe.xdel(self.consumer.stream, entry_id)
             await pipe.execute()

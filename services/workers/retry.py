@@ -21,10 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, TypeVar
-
-from redis.asyncio.client import Pipeline
 
 from shared.breaker import Breaker
 from shared.errors import GatewayError, ProviderError
@@ -33,7 +30,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Write = Callable[[Pipeline], object]  # queues Redis commands on a pipeline
 
 # How long a look at the breaker saying closed lets calls skip `check`: it covers the start of
 # the jobs read with it, not a job that waited.
@@ -111,8 +107,11 @@ class UpstreamGuard:
 
     The worker reads its breaker's state along with each batch of jobs (`saw_breaker`); the
     first attempts of those jobs skip `check` while that look is fresh and said closed (check
-    would only have said yes). A success may be recorded along with the job's last Redis writes
-    (`defer`) rather than in a round trip of its own.
+    would only have said yes). The successes of those calls are tallied and recorded together,
+    at most once per breaker bucket (`Breaker.bucket_seconds`), or with the next outcome that
+    is recorded at once: a failure, or the success of a call that went through `check` (a
+    half-open probe's closes the breaker). The breaker thus sees a busy worker's successes up
+    to a bucket late, and a worker that stops loses at most a bucket's tally.
     """
 
     def __init__(self, breaker: Breaker, policy: RetryPolicy, provider: str, name: str) -> None:
@@ -121,6 +120,8 @@ class UpstreamGuard:
         self.provider = provider
         self.name = name
         self._closed_at: float | None = None  # when the breaker was last seen closed
+        self._tallied = 0  # successes while seen closed, not recorded yet
+        self._record_at = 0.0  # when the tally is next recorded with a success
 
     def saw_breaker(self, closed: bool) -> None:
         self._closed_at = time.monotonic() if closed else None
@@ -134,14 +135,13 @@ class UpstreamGuard:
         *,
         deadline: float,
         can_retry: Callable[[], bool] = lambda: True,
-        defer: Callable[[Write], None] | None = None,
     ) -> T:
-        """`attempt()`'s result; a success is recorded by `defer(write)` when given, the
-        writer then queueing `write` on a pipeline it executes."""
+        """`attempt()`'s result, its outcome recorded in the breaker."""
         tries = 0
         while True:
             tries += 1
-            if tries > 1 or not self._seen_closed():
+            checked = tries > 1 or not self._seen_closed()
+            if checked:
                 verdict = await self.breaker.check(self.provider)
                 if not verdict.allowed:
                     raise circuit_open(self.provider, self.name, verdict.retry_after)
@@ -150,15 +150,20 @@ class UpstreamGuard:
             except GatewayError as exc:
                 outcome = breaker_outcome(exc)
                 if outcome is not None:
-                    await self.breaker.record(self.provider, outcome)
+                    await self._record(outcome)
                 wait = self.policy.delay(exc, tries, deadline) if can_retry() else None
                 if wait is None:
                     raise
                 log.info("attempt %d failed (%s); retrying in %.2fs", tries, exc.status, wait)
                 await asyncio.sleep(wait)
                 continue
-            if defer is None:
-                await self.breaker.record(self.provider, True)
+            if checked or time.monotonic() >= self._record_at:
+                await self._record(True)
             else:
-                defer(partial(self.breaker.record_in, provider=self.provider, ok=True))
+                self._tallied += 1
             return result
+
+    async def _record(self, ok: bool) -> None:
+        earlier, self._tallied = self._tallied, 0
+        self._record_at = time.monotonic() + self.breaker.bucket_seconds
+        await self.breaker.record(self.provider, ok, earlier)

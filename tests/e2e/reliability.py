@@ -18,7 +18,7 @@ from redis.asyncio.client import PubSub
 
 from services.fleet.plan import FleetConfig, fleet_env
 from services.fleet.processes import Service
-from shared.messages import ChatJob, DeltaEvent, Event, decode_event, encode
+from shared.messages import ChatJob, DeltaEvent, Event, decode_event, encode, unframe
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest
 
@@ -37,8 +37,10 @@ def chat_job(provider: str, text: str, *, deadline: float = 60, **extra: Any) ->
         messages=[{"role": "user", "content": text}],
         **extra,
     )
+    job_id = f"job_test_{secrets.token_hex(6)}"
     return ChatJob(
-        id=f"job_test_{secrets.token_hex(6)}",
+        id=job_id,
+        reply_to=RedisKeys("gw-test").replies(job_id),
         trace=trace_id(),
         ts=now,
         deadline=now + deadline,
@@ -52,6 +54,8 @@ class Reply:
     """A job's reply channel, subscribed before the job was enqueued (as the edge does)."""
 
     pubsub: PubSub
+    redis: Redis
+    cancel_key: str  # what the edge sets when the client leaves
     events: list[Event] = field(default_factory=list)
 
     async def next(self, within: float = 30) -> Event:
@@ -59,7 +63,7 @@ class Reply:
         while time.monotonic() < deadline:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
             if message is not None:
-                event = decode_event(message["data"])
+                event = decode_event(unframe(message["data"])[1])
                 self.events.append(event)
                 return event
         raise AssertionError(f"no event within {within} s; got {self.events}")
@@ -71,6 +75,8 @@ class Reply:
                 return event
 
     async def leave(self) -> None:
+        """The client leaves: the edge marks the job cancelled and stops listening."""
+        await self.redis.set(self.cancel_key, b"1", ex=60)
         await self.pubsub.unsubscribe()
         await self.pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -121,10 +127,10 @@ class Pool:
 
     async def send(self, job: ChatJob, provider: str | None = None) -> Reply:
         pubsub = self.redis.pubsub()
-        await pubsub.subscribe(self.keys.reply(job.id))
+        await pubsub.subscribe(job.reply_to)
         stream = self.keys.jobs(provider or job.request.provider)
         await self.redis.xadd(stream, {"job": encode(job)})
-        return Reply(pubsub)
+        return Reply(pubsub, self.redis, self.keys.cancelled(job.id))
 
     async def queued(self, provider: str) -> int:
         count: int = await self.redis.xlen(self.keys.jobs(provider))

@@ -44,6 +44,7 @@ async def dead_letter(redis: Redis, fleet: FleetConfig, user_id: str, *, stream:
     )
     job = ChatJob(
         id=f"job_test_{secrets.token_hex(6)}",
+        reply_to="gw-test:replies:none",  # nobody waits for a dead letter's first run
         trace=f"req_test_{secrets.token_hex(6)}",
         ts=past,
         deadline=past + 30,

@@ -164,8 +164,10 @@ async def test_self_hosted_nim_ranks_on_its_own_base_url(
         query="gpu memory",
         documents=["cpu cache", "gpu memory bandwidth"],
     )
+    job_id = f"job_test_{secrets.token_hex(6)}"
     job = RerankJob(
-        id=f"job_test_{secrets.token_hex(6)}",
+        id=job_id,
+        reply_to=pool.keys.replies(job_id),
         trace=trace,
         ts=now,
         deadline=now + 30,

@@ -27,6 +27,7 @@ from shared.messages import (
     RerankResultEvent,
     decode_event,
     encode,
+    unframe,
 )
 from shared.redis_keys import RedisKeys
 from shared.schemas import EmbeddingsRequest, RerankRequest
@@ -47,9 +48,10 @@ NIM_RERANK_PATH = "/nvidia_nim/v1/retrieval/nvidia/llama-3_2-nv-rerankqa-1b-v2/r
 
 
 def fields(trace: str) -> dict[str, Any]:
-    now = time.time()
+    now, job_id = time.time(), f"job_test_{secrets.token_hex(6)}"
     return {
-        "id": f"job_test_{secrets.token_hex(6)}",
+        "id": job_id,
+        "reply_to": RedisKeys("gw-test").replies(job_id),
         "trace": trace,
         "ts": now,
         "deadline": now + 30,
@@ -62,13 +64,13 @@ async def run(redis_url: str, fleet: FleetConfig, provider: str, job: Job) -> Ev
     redis = Redis.from_url(redis_url)
     pubsub = redis.pubsub()
     try:
-        await pubsub.subscribe(keys.reply(job.id))
+        await pubsub.subscribe(job.reply_to)
         await redis.xadd(keys.jobs(provider), {"job": encode(job)})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is not None:
-                return decode_event(message["data"])
+                return decode_event(unframe(message["data"])[1])
         raise AssertionError("no reply from the worker")
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,5 +1,6 @@
 """The shared circuit breaker against a real Redis: sliding window, opening, half-open probes,
-closing and reopening, seen the same by two processes' connections."""
+closing and reopening, seen the same by two processes' connections; a worker's guard records
+the successes of calls made while the breaker was closed together, losing none."""
 
 import asyncio
 import secrets
@@ -9,7 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from services.workers.retry import RetryPolicy, UpstreamGuard
 from shared.breaker import Breaker, BreakerConfig
+from shared.errors import ProviderError
 from shared.health import beat, leave, live_workers
 from shared.redis_keys import RedisKeys
 
@@ -143,6 +146,33 @@ async def test_providers_have_separate_breakers(breakers) -> None:
     await open_breaker(worker)
     assert await worker.state("anthropic") == "closed"
     assert await worker.allow("anthropic")
+
+
+async def test_a_worker_records_its_successes_together_and_none_is_lost(breakers) -> None:
+    worker, edge, keys = breakers
+    guard = UpstreamGuard(worker, RetryPolicy(1, 0.01, 0.01), P, "DeepSeek")
+
+    async def ok() -> str:
+        return "answer"
+
+    async def broken() -> str:
+        raise ProviderError("upstream failed", status=502, details={"upstream_status": 502})
+
+    for _ in range(20):  # jobs read along with a look that saw the breaker closed
+        guard.saw_breaker(closed=True)
+        assert await guard.call(ok, deadline=time.time() + 5) == "answer"
+    recorded = await worker.redis.hgetall(keys.breaker(P))
+    assert sum(int(n) for f, n in recorded.items() if f.startswith(b"o:")) < 20  # tallied
+    guard.saw_breaker(closed=True)
+    with pytest.raises(ProviderError):
+        await guard.call(broken, deadline=time.time() + 5)
+    recorded = await worker.redis.hgetall(keys.breaker(P))
+    counts = dict.fromkeys((b"o:", b"f:"), 0)
+    for name, count in recorded.items():
+        if name[:2] in counts:
+            counts[name[:2]] += int(count)
+    assert counts == {b"o:": 20, b"f:": 1}  # the tally went with the failure
+    assert await edge.state(P) == "closed"
 
 
 async def test_concurrent_failures_open_it_exactly_once(breakers) -> None:

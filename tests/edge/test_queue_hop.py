@@ -1,8 +1,8 @@
 """The edge's Redis hop against a real Redis: a job is queued only once its request is admitted,
-an answered job's reply channel is unsubscribed in a later batch, and audit records written in
-batches all arrive, also the ones still waiting at shutdown."""
+the events of every job come back on the edge's one channel to their own request, a job left
+unanswered is marked cancelled for its worker, and audit records written in batches all
+arrive, also the ones still waiting at shutdown."""
 
-import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -18,9 +18,9 @@ from services.edge.replies import ReplyHub
 from shared import audit
 from shared.audit import AuditRecord
 from shared.errors import ProviderError, RateLimitError
-from shared.messages import ChatJob, decode_job
+from shared.messages import ChatJob, DoneEvent, decode_job, frame
 from shared.redis_keys import RedisKeys
-from shared.schemas import ChatRequest
+from shared.schemas import ChatRequest, Usage
 
 P = "deepseek"
 
@@ -56,11 +56,6 @@ def chat_job(queue: JobQueue, user: str = "u1") -> ChatJob:
     return ChatJob(**queue.job_fields(user_id=user, trace="req_test"), request=request)
 
 
-async def listeners(redis: Redis, channel: str) -> int:
-    [(_, count)] = await redis.pubsub_numsub(channel)
-    return int(count)
-
-
 async def admit_once(hop: Hop, user: str, tokens: int = 0) -> list[Reservation]:
     _, reservation = await hop.admission.admit(
         scope="user",
@@ -78,14 +73,13 @@ async def test_a_refused_admission_queues_nothing_and_listens_to_nothing(hop: Ho
     with pytest.raises(RateLimitError):
         await hop.queue.submit(job, P, admit=lambda: admit_once(hop, "u1"))
     assert await hop.redis.xlen(hop.keys.jobs(P)) == 0
-    assert await listeners(hop.redis, hop.keys.reply(job.id)) == 0
+    assert job.id.encode() not in hop.hub.queues
 
 
 async def test_an_admitted_job_is_queued_with_the_callers_own_key(hop: Hop) -> None:
     await hop.redis.hset(hop.keys.own_keys("u2"), P, "key_123")
     job = chat_job(hop.queue, "u2")
     pending = await hop.queue.submit(job, P, admit=lambda: admit_once(hop, "u2"))
-    assert await listeners(hop.redis, pending.channel) == 1
     [(_, fields)] = await hop.redis.xrange(hop.keys.jobs(P))
     queued = decode_job(fields[b"job"])
     assert queued == job.model_copy(update={"key_id": "key_123"})
@@ -104,16 +98,28 @@ async def test_a_full_queue_gives_back_what_the_admission_reserved(hop: Hop) -> 
     assert int(used or 0) == 0
 
 
-async def test_an_answered_jobs_channel_is_unsubscribed_soon_after(hop: Hop) -> None:
+async def test_each_event_on_the_edges_channel_reaches_its_own_job(hop: Hop) -> None:
+    first = await hop.queue.submit(chat_job(hop.queue, "a"), P)
+    second = await hop.queue.submit(chat_job(hop.queue, "b"), P)
+    assert first.job.reply_to == second.job.reply_to == hop.hub.channel
+    for pending, text in ((second, "to b"), (first, "to a")):
+        done = DoneEvent(id=text, model="m", finish_reason="stop", usage=Usage())
+        await hop.redis.publish(pending.job.reply_to, frame(pending.job.id, done))
+    for pending, text in ((first, "to a"), (second, "to b")):
+        event = await pending.next_event()
+        assert isinstance(event, DoneEvent) and event.id == text
+        await hop.queue.release(pending)
+    assert not hop.hub.queues
+    for pending in (first, second):  # answered: nothing for a worker to stop
+        assert not await hop.redis.exists(hop.keys.cancelled(pending.job.id))
+
+
+async def test_a_job_released_before_its_answer_is_marked_cancelled(hop: Hop) -> None:
     pending = await hop.queue.submit(chat_job(hop.queue), P)
-    pending.answered = True  # as when its last event has arrived
-    await hop.queue.release(pending)
-    assert pending.channel.encode() not in hop.hub.queues
-    for _ in range(100):
-        if await listeners(hop.redis, pending.channel) == 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the answered job's channel is still subscribed")
+    await hop.queue.release(pending)  # as when its client leaves
+    assert not hop.hub.queues
+    ttl = await hop.redis.pttl(hop.keys.cancelled(pending.job.id))
+    assert 0 < ttl <= 30_000  # until the job's deadline
 
 
 def record(index: int) -> AuditRecord:

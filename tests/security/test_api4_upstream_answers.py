@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.fleet.plan import FleetConfig
-from shared.messages import ChatJob, DeltaEvent, ErrorEvent, Event, decode_event, encode
+from shared.messages import ChatJob, DeltaEvent, ErrorEvent, Event, decode_event, encode, unframe
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest
 from tests.e2e.helpers import (
@@ -127,8 +127,10 @@ async def test_the_worker_ends_a_job_at_its_deadline_though_its_client_listens(
         messages=[{"role": "user", "content": f"hi {FOREVER}"}],
         stream=True,
     )
+    job_id = f"job_test_{secrets.token_hex(6)}"
     job = ChatJob(
-        id=f"job_test_{secrets.token_hex(6)}",
+        id=job_id,
+        reply_to=RedisKeys(fleet.redis_prefix).replies(job_id),
         trace=new_trace(),
         ts=now,
         deadline=now + 2,
@@ -140,14 +142,14 @@ async def test_the_worker_ends_a_job_at_its_deadline_though_its_client_listens(
     pubsub = redis.pubsub()
     events: list[Event] = []
     try:
-        await pubsub.subscribe(keys.reply(job.id))
+        await pubsub.subscribe(job.reply_to)
         await redis.xadd(keys.jobs("deepseek"), {"job": encode(job)})
         give_up = time.monotonic() + 30
         while not events or isinstance(events[-1], DeltaEvent):
             assert time.monotonic() < give_up, events[-3:]
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is not None:
-                events.append(decode_event(message["data"]))
+                events.append(decode_event(unframe(message["data"])[1]))
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await redis.aclose()

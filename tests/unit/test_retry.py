@@ -78,7 +78,14 @@ def test_fallback_rewrites_the_request_and_skips_unknown_providers() -> None:
     fallbacks = ["nowhere/x", "openrouter/openai/gpt-4o-mini", "anthropic/claude"]
     request = request.model_copy(update={"fallbacks": fallbacks})
     job = ChatJob(
-        id="job_1", trace="req_1", ts=0, deadline=1, user_id="u", key_id="k", request=request
+        id="job_1",
+        reply_to="r",
+        trace="req_1",
+        ts=0,
+        deadline=1,
+        user_id="u",
+        key_id="k",
+        request=request,
     )
     moved = next_job(job)
     assert moved is not None

@@ -20,7 +20,7 @@ from redis.asyncio.client import PubSub
 from services.workers.__main__ import job_consumer
 from services.workers.consumer import JobConsumer
 from services.workers.upstream_http import upstream_client
-from shared.messages import ChatJob, Event, decode_event
+from shared.messages import ChatJob, Event, decode_event, unframe
 from shared.metrics import WorkerMetrics, new_registry
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 from shared.schemas import ChatRequest
@@ -51,7 +51,7 @@ class Replies:
         while time.monotonic() < deadline:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
             if message is not None and message["type"] == "message":
-                return decode_event(message["data"])
+                return decode_event(unframe(message["data"])[1])
         raise AssertionError(f"no reply within {WAIT_SECONDS} s")
 
     async def until_last(self) -> list[Event]:
@@ -81,8 +81,10 @@ class Pool:
             stream=stream,
         )
         now = time.time()
+        job_id = f"job_{secrets.token_hex(8)}"
         return ChatJob(
-            id=f"job_{secrets.token_hex(8)}",
+            id=job_id,
+            reply_to=self.keys.replies(job_id),
             trace=f"req_test_{secrets.token_hex(6)}",
             ts=now,
             deadline=now + expires_in,
@@ -97,7 +99,7 @@ class Pool:
     @asynccontextmanager
     async def replies(self, job: ChatJob) -> AsyncIterator[Replies]:
         pubsub = self.redis.pubsub()
-        await pubsub.subscribe(self.keys.reply(job.id))
+        await pubsub.subscribe(job.reply_to)
         try:
             yield Replies(pubsub)
         finally:

@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.workers.publisher import ReplyPublisher
-from services.workers.retry import Write
+from services.workers.publisher import ReplyPublisher, Write
 from shared.messages import DeltaEvent, DoneEvent, ToolCallDelta
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
@@ -34,14 +33,19 @@ def keys() -> RedisKeys:
 @pytest.fixture
 async def replies(redis: Redis, keys: RedisKeys) -> AsyncIterator[Replies]:
     pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.reply("job_1"))
+    await pubsub.subscribe(keys.replies("edge_1"))
     yield Replies(pubsub)
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def publisher(redis: Redis, keys: RedisKeys, coalesce: float) -> ReplyPublisher:
     return ReplyPublisher(
-        redis, keys.reply("job_1"), keys.streamed("job_1"), streamed_ttl=30, coalesce=coalesce
+        redis,
+        keys.replies("edge_1"),
+        "job_1",
+        keys.streamed("job_1"),
+        streamed_ttl=30,
+        coalesce=coalesce,
     )
 
 
@@ -112,13 +116,13 @@ async def test_the_terminal_event_goes_out_with_the_jobs_last_writes(
     redis: Redis, keys: RedisKeys, replies: Replies
 ) -> None:
     sender = publisher(redis, keys, LONG_WINDOW)
-    done_key, acked_key = f"{keys.prefix}:test:recorded", f"{keys.prefix}:test:acked"
+    acked_key, deleted_key = f"{keys.prefix}:test:acked", f"{keys.prefix}:test:deleted"
 
     def mark(name: str) -> Write:
         return lambda pipe: pipe.set(name, "1", ex=60)
 
-    sender.on_finish(mark(done_key))  # as the breaker records the upstream success
-    await sender.finish(DONE, mark(acked_key))  # as the consumer acknowledges the entry
+    # As the consumer acknowledges and deletes the entry.
+    await sender.finish(DONE, mark(acked_key), mark(deleted_key))
     assert await replies.next() == DONE
     # One MULTI: by the time the answer is heard, both writes have been made.
-    assert await redis.exists(done_key, acked_key) == 2
+    assert await redis.exists(acked_key, deleted_key) == 2
