@@ -136,7 +136,12 @@ def job_consumer(
     )
 
 
-async def serve(settings: Settings, provider_id: str) -> None:
+def consumer_name(pid: int) -> str:
+    """A worker's name in its stream's consumer group: unique while it runs."""
+    return f"{socket.gethostname()}-{pid}"
+
+
+async def serve(settings: Settings, provider_id: str, predecessor: int | None = None) -> None:
     provider = PROVIDERS[provider_id]
     provider_var.set(provider_id)
     if not settings.provider_key(provider_id):
@@ -160,17 +165,23 @@ async def serve(settings: Settings, provider_id: str) -> None:
     async with http_client(settings) as client:
         registry = new_registry()
         metrics = WorkerMetrics(registry)
-        name = f"{socket.gethostname()}-{os.getpid()}"
         consumers = [
             job_consumer(
-                settings, redis, client, provider_id, consumer_name=name, metrics=metrics, shard=i
+                settings,
+                redis,
+                client,
+                provider_id,
+                consumer_name=consumer_name(os.getpid()),
+                metrics=metrics,
+                shard=i,
             )
             for i in range(settings.queue_shards)
         ]
         serve_port(settings, registry, consumers, stop)
         freeze_startup_heap()
         try:
-            await run_pool(settings, redis, settings.redis_keys, consumers, stop)
+            adopted = consumer_name(predecessor) if predecessor else None
+            await run_pool(settings, redis, settings.redis_keys, consumers, stop, adopted)
         finally:
             await redis.aclose()
     log.info("worker pool for %s stopped", provider_id)
@@ -199,9 +210,11 @@ async def run_pool(
     keys: RedisKeys,
     consumers: list[JobConsumer],
     stop: asyncio.Event,
+    predecessor: str | None = None,
 ) -> None:
     """The consumer of each shard with its heartbeat and crash recovery, and the budget alert
-    sender, until `stop` and the drains end."""
+    sender, until `stop` and the drains end. The jobs `predecessor` (a consumer that exited)
+    had taken are taken over first."""
     finished = asyncio.Event()
     background = []
     for consumer in consumers:
@@ -214,6 +227,8 @@ async def run_pool(
             max_deliveries=settings.max_deliveries,
         )
         await consumer.ensure_group()
+        if predecessor:
+            await recovery.adopt(predecessor)
         background.append(asyncio.create_task(heartbeat.run(stop, finished)))
         background.append(asyncio.create_task(recovery.run(stop)))
     first = consumers[0]
@@ -238,10 +253,17 @@ async def run_pool(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--provider", required=True, choices=sorted(PROVIDERS))
+    parser.add_argument(
+        "--predecessor",
+        type=int,
+        metavar="PID",
+        help="the PID of a worker of this pool on this host that exited: its jobs are taken "
+        "over at start, without waiting for RECLAIM_IDLE",
+    )
     args = parser.parse_args()
     settings = load_settings()
     configure_logging(f"worker-{args.provider}", settings.log_level)
-    uvloop.run(serve(settings, args.provider))
+    uvloop.run(serve(settings, args.provider, args.predecessor))
 
 
 if __name__ == "__main__":
