@@ -9,7 +9,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 # Where `make coverage` keeps its data and HTML report (git-ignored).
 COVERAGE_DIR := .data/coverage
 
-.PHONY: install scanner run test coverage bench loadtest soak lint lock audit clean up down
+.PHONY: install scanner run test test-cluster coverage bench loadtest soak lint lock audit clean up down
 
 install: $(STAMP)
 
@@ -34,8 +34,20 @@ $(SCAN_STAMP): requirements-scan.lock
 run: $(STAMP)
 	$(PY) -m services.fleet
 
+# The tests that matter again on a Redis Cluster of three masters started for the run (they
+# skip, saying why, where redis-server or redis-cli is missing): limits, chat, queue shards,
+# breaker and fallbacks, crash recovery, audit.
+CLUSTER_TESTS = tests/edge/test_admission.py tests/edge/test_spend_admission.py \
+	tests/edge/test_breaker.py tests/e2e/test_chat.py tests/e2e/test_admission.py \
+	tests/e2e/test_queue_shards.py tests/e2e/test_reliability_workers.py \
+	tests/e2e/test_worker_recovery.py tests/e2e/test_audit.py
+
 test: $(STAMP) | $(SCAN_STAMP)
 	$(PY) -m pytest
+	$(PY) -m pytest --redis-cluster $(CLUSTER_TESTS)
+
+test-cluster: $(STAMP)
+	$(PY) -m pytest --redis-cluster $(CLUSTER_TESTS)
 
 # The suite under coverage.py, with every Python process it starts measured too (the fleet's
 # services, workers, load generator: `patch = ["subprocess"]` in pyproject.toml), combined

@@ -33,7 +33,7 @@ from bench import report
 from bench.fleet import LOGS, MODEL, PROVIDER, Fleet, checkout, running_fleet
 from bench.load import Samples, Target, chat_body, run
 from bench.proc import busy_seconds, cpu_seconds, peak_memory
-from bench.redis_stats import RedisWork, redis_work
+from bench.redis_stats import RedisWork, masters_work
 from bench.report import Cell, CellResult
 from services.fleet.plan import SIMULATOR_KEY
 from shared.heap import freeze_startup_heap
@@ -84,6 +84,11 @@ class Gateway:
     code: str
     fleet: Fleet
     token: str = ""
+
+
+def fleet_redis_work(fleet: Fleet) -> RedisWork:
+    """What the fleet's Redis did so far, summed over the masters of a cluster."""
+    return sum(masters_work(fleet.config.redis_url, fleet.cluster), RedisWork())
 
 
 def direct_target(fleet: Fleet, cell: Cell) -> Target:
@@ -145,9 +150,9 @@ async def measure_cell(
         for index, gateway in enumerate(gateways):
             pids = {**gateway.fleet.pids(), "load generator": os.getpid()}
             before = {**cpu_seconds(pids), report.BOX: busy_seconds()}
-            redis_before = redis_work(gateway.fleet.config.redis_url)
+            redis_before = fleet_redis_work(gateway.fleet)
             samples[index].extend(await load(targets[index], per_round))
-            redis[index] += redis_work(gateway.fleet.config.redis_url) - redis_before
+            redis[index] += fleet_redis_work(gateway.fleet) - redis_before
             after = {**cpu_seconds(pids), report.BOX: busy_seconds()}
             for name, seconds in after.items():
                 cpu[index][name] = cpu[index].get(name, 0.0) + seconds - before.get(name, seconds)

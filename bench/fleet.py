@@ -20,6 +20,7 @@ from services.fleet.infra import (
 )
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
+from services.fleet.redis_cluster import local_cluster
 
 LOGS = Path(".data/bench-logs")  # the last `make bench` run's service logs, kept for reading
 PROVIDER = "deepseek"
@@ -43,6 +44,11 @@ class Fleet:
     postgres_pid: int | None  # None: an external PostgreSQL (DATABASE_URL)
 
     @property
+    def cluster(self) -> bool:
+        """Whether the fleet runs on a Redis Cluster."""
+        return self.config.extra_env.get("REDIS_CLUSTER") == "true"
+
+    @property
     def simulator_url(self) -> str:
         assert self.config.simulator_url is not None
         return self.config.simulator_url
@@ -62,8 +68,17 @@ def _postmaster_pid(pgdata: Path) -> int | None:
     return None
 
 
+def cluster_masters() -> int:
+    """`BENCH_CLUSTER_MASTERS=N`: run on a local Redis Cluster of N masters (0: no cluster)."""
+    return int(os.environ.get("BENCH_CLUSTER_MASTERS") or 0)
+
+
 @contextlib.contextmanager
 def _redis(run_dir: Path) -> Iterator[tuple[str, int | None]]:
+    if masters := cluster_masters():
+        with local_cluster(run_dir / "redis-cluster", masters=masters) as cluster:
+            yield cluster.url, None
+        return
     if url := os.environ.get("REDIS_URL"):
         yield url, None
         return
@@ -74,6 +89,11 @@ def _redis(run_dir: Path) -> Iterator[tuple[str, int | None]]:
         yield server.url, server.process.pid
     finally:
         server.stop()
+
+
+def env_cluster() -> str:
+    """REDIS_CLUSTER as given: a REDIS_URL naming a node of an operator's cluster."""
+    return os.environ.get("REDIS_CLUSTER", "false")
 
 
 @contextlib.contextmanager
@@ -125,6 +145,7 @@ def running_fleet(
                 "RATE_LIMIT_MAX": str(rate_limit_max),
                 "MAX_OPEN_STREAMS": str(rate_limit_max),
                 "WEB_CONCURRENCY": "1",
+                "REDIS_CLUSTER": "true" if cluster_masters() else env_cluster(),
             },
         )
         services = plan(config)

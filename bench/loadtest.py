@@ -37,6 +37,7 @@ from bench.loadtest_results import (
     say,
 )
 from bench.mix import format_mix
+from bench.redis_stats import masters_work, spread
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LOGS = Path(".data/loadtest-logs")  # the started fleet's service logs of the last run
@@ -50,19 +51,28 @@ class Target:
     url: str
     token: str
     pids: dict[str, int]  # processes whose memory a soak follows: none for a running gateway
+    redis: tuple[str, bool] | None = None  # the started fleet's Redis URL, and whether a cluster
 
 
 def credentials(client: httpx.Client, config: Config, url: str) -> str:
-    """The bearer the users send: given, or from logging in, or from registering a user."""
+    """The bearers the users send, comma-separated: given, or from logging in, or from
+    registering `LOADTEST_ACCOUNTS` users."""
     if config.token:
         return config.token
     if config.email and config.password:
         body = {"email": config.email, "password": config.password}
         response = client.post(f"{url}/api/v1/auth/login", json=body)
     else:
-        email = f"loadtest-{secrets.token_hex(4)}@example.com"
-        body = {"email": email, "password": "loadtest-password-123", "name": "Load Test"}
-        response = client.post(f"{url}/api/v1/auth/register", json=body)
+        return ",".join(register(client, url) for _ in range(config.accounts))
+    response.raise_for_status()
+    token: str = response.json()["token"]
+    return token
+
+
+def register(client: httpx.Client, url: str) -> str:
+    email = f"loadtest-{secrets.token_hex(4)}@example.com"
+    body = {"email": email, "password": "loadtest-password-123", "name": "Load Test"}
+    response = client.post(f"{url}/api/v1/auth/register", json=body)
     response.raise_for_status()
     token: str = response.json()["token"]
     return token
@@ -82,7 +92,8 @@ def target(config: Config) -> Iterator[Target]:
                 for name, pid in fleet.pids().items()
                 if name == "edge" or name.startswith("worker-")
             }
-            yield Target(url, credentials(client, config, url), pids)
+            redis = (fleet.config.redis_url, fleet.cluster)
+            yield Target(url, credentials(client, config, url), pids, redis)
 
 
 def locust_command(config: Config, target: Target) -> list[str]:
@@ -190,8 +201,14 @@ def main() -> int:
     say(config.describe(config.url or "a fleet started here, simulator upstream"))
     with target(config) as running:
         say(f"Gateway at {running.url}; Locust's output in {config.out / LOCUST_LOG}")
+        before = masters_work(*running.redis) if running.redis else []
         observed = run_load(config, running)
-    status = report(config, read_results(config.out), observed)
+        after = masters_work(*running.redis) if running.redis else []
+    results = read_results(config.out)
+    status = report(config, results, observed)
+    if before:
+        work = [a - b for a, b in zip(after, before, strict=True)]
+        say(f"Redis: {spread(work, results.total.requests)}")
     charts = ", ".join(path.name for path in write_charts(config, observed))
     say(f"Charts in {config.out}: {charts}; Locust's report: {config.out / LOCUST_HTML}")
     return status

@@ -10,6 +10,8 @@ Settings (environment):
 - LOADTEST_URL: base URL of a running gateway's edge; unset: start a fleet here.
 - LOADTEST_TOKEN: bearer (JWT or gateway API key) for LOADTEST_URL; or LOADTEST_EMAIL and
   LOADTEST_PASSWORD to log in; none of them: a new user is registered.
+- LOADTEST_ACCOUNTS: gateway users registered for a run that registers them, the Locust users
+  taking turns (default 1: all load is one user's, so its limits live in one Redis slot).
 - LOADTEST_MIX: providers and weights, e.g. `deepseek:3,anthropic:1` (default `deepseek`).
 - LOADTEST_STREAM_SHARE: share of streamed requests, 0 to 1 (default 0.2).
 - LOADTEST_UPSTREAM_MS, LOADTEST_ANSWER_TOKENS: the simulator's latency and answer length
@@ -43,6 +45,7 @@ class Config(BaseSettings):
     )
 
     users: int = Field(20, ge=1)
+    accounts: int = Field(1, ge=1, le=1000)
     soak: bool = False
     duration_set: Duration | None = Field(None, validation_alias="LOADTEST_DURATION")
     warmup_set: Duration | None = Field(None, validation_alias="LOADTEST_WARMUP")

@@ -1,17 +1,18 @@
 """Locust users of `make loadtest`: chat requests, plain or streamed, over a provider mix.
 
 `python -m bench.loadtest` runs this file in its own Locust process and sets its environment:
-LOADTEST_TOKEN (the bearer), LOADTEST_MIX, LOADTEST_STREAM_SHARE, LOADTEST_UPSTREAM_MS,
-LOADTEST_ANSWER_TOKENS (see bench/loadtest_config.py) and LOADTEST_SUMMARY, the JSON file the final
-figures are written to when Locust quits (its CSV files miss the last seconds). Locust
-monkey-patches the standard library with gevent, so this file imports no asyncio, nor any
-module that does.
+LOADTEST_TOKEN (the bearers, comma-separated: Locust users take turns), LOADTEST_MIX,
+LOADTEST_STREAM_SHARE, LOADTEST_UPSTREAM_MS, LOADTEST_ANSWER_TOKENS (see
+bench/loadtest_config.py) and LOADTEST_SUMMARY, the JSON file the final figures are written
+to when Locust quits (its CSV files miss the last seconds). Locust monkey-patches the standard
+library with gevent, so this file imports no asyncio, nor any module that does.
 
 Each request is named `chat <provider>` or `stream <provider>`; a failure is named
 `<status> <error type>` (`stream <error type>` for an error event in a 200 stream,
 `connection <exception>` when no answer came), which the report groups by.
 """
 
+import itertools
 import json
 import os
 import random
@@ -32,10 +33,11 @@ PROMPT = (
     f"Hi [[sim latency_ms={os.environ.get('LOADTEST_UPSTREAM_MS', '50')} "
     f"tokens={os.environ.get('LOADTEST_ANSWER_TOKENS', '20')}]]"
 )
-HEADERS = {
-    "Authorization": f"Bearer {os.environ.get('LOADTEST_TOKEN', '')}",
-    "Content-Type": "application/json",
-}
+HEADERS = [
+    {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for token in os.environ.get("LOADTEST_TOKEN", "").split(",")
+]
+_turns = itertools.count()
 BODIES = {
     (provider, stream): json.dumps(
         {
@@ -78,6 +80,9 @@ class ChatUser(FastHttpUser):
     network_timeout = 120.0
     connection_timeout = 10.0
 
+    def on_start(self) -> None:
+        self.headers = HEADERS[next(_turns) % len(HEADERS)]
+
     @task
     def chat(self) -> None:
         provider = random.choices(PROVIDERS, weights=WEIGHTS)[0]
@@ -85,7 +90,7 @@ class ChatUser(FastHttpUser):
         with self.client.post(
             "/api/v1/chat",
             data=BODIES[(provider, stream)],
-            headers=HEADERS,
+            headers=self.headers,
             name=f"{'stream' if stream else 'chat'} {provider}",
             catch_response=True,
         ) as response:

@@ -3,7 +3,7 @@ run included) and the CPU it spent (`INFO cpu`), read before and after the gatew
 
 from dataclasses import dataclass, field
 
-from redis import Redis
+from redis import Redis, RedisCluster
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,23 @@ def redis_work(url: str) -> RedisWork:
         if isinstance(values, dict)
     }
     return RedisWork(calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]))
+
+
+def masters_work(url: str, cluster: bool) -> list[RedisWork]:
+    """`redis_work` of each master of a cluster (`url` names any node), or of the one server."""
+    if not cluster:
+        return [redis_work(url)]
+    with RedisCluster.from_url(url) as client:
+        return [redis_work(f"redis://{n.host}:{n.port}/0") for n in client.get_primaries()]
+
+
+def spread(work: list[RedisWork], requests: int) -> str:
+    """Commands and CPU per request over every master, and the busiest master's share."""
+    calls = sum(sum(w.calls.values()) for w in work)
+    cpu = sum(w.cpu_seconds for w in work)
+    busiest = max(w.cpu_seconds for w in work) / cpu if cpu else 0.0
+    per = max(requests, 1)
+    return (
+        f"{calls / per:.1f} commands and {cpu * 1e6 / per:.0f} µs of CPU per request over "
+        f"{len(work)} master(s); the busiest master did {busiest:.0%} of that CPU"
+    )

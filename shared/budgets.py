@@ -76,9 +76,11 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def spend_keys(keys: RedisKeys, scope: str, owner_id: str, now: datetime) -> list[str]:
+def spend_keys(
+    keys: RedisKeys, scope: str, owner_id: str, now: datetime, user_id: str = ""
+) -> list[str]:
     """The spend hash of every period, in `PERIODS` order (the admission script picks one)."""
-    return [keys.spend(scope, owner_id, window(p, now).stamp) for p in PERIODS]
+    return [keys.spend(scope, owner_id, window(p, now).stamp, user_id) for p in PERIODS]
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -126,17 +128,18 @@ def _int(raw: Any) -> int:
 async def with_spend(
     redis: Redis,
     keys: RedisKeys,
-    budgets: list[tuple[str, str, int, str] | None],
+    budgets: list[tuple[str, str, int, str, str] | None],
     now: datetime | None = None,
 ) -> list[BudgetState | None]:
-    """Each budget (scope, owner id, units, period) with its current period's spend, in one
-    round trip; None stays None."""
+    """Each budget (scope, owner id, units, period, the owner's user id) with its current
+    period's spend, in one round trip; None stays None."""
     now = now or datetime.now(UTC)
     spans = [window(b[3], now) if b else None for b in budgets]
     async with redis.pipeline(transaction=False) as pipe:
         for budget, span in zip(budgets, spans, strict=True):
             if budget is not None and span is not None:
-                pipe.hmget(keys.spend(budget[0], budget[1], span.stamp), ["spent", "reserved"])
+                spend = keys.spend(budget[0], budget[1], span.stamp, budget[4])
+                pipe.hmget(spend, ["spent", "reserved"])
         spends = iter(await pipe.execute())
     states: list[BudgetState | None] = []
     for budget, span in zip(budgets, spans, strict=True):
@@ -149,16 +152,19 @@ async def with_spend(
 
 
 async def read_states(
-    redis: Redis, keys: RedisKeys, owners: list[tuple[str, str]], now: datetime | None = None
+    redis: Redis,
+    keys: RedisKeys,
+    owners: list[tuple[str, str, str]],
+    now: datetime | None = None,
 ) -> list[BudgetState | None]:
-    """The budget each (scope, owner id) has as published in its limits hash, with its
-    current spend; None where it has none."""
+    """The budget each (scope, owner id, the owner's user id) has as published in its limits
+    hash, with its current spend; None where it has none."""
     async with redis.pipeline(transaction=False) as pipe:
-        for scope, owner in owners:
-            pipe.hmget(keys.limits(scope, owner), list(BUDGET_FIELDS))
+        for scope, owner, user in owners:
+            pipe.hmget(keys.limits(scope, owner, user), list(BUDGET_FIELDS))
         published = await pipe.execute()
-    budgets: list[tuple[str, str, int, str] | None] = [
-        (scope, owner, _int(units), (period or b"none").decode()) if _int(units) else None
-        for (scope, owner), (units, period) in zip(owners, published, strict=True)
+    budgets: list[tuple[str, str, int, str, str] | None] = [
+        (scope, owner, _int(units), (period or b"none").decode(), user) if _int(units) else None
+        for (scope, owner, user), (units, period) in zip(owners, published, strict=True)
     ]
     return await with_spend(redis, keys, budgets, now)

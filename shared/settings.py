@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 from shared.client_address import ProxyHeader, TrustedProxies, parse_networks
 from shared.providers import PROVIDERS
+from shared.redis_keys import RedisKeys
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -157,6 +158,10 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, alias="REDIS_URL")
     redis_prefix: str = Field("gw", alias="REDIS_PREFIX")
+    # REDIS_URL names any node of a Redis Cluster, spoken to with the cluster client.
+    redis_cluster: bool = Field(False, alias="REDIS_CLUSTER")
+    # Streams each provider's queue is spread over, each in a cluster slot of its own.
+    queue_shards: int = Field(1, ge=1, le=64, alias="QUEUE_SHARDS")
     database_url: str | None = Field(None, alias="DATABASE_URL")
 
     jwt_private_key: SecretStr | None = Field(None, alias="JWT_PRIVATE_KEY")
@@ -353,6 +358,10 @@ class Settings(BaseSettings):
         return value or None
 
     @property
+    def redis_keys(self) -> RedisKeys:
+        return RedisKeys(self.redis_prefix, self.queue_shards)
+
+    @property
     def alert_thresholds(self) -> tuple[float, ...]:
         return parse_thresholds(self.budget_alert_thresholds)
 
@@ -362,6 +371,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_named(self) -> "Settings":
+        # Without it `make run` would start its embedded Redis, which is no cluster.
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("REDIS_CLUSTER=true needs REDIS_URL naming a node of the cluster")
         return self
 
     @property

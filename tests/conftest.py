@@ -1,8 +1,11 @@
 """Real infrastructure for the suite: Redis and PostgreSQL, and a running fleet.
 
 Redis and PostgreSQL come from `REDIS_URL` / `DATABASE_URL` when set, else embedded servers are
-started for the run. Each run gets its own database and Redis key prefix, so runs can share
-servers; every process a fixture starts is stopped by its PID, also when a test fails.
+started for the run. With `--redis-cluster` the run starts a Redis Cluster of three masters
+instead (from the `redis-server` and `redis-cli` on PATH; skipped, saying why, without them) and
+the fleet runs in cluster mode (`REDIS_CLUSTER=true`). Each run gets its own database and Redis
+key prefix, so runs can share servers; every process a fixture starts is stopped by its PID,
+also when a test fails.
 """
 
 import asyncio
@@ -24,11 +27,25 @@ from services.fleet.infra import (
 )
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
+from services.fleet.redis_cluster import MissingBinaries, binaries, local_cluster
 from shared.providers import PROVIDERS
+from tests import redis_support
 
 RUN_ID = secrets.token_hex(4)
 ADMIN_EMAIL = f"admin-{RUN_ID}@example.com"
 ADMIN_PASSWORD = "correct-horse-battery"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run against a Redis Cluster of three masters started for the run",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    redis_support.CLUSTER = bool(config.getoption("--redis-cluster"))
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +61,14 @@ def run_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def redis_url(run_dir: Path) -> Iterator[str]:
+    if redis_support.CLUSTER:
+        try:
+            binaries()
+        except MissingBinaries as missing:
+            pytest.skip(str(missing))
+        with local_cluster(run_dir / "redis-cluster") as cluster:
+            yield cluster.url
+        return
     if url := os.environ.get("REDIS_URL"):
         yield url
         return
@@ -110,6 +135,7 @@ def fleet_services(
             # (or stream) of its own is a few (hundred) KB.
             "UPSTREAM_MAX_BYTES": "262144",
             "UPSTREAM_MAX_STREAM_BYTES": "1048576",
+            "REDIS_CLUSTER": "true" if redis_support.CLUSTER else "false",
         },
     )
     services = plan(config)

@@ -11,7 +11,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from services.audit import provider_stats
 from services.audit.chain import Verdict, verify
@@ -22,7 +21,7 @@ from services.audit.repository import AuditRepository
 from services.audit.routes import router
 from shared import http
 from shared.db import apply_migrations, create_pool
-from shared.redis_keys import RedisKeys
+from shared.redis_client import connect, warm_up
 from shared.settings import Settings
 from shared.tokens import load_verifier
 
@@ -86,11 +85,12 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning(
                 "%d audit rows are not keyed yet: run `python -m services.audit rekey`", unkeyed
             )
-        redis = Redis.from_url(required(settings.redis_url, "REDIS_URL"))
+        redis = connect(required(settings.redis_url, "REDIS_URL"), cluster=settings.redis_cluster)
+        await warm_up(redis)
         app.state.repo = repo = AuditRepository(pool, keys)
         consumer = AuditConsumer(
             redis,
-            RedisKeys(settings.redis_prefix),
+            settings.redis_keys,
             repo,
             consumer=consumer_name(),
             reclaim_idle_ms=int(settings.reclaim_idle.seconds * 1000),

@@ -67,7 +67,7 @@ VerifiedDep = Annotated[Claims, Depends(_verified)]
 
 
 async def _claims(claims: VerifiedDep, auth: ComponentsDep) -> Claims:
-    if await auth.revocations.is_revoked(claims.jti):
+    if await auth.revocations.is_revoked(claims):
         raise AuthenticationError("Token revoked")
     return claims
 

@@ -101,11 +101,13 @@ class LimitsPublisher:
             await pipe.execute()
         return effective
 
-    async def publish_key(self, key_id: str, custom: Limits, budget: BudgetBody | None) -> None:
+    async def publish_key(
+        self, key_id: str, user_id: str, custom: Limits, budget: BudgetBody | None
+    ) -> None:
         """Only the limits the key has: a field left out falls back to the edge's default
         (unlimited for keys). A 0 written for an unset request limit would read as "no
         request allowed" and lock out a key that has only a token budget."""
-        name = self.keys.limits("key", key_id)
+        name = self.keys.limits("key", key_id, user_id)
         effective = key_limits(self.settings, custom)
         fields: dict[str, int | str] = budget_fields(budget)
         if effective:
@@ -116,16 +118,17 @@ class LimitsPublisher:
                 pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
             await pipe.execute()
 
-    async def forget_key(self, key_id: str) -> None:
+    async def forget_key(self, key_id: str, user_id: str) -> None:
         async with redis_available():
-            await self.redis.delete(self.keys.limits("key", key_id))
+            await self.redis.delete(self.keys.limits("key", key_id, user_id))
 
     async def budget_states(
-        self, owners: list[tuple[str, str, BudgetBody | None]]
+        self, owners: list[tuple[str, str, BudgetBody | None, str]]
     ) -> list[BudgetState | None]:
-        """Each (scope, owner id, budget) with its current period's spend."""
-        budgets: list[tuple[str, str, int, str] | None] = [
-            (s, o, b.units, b.period) if b else None for s, o, b in owners
+        """Each (scope, owner id, budget, the owner's user id) with its current period's
+        spend."""
+        budgets: list[tuple[str, str, int, str, str] | None] = [
+            (s, o, b.units, b.period, u) if b else None for s, o, b, u in owners
         ]
         async with redis_available():
             return await with_spend(self.redis, self.keys, budgets)

@@ -19,8 +19,7 @@ from services.auth.users import UserRepository
 from shared import http
 from shared.client_address import ClientAddress
 from shared.db import apply_migrations, create_pool
-from shared.redis_client import connect
-from shared.redis_keys import RedisKeys
+from shared.redis_client import connect, warm_up
 from shared.service_auth import internal_token
 from shared.settings import Settings
 from shared.tokens import TokenSigner
@@ -59,8 +58,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await migrate(settings)
     passwords = await PasswordHasher.create(settings.bcrypt_rounds)
     pool = await create_pool(database_url(settings))
-    redis = connect(redis_url(settings))
-    keys = RedisKeys(settings.redis_prefix)
+    redis = connect(redis_url(settings), cluster=settings.redis_cluster)
+    await warm_up(redis)
+    keys = settings.redis_keys
     app.state.signer = signer
     app.state.users = UserRepository(pool)
     if bootstrap is not None:

@@ -19,12 +19,14 @@ class Revocations:
         check-and-revoke one step, so two concurrent refreshes cannot both succeed)."""
         ttl = max(1, claims.exp - int(time.time()))
         async with redis_available():
-            created = await self.redis.set(self.keys.revoked(claims.jti), "1", ex=ttl, nx=True)
+            created = await self.redis.set(
+                self.keys.revoked(claims.sub, claims.jti), "1", ex=ttl, nx=True
+            )
         return bool(created)
 
-    async def is_revoked(self, jti: str) -> bool:
+    async def is_revoked(self, claims: Claims) -> bool:
         async with redis_available():
-            return bool(await self.redis.exists(self.keys.revoked(jti)))
+            return bool(await self.redis.exists(self.keys.revoked(claims.sub, claims.jti)))
 
     async def ping(self) -> None:
         async with redis_available():

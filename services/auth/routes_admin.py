@@ -25,7 +25,7 @@ def _found(user: User | None) -> User:
 
 
 async def _budget(user: User, auth: ComponentsDep) -> BudgetState | None:
-    (state,) = await auth.limits.budget_states([("user", user.id, user.budget)])
+    (state,) = await auth.limits.budget_states([("user", user.id, user.budget, user.id)])
     return state
 
 

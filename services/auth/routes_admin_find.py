@@ -31,7 +31,7 @@ async def find_users(
     if not q.strip():
         raise InvalidRequest("'q' must not be blank")
     found = await users.find(q.strip(), limit)
-    budgets = await auth.limits.budget_states([("user", u.id, u.budget) for u in found])
+    budgets = await auth.limits.budget_states([("user", u.id, u.budget, u.id) for u in found])
     return FoundUsers(
         users=[
             AdminUserView.of(u, user_limits(settings, u.tier, u.limits), budget)

@@ -46,7 +46,7 @@ async def create_key(
         budget=body.budget,
     )
     stored = await auth.api_keys.create(new, hash_key(key), key[:SHOWN_PREFIX_CHARS])
-    await auth.limits.publish_key(stored.id, stored.limits, stored.budget)
+    await auth.limits.publish_key(stored.id, stored.user_id, stored.limits, stored.budget)
     log.info("user %s created api key %s", user.id, stored.id)
     (view,) = await _views(auth, [stored])
     return CreatedApiKey(**view.model_dump(), key=key)
@@ -59,7 +59,7 @@ async def list_keys(user: CurrentUserDep, auth: ComponentsDep) -> ApiKeyList:
 
 async def _views(auth: ComponentsDep, keys: list[ApiKey]) -> list[ApiKeyView]:
     """Each key as its owner sees it, its budget with the current period's spend."""
-    states = await auth.limits.budget_states([("key", k.id, k.budget) for k in keys])
+    states = await auth.limits.budget_states([("key", k.id, k.budget, k.user_id) for k in keys])
     return [ApiKeyView.of(k, state) for k, state in zip(keys, states, strict=True)]
 
 
@@ -69,7 +69,7 @@ async def revoke_key(key_id: str, user: CurrentUserDep, auth: ComponentsDep) -> 
     if revoked is None:  # unknown, already revoked, or someone else's: all look the same
         raise NotFoundError("API key not found")
     await auth.key_cache.forget([revoked.key_hash])
-    await auth.limits.forget_key(revoked.id)
+    await auth.limits.forget_key(revoked.id, revoked.user_id)
     log.info("user %s revoked api key %s", user.id, revoked.id)
     return Response(status_code=204)
 

@@ -46,10 +46,10 @@ class LoginThrottle:
         self.client_max = settings.login_client_max_failures
 
     def pair_key(self, email: str, client: str) -> str:
-        return self.keys.login_failures(f"pair:{_digest(email.lower(), client)}")
+        return self.keys.login_failures(_digest(client), f"pair:{_digest(email.lower(), client)}")
 
     def client_key(self, client: str) -> str:
-        return self.keys.login_failures(f"client:{_digest(client)}")
+        return self.keys.login_failures(_digest(client), "client")
 
     async def attempt(self, email: str, client: str) -> None:
         """Count an attempt; RateLimitError when this client is over its limit, at this

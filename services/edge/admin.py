@@ -18,12 +18,13 @@ from redis.exceptions import RedisError
 
 from services.edge.auth import Principal
 from services.edge.deps import AdmittedCallerDep, CallerDep, components
-from services.edge.observability import BREAKER_STATES, HALF_OPEN, OPEN, redis_ms
+from services.edge.observability import BREAKER_STATES, HALF_OPEN, OPEN, queue_in, queue_of
 from services.edge.proxy import forward
 from shared.errors import AuthenticationError, AuthorizationError, ServiceUnavailable
 from shared.http import trace_id
 from shared.providers import PROVIDERS
-from shared.redis_keys import WORKER_GROUP, RedisKeys
+from shared.redis_client import clock_ms, queue_clock
+from shared.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -82,24 +83,25 @@ async def queue_view(request: Request, within: float) -> dict[str, dict[str, Any
     try:
         async with components(request).redis.pipeline(transaction=False) as pipe:
             for provider in providers:
-                pipe.xlen(keys.jobs(provider))
-                pipe.xpending(keys.jobs(provider), WORKER_GROUP)
+                queue_in(pipe, keys, provider)
                 pipe.zcount(keys.heartbeat(provider), since_ms, "+inf")
                 pipe.hmget(keys.breaker(provider), ["st", "until"])
                 pipe.xlen(keys.dead_letters(provider))
-            pipe.time()
+            queue_clock(pipe)
             answers = await pipe.execute(raise_on_error=False)
     except RedisError as exc:
         raise ServiceUnavailable("The gateway's Redis is unavailable") from exc
-    now_ms = redis_ms(answers[-1])
+    now_ms = clock_ms(pipe, answers)
     view = {}
+    per = 2 * keys.shards + 3
     for index, provider in enumerate(providers):
-        depth, pending, alive, breaker, dead = answers[5 * index : 5 * index + 5]
+        *queue, alive, breaker, dead = answers[per * index : per * index + per]
+        depth, pending = queue_of(queue)
         view[provider] = {
             "id": provider,
             "name": PROVIDERS[provider].name,
-            "queue_depth": depth if isinstance(depth, int) else 0,
-            "pending": int(pending["pending"]) if isinstance(pending, dict) else 0,
+            "queue_depth": depth,
+            "pending": pending,
             "workers_alive": alive if isinstance(alive, int) else 0,
             "breaker": breaker_view(breaker, now_ms),
             "dead_letters": dead if isinstance(dead, int) else 0,

@@ -129,6 +129,7 @@ class Scope:
     estimate_tokens: int = 0
     stream: StreamSlot | None = None
     cost_units: int | None = 0  # worst-case cost (1e-8 USD); 0: spends nothing; None: unpriced
+    user_id: str = ""  # a gateway API key's user (its names share the user's slot)
 
 
 class Admission:
@@ -151,12 +152,12 @@ class Admission:
         jti: str | None = None,
         estimate_tokens: int = 0,
         stream: StreamSlot | None = None,
+        user_id: str = "",
     ) -> tuple[Decision, Reservation | None]:
         """Lets the request in for one principal (returning its rate-limit state) or raises
         why not."""
-        (admitted,) = await self.admit_all(
-            [Scope(scope, owner_id, limits, estimate_tokens, stream)], now_ms=now_ms, jti=jti
-        )
+        scopes = [Scope(scope, owner_id, limits, estimate_tokens, stream, user_id=user_id)]
+        (admitted,) = await self.admit_all(scopes, now_ms=now_ms, jti=jti)
         return admitted
 
     async def admit_all(
@@ -166,17 +167,22 @@ class Admission:
         and holdings, in order) or raises why not, having counted it for none."""
         now = datetime.fromtimestamp(now_ms / 1000, UTC)
         windows = [window(p, now) for p in PERIODS]
-        keys: list[str] = [self.keys.revoked(jti) if jti else ""]
+        first = scopes[0]
+        if jti:  # a user's token: its user is the first scope
+            revoked = self.keys.revoked(first.owner_id, jti)
+        else:
+            revoked = self.keys.rate_window(first.scope, first.owner_id, first.user_id)
+        keys: list[str] = [revoked]
         args: list[str | int] = [now_ms, len(scopes)]
         held: list[tuple[Scope, str, str, str, list[str]]] = []
         for s in scopes:
-            budget_key = self.keys.token_budget(s.scope, s.owner_id)
-            streams_key = self.keys.open_streams(s.scope, s.owner_id) if s.stream else ""
+            budget_key = self.keys.token_budget(s.scope, s.owner_id, s.user_id)
+            streams_key = self.keys.open_streams(s.scope, s.owner_id, s.user_id)
             slot = new_id("slot") if s.stream else ""
-            spends = spend_keys(self.keys, s.scope, s.owner_id, now)
+            spends = spend_keys(self.keys, s.scope, s.owner_id, now, s.user_id)
             keys += [
-                self.keys.limits(s.scope, s.owner_id),
-                self.keys.rate_window(s.scope, s.owner_id),
+                self.keys.limits(s.scope, s.owner_id, s.user_id),
+                self.keys.rate_window(s.scope, s.owner_id, s.user_id),
                 budget_key,
                 streams_key,
                 *spends,
@@ -187,7 +193,8 @@ class Admission:
             args += [s.estimate_tokens, allowed, slot, expiry]
             args += [-1 if s.cost_units is None else s.cost_units]
             args += [w.expiry_ms for w in windows[:3]]
-            held.append((s, budget_key, streams_key, slot, spends))
+            held.append((s, budget_key, streams_key if slot else "", slot, spends))
+        args.append(1 if jti else 0)
         verdict, *rest = [int(v) for v in await self._admit(keys, args)]
         if verdict != 1:
             self._refuse(verdict, scopes, rest, now)
@@ -206,7 +213,7 @@ class Admission:
                         spends[period - 1],
                         s.cost_units,
                         span.expiry_ms,
-                        self.keys.limits(s.scope, s.owner_id),
+                        self.keys.limits(s.scope, s.owner_id, s.user_id),
                         s.scope,
                         s.owner_id,
                         budget.period,
@@ -231,14 +238,15 @@ class Admission:
         spend = reservation.spend
         if not (delta or reservation.slot or spend):
             return None
-        keys = [reservation.budget_key, reservation.streams_key]
+        unused = reservation.budget_key  # stands for a name not used: same slot, left alone
+        keys = [reservation.budget_key, reservation.streams_key or unused]
         args: list[str | int | float] = [now_ms, delta, reservation.slot]
         if spend is not None:
             keys += [spend.key, spend.limits_key]
             args += [spend.units, cost_units, spend.expiry_ms]
             args += [len(self.thresholds), *self.thresholds]
         else:
-            keys += ["", ""]
+            keys += [unused, unused]
         answer = [int(v) for v in await self._settle(keys, args)]
         if spend is None or not answer:
             return None

@@ -5,13 +5,16 @@ checked first, and only when all admit is anything counted, so a refusal by one 
 every other scope's counters as they were.
 """
 
-# KEYS: revoked flag ('' for none), then per scope (8): custom limits hash, request window hash,
-#       token budget hash, open streams (sorted set: slot -> expiry ms; '' when not a stream),
+# KEYS: revoked flag, then per scope (8): custom limits hash, request window hash, token budget
+#       hash, open streams (sorted set: slot -> expiry ms; read only for a stream),
 #       then the scope's spend hash of each budget period (day, week, month, none)
 # ARGV: now (ms), number of scopes, then per scope (11): default request limit, default window
 #       (s), default tokens per minute, tokens to reserve, open streams allowed, slot id, slot
 #       expiry (ms), worst-case cost to reserve (1e-8 USD; 0: spends nothing, -1: unpriced),
-#       then when the day's, week's and month's spend hashes expire (ms)
+#       then when the day's, week's and month's spend hashes expire (ms); last, '1' when the
+#       revoked flag is to be checked
+# Every key is in one slot (`shared/redis_keys.py`): a name the request does not use is passed
+# as another of the same slot and left alone.
 # Returns {1, 0, then per scope: limit, remaining, reset, tokens reserved, budget, spent,
 #          reserved spend (this request's included), budget period (1-4; 0: no budget)},
 #         or when refused {verdict, scope number, then four figures}: -1 revoked; 0 request
@@ -19,7 +22,7 @@ every other scope's counters as they were.
 #         -3 open streams (limit, remaining, reset, streams allowed); -4 spend budget (budget,
 #         spent, reserved, period); -5 unpriced model under a budget (budget, -, -, period).
 ADMIT = """
-if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, 0, 0, 0, 0} end
+if ARGV[#ARGV] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, 0, 0, 0, 0} end
 local PERIODS = {day = 1, week = 2, month = 3, none = 4}
 local now = tonumber(ARGV[1])
 local plans = {}
@@ -38,7 +41,7 @@ for i = 1, tonumber(ARGV[2]) do
   if count >= limit then return {0, i, limit, 0, reset, 0} end
 
   local streams = KEYS[k + 4]
-  if streams ~= '' then
+  if ARGV[a + 6] ~= '' then
     redis.call('ZREMRANGEBYSCORE', streams, '-inf', now)
     local allowed = tonumber(ARGV[a + 5])
     if redis.call('ZCARD', streams) >= allowed then
@@ -85,7 +88,7 @@ for i, p in ipairs(plans) do
   else
     redis.call('HINCRBY', KEYS[p.k + 2], 'count', 1)
   end
-  if KEYS[p.k + 4] ~= '' then
+  if ARGV[p.a + 6] ~= '' then
     redis.call('ZADD', KEYS[p.k + 4], ARGV[p.a + 7], ARGV[p.a + 6])
     redis.call('PEXPIREAT', KEYS[p.k + 4], ARGV[p.a + 7])
   end
@@ -103,15 +106,16 @@ end
 return result
 """
 
-# KEYS: token budget hash, open streams ('' for none), spend hash ('' for none), the limits
-#       hash holding the spend budget
-# ARGV: now (ms), tokens to add (negative to give back), slot id, spend reserved, spend used
+# KEYS: token budget hash, open streams, spend hash, the limits hash holding the spend budget
+#       (one slot; a name not used is another of the same slot, left alone)
+# ARGV: now (ms), tokens to add (negative to give back), slot id ('' for none), then with a
+#       spend only: spend reserved, spend used
 #       (1e-8 USD), when the spend hash expires (ms; 0: never), number of alert thresholds,
 #       then the thresholds (shares of the budget, increasing)
 # Returns {} without a spend hash, else {budget, spent, still reserved, then the numbers of
 # the thresholds this spend crossed first in its period}: each is reported once.
 SETTLE = """
-if KEYS[2] ~= '' then redis.call('ZREM', KEYS[2], ARGV[3]) end
+if ARGV[3] ~= '' then redis.call('ZREM', KEYS[2], ARGV[3]) end
 if tonumber(ARGV[2]) ~= 0 then
   local minute_end = tonumber(redis.call('HGET', KEYS[1], 'reset')) or 0
   if tonumber(ARGV[1]) < minute_end then
@@ -119,7 +123,7 @@ if tonumber(ARGV[2]) ~= 0 then
     if used < 0 then redis.call('HSET', KEYS[1], 'used', 0) end
   end
 end
-if KEYS[3] == '' then return {} end
+if ARGV[4] == nil then return {} end
 local held = redis.call('HINCRBY', KEYS[3], 'reserved', -tonumber(ARGV[4]))
 if held < 0 then
   redis.call('HSET', KEYS[3], 'reserved', 0)

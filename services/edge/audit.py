@@ -27,6 +27,7 @@ from shared import audit
 from shared.audit import AuditRecord, CacheResult, Outcome
 from shared.budgets import BudgetState
 from shared.metrics import EdgeMetrics, provider_label
+from shared.redis_client import is_cluster
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
 
@@ -185,9 +186,12 @@ class AuditEmitter:
         for attempt in range(_ATTEMPTS):
             try:
                 # EVALSHA queued by hand: a registered script in a pipeline checks the script
-                # cache first, a round trip more per batch.
+                # cache first, a round trip more per batch. A cluster's pipeline takes EVAL.
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.evalsha(audit.CAPPED_XADD_SHA, 1, stream, self.maxlen, width, *args)
+                    if is_cluster(self.redis):
+                        pipe.eval(audit.CAPPED_XADD, 1, stream, self.maxlen, width, *args)
+                    else:
+                        pipe.evalsha(audit.CAPPED_XADD_SHA, 1, stream, self.maxlen, width, *args)
                     self._tally_keys(pipe, tally)
                     tally = []  # counted with the first attempt only
                     added = (await pipe.execute(raise_on_error=False))[0]

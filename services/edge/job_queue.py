@@ -39,6 +39,7 @@ from shared.messages import (
     RerankResultEvent,
     decode_event,
 )
+from shared.redis_client import is_cluster
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest, Usage
 
@@ -50,9 +51,13 @@ Admit = Callable[[], Awaitable[list[Reservation]]]
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank", "count_tokens"})
 
-# KEYS: the provider's job stream, its breaker hash, the user's own keys ('' not to look one up)
-# ARGV: job JSON, MAXLEN, queue limit, '1' when an open breaker does not refuse (fallbacks
-#       follow), provider
+# KEYS: the job's shard of the provider's queue, its breaker hash, the user's own keys (read
+#       when ARGV[6] is '1')
+# ARGV: job JSON, MAXLEN, the shard's queue limit, '1' when an open breaker does not refuse
+#       (fallbacks follow, or the edge read the breaker before), provider, '1' to look up the
+#       user's own key
+# In a cluster the breaker and the own keys are in other slots: the edge reads them first
+# (`_read_apart`) and the script only queues.
 # -> {1, 0} queued; {-1, ms of cooldown left} breaker open; {-2, jobs waiting} queue full.
 # The breaker reads as `Breaker.status` does (shared/breaker.py): open until its `until`.
 # An own key is added to the job's JSON object as `key_id` (the edge never sets it for the
@@ -67,7 +72,7 @@ end
 local waiting = redis.call('XLEN', KEYS[1])
 if waiting >= tonumber(ARGV[3]) then return {-2, waiting} end
 local job = ARGV[1]
-if KEYS[3] ~= '' then
+if ARGV[6] == '1' then
   local key_id = redis.call('HGET', KEYS[3], ARGV[5])
   if key_id then job = string.sub(job, 1, -2) .. ',"key_id":' .. cjson.encode(key_id) .. '}' end
 end
@@ -175,6 +180,7 @@ class JobQueue:
         self.maxlen = maxlen
         self.queue_limit = queue_limit
         self._enqueue_script = redis.register_script(_ENQUEUE)
+        self.cluster = is_cluster(redis)
         self._shielding: set[asyncio.Task[None]] = set()  # releases a cancellation cannot stop
 
     def job_fields(
@@ -255,23 +261,17 @@ class JobQueue:
     async def _push(self, job: Job, provider: str) -> None:
         """XADDs the job unless its provider's breaker is open or its queue is full."""
         looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
-        own_keys = self.keys.own_keys(job.user_id) if looks_up else ""
-        fallbacks = isinstance(job, ChatJob) and bool(job.request.fallbacks)
+        skips_breaker = isinstance(job, ChatJob) and bool(job.request.fallbacks)
+        stream = self.keys.jobs_for(provider, job.id)
         try:
-            verdict, value = await self._enqueue_script(
-                [
-                    self.keys.jobs(provider),
-                    self.keys.breaker(provider),
-                    own_keys,
-                ],
-                [
-                    orjson.dumps(job.model_dump(exclude_none=True)),
-                    self.maxlen,
-                    self.queue_limit,
-                    1 if fallbacks else 0,
-                    provider,
-                ],
-            )
+            if not self.cluster:
+                own_keys = self.keys.own_keys(job.user_id)
+                names = [stream, self.keys.breaker(provider), own_keys]
+                verdict, value = await self._enqueue(job, provider, names, skips_breaker, looks_up)
+            else:
+                job, verdict, value = await self._read_apart(job, provider, looks_up, skips_breaker)
+                if verdict == 1:  # the script queues only: its other names are its stream's
+                    verdict, value = await self._enqueue(job, provider, [stream] * 3, True, False)
         except RedisError as exc:
             raise ServiceUnavailable("The job queue is unavailable") from exc
         if verdict == -1:
@@ -288,6 +288,39 @@ class JobQueue:
                 retry_after=1,
                 details={"provider": provider, "waiting": int(value)},
             )
+
+    async def _enqueue(
+        self, job: Job, provider: str, names: list[str], skips_breaker: bool, looks_up: bool
+    ) -> tuple[int, int]:
+        verdict, value = await self._enqueue_script(
+            names,
+            [
+                orjson.dumps(job.model_dump(exclude_none=True)),
+                self.maxlen,
+                -(-self.queue_limit // self.keys.shards),  # the shard's share of the limit
+                1 if skips_breaker else 0,
+                provider,
+                1 if looks_up else 0,
+            ],
+        )
+        return int(verdict), int(value)
+
+    async def _read_apart(
+        self, job: Job, provider: str, looks_up: bool, skips_breaker: bool
+    ) -> tuple[Job, int, int]:
+        """In a cluster: the caller's own key and the breaker, read together before the
+        job is queued (they live in other slots than its stream). The job with its own key,
+        and the enqueue script's verdict on the breaker: {1, 0} or {-1, ms of cooldown left}."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.own_keys(job.user_id), provider)
+            pipe.hmget(self.keys.breaker(provider), ["st", "until"])
+            key_id, (state, until) = await pipe.execute()
+        if looks_up and key_id is not None:
+            job = job.model_copy(update={"key_id": key_id.decode()})
+        left = int(until or 0) - int(time.time() * 1000)  # this host's clock for Redis TIME
+        if not skips_breaker and state == b"open" and left > 0:
+            return job, -1, left
+        return job, 1, 0
 
     async def release(self, pending: PendingJob) -> None:
         """Stops listening for the job and settles what it reserved.

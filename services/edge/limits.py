@@ -97,7 +97,15 @@ class Gate:
             per_key = self.settings.max_open_streams_per_key
             slot = self.stream_slot(per_key) if stream and per_key else None
             scopes.append(
-                Scope("key", caller.key_id, _UNLIMITED, estimate_tokens, slot, cost_units)
+                Scope(
+                    "key",
+                    caller.key_id,
+                    _UNLIMITED,
+                    estimate_tokens,
+                    slot,
+                    cost_units,
+                    caller.user_id,
+                )
             )
         return scopes
 

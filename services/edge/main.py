@@ -42,8 +42,7 @@ from shared.db import create_pool
 from shared.heap import freeze_startup_heap
 from shared.metrics import EdgeMetrics, new_registry
 from shared.pricing import PriceTable
-from shared.redis_client import connect
-from shared.redis_keys import RedisKeys
+from shared.redis_client import connect, warm_up
 from shared.service_auth import internal_token
 from shared.settings import Settings, load_settings
 from shared.tokens import load_verifier
@@ -53,8 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is required")
     # Made here, as the audit middleware needs them; connections open on first use.
-    redis = connect(settings.redis_url)
-    redis_keys = RedisKeys(settings.redis_prefix)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster)
+    redis_keys = settings.redis_keys
     registry = new_registry()
     metrics = EdgeMetrics(registry)
     audit = AuditEmitter(
@@ -66,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await warm_up(redis)
         hub = ReplyHub(redis, redis_keys)
         async with (
             httpx.AsyncClient(base_url=settings.auth_url, timeout=10.0) as auth_client,

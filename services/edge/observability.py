@@ -2,14 +2,17 @@
 and circuit-breaker state, and the gateway API keys that spent most today."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Response
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from services.edge.deps import ComponentsDep
 from shared.metrics import Snapshot, exposition
 from shared.providers import PROVIDERS
+from shared.redis_client import clock_ms, queue_clock
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 router = APIRouter()
@@ -34,11 +37,20 @@ def breaker_value(fields: object, now_ms: int) -> float:
     return value
 
 
-def redis_ms(reply: object) -> int:
-    """Redis `TIME` (seconds, microseconds) in milliseconds; 0 if the reply is an error."""
-    if isinstance(reply, tuple) and len(reply) == 2:
-        return int(reply[0]) * 1000 + int(reply[1]) // 1000
-    return 0
+def queue_in(pipe: Pipeline, keys: RedisKeys, provider: str) -> None:
+    """Queues the length and the pending summary of each shard of the provider's queue."""
+    for stream in keys.job_shards(provider):
+        pipe.xlen(stream)
+        pipe.xpending(stream, WORKER_GROUP)
+
+
+def queue_of(answers: list[Any]) -> tuple[int, int]:
+    """Jobs waiting and jobs taken by a worker over every shard, from `queue_in`'s answers
+    (a shard that failed to answer counts none)."""
+    lengths, summaries = answers[0::2], answers[1::2]
+    waiting = sum(n for n in lengths if isinstance(n, int))
+    taken = sum(int(s["pending"]) for s in summaries if isinstance(s, dict))
+    return waiting, taken
 
 
 async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
@@ -49,23 +61,23 @@ async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for provider in providers:
-                pipe.xlen(keys.jobs(provider))
-                pipe.xpending(keys.jobs(provider), WORKER_GROUP)
+                queue_in(pipe, keys, provider)
                 pipe.hmget(keys.breaker(provider), ["st", "until"])
             today = datetime.now(UTC).date().isoformat()
             pipe.zrevrange(keys.key_spend(today), 0, TOP_KEYS - 1, withscores=True)
-            pipe.time()  # the breaker's clock: it times its cooldown with Redis `TIME`
+            queue_clock(pipe)
             answers = await pipe.execute(raise_on_error=False)
     except RedisError:
         return snapshot
+    now_ms = clock_ms(pipe, answers)
     depth: dict[tuple[str, ...], float] = {}
     pending: dict[tuple[str, ...], float] = {}
     breaker: dict[tuple[str, ...], float] = {}
-    now_ms = redis_ms(answers[-1])
+    per = 2 * keys.shards + 1
     for index, provider in enumerate(providers):
-        length, summary, state = answers[3 * index : 3 * index + 3]
-        depth[(provider,)] = float(length) if isinstance(length, int) else 0.0
-        pending[(provider,)] = float(summary["pending"]) if isinstance(summary, dict) else 0.0
+        *queue, state = answers[per * index : per * index + per]
+        waiting, taken = queue_of(queue)
+        depth[(provider,)], pending[(provider,)] = float(waiting), float(taken)
         breaker[(provider,)] = breaker_value(state, now_ms)
     snapshot.set("gateway_queue_depth", "Jobs on a provider's stream", ["provider"], depth)
     snapshot.set(
@@ -74,7 +86,7 @@ async def queue_snapshot(redis: Redis, keys: RedisKeys) -> Snapshot:
         ["provider"],
         pending,
     )
-    top = answers[-2] if isinstance(answers[-2], list) else []
+    top = answers[-1] if isinstance(answers[-1], list) else []
     snapshot.set(
         "gateway_key_spend_today_usd",
         f"USD spent today (UTC) by the {TOP_KEYS} gateway API keys that spent most",

@@ -6,29 +6,39 @@ each message to the queue of the request that owns the job, so a request registe
 before enqueueing it (no Redis command) and drops it when done. A request whose client left
 before the answer marks the job cancelled (`JobQueue.release`): the worker running it watches
 for that mark and stops the upstream call.
+
+In a Redis Cluster the channel is a sharded one (SSUBSCRIBE; workers SPUBLISH), served by the
+node of its slot alone. When that node fails the hub subscribes again, on the replica promoted
+in its place; events published meanwhile are lost, and their requests end at their deadline.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 from redis.exceptions import RedisError
 
 from shared.errors import ServiceUnavailable
 from shared.ids import new_id
 from shared.messages import unframe
+from shared.redis_client import is_cluster
 from shared.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
 _SUBSCRIBE_TIMEOUT = 5.0
+_FOREVER = 3600.0  # a cluster's sharded read takes no "no timeout"
 
 
 class ReplyHub:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.cluster = is_cluster(redis)
         self.pubsub: PubSub = redis.pubsub()
         self.channel = keys.replies(new_id("edge"))
         self.queues: dict[bytes, asyncio.Queue[bytes]] = {}  # job id -> its request's queue
@@ -37,18 +47,38 @@ class ReplyHub:
     async def start(self) -> None:
         """Subscribes the channel and waits for Redis to confirm it: from then on no reply
         to a job this edge enqueues can be missed."""
-        deadline = time.monotonic() + _SUBSCRIBE_TIMEOUT
         try:
-            await self.pubsub.subscribe(self.channel)
-            while time.monotonic() < deadline:
-                message = await self.pubsub.get_message(timeout=deadline - time.monotonic())
-                if message is not None and message["type"] == "subscribe":
-                    break
-            else:
-                raise TimeoutError
-        except (RedisError, TimeoutError) as exc:
+            await self._subscribe()
+        except (RedisError, OSError, TimeoutError) as exc:
             raise ServiceUnavailable("The job queue is unavailable") from exc
         self.reader = asyncio.create_task(self._read())
+
+    async def _subscribe(self) -> None:
+        deadline = time.monotonic() + _SUBSCRIBE_TIMEOUT
+        if self.cluster:
+            await cast(ClusterPubSub, self.pubsub).ssubscribe(self.channel)
+        else:
+            await self.pubsub.subscribe(self.channel)
+        while time.monotonic() < deadline:
+            message = await self._next(deadline - time.monotonic())
+            if message is not None and message["type"] in ("subscribe", "ssubscribe"):
+                return
+        raise TimeoutError
+
+    async def _next(self, wait: float | None) -> dict[str, Any] | None:
+        """The next message, waiting `wait` seconds at most (None: until one comes)."""
+        if self.cluster:
+            pubsub = cast(ClusterPubSub, self.pubsub)
+            return await pubsub.get_sharded_message(timeout=_FOREVER if wait is None else wait)
+        message: dict[str, Any] | None = await self.pubsub.get_message(timeout=wait)
+        return message
+
+    async def _resubscribe(self) -> None:
+        """A new subscription in a cluster, at the node now serving the channel's slot."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        self.pubsub = self.redis.pubsub()
+        await self._subscribe()
 
     async def close(self) -> None:
         if self.reader is not None:
@@ -70,12 +100,15 @@ class ReplyHub:
     async def _read(self) -> None:
         while True:
             try:
-                message = await self.pubsub.get_message(timeout=None)
-            except RedisError:
+                message = await self._next(None)
+            except Exception:  # the reader must outlive its connection, whatever broke it
                 log.warning("reply connection lost; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
+                if self.cluster:
+                    with contextlib.suppress(Exception):
+                        await self._resubscribe()
                 continue
-            if message is None or message["type"] != "message":
+            if message is None or message["type"] not in ("message", "smessage"):
                 continue
             job_id, raw = unframe(message["data"])
             queue = self.queues.get(job_id)

@@ -32,9 +32,9 @@ async def budget(request: Request, caller: AdmittedCallerDep) -> Budgets:
     """Your spend budget, and the gateway API key's when called with one: the amount, its
     period, what was spent and is reserved in it, and when it resets."""
     edge = components(request)
-    owners = [("user", caller.user_id)]
+    owners = [("user", caller.user_id, caller.user_id)]
     if caller.key_id is not None:
-        owners.append(("key", caller.key_id))
+        owners.append(("key", caller.key_id, caller.user_id))
     states = await read_states(edge.redis, edge.keys, owners)
     views = [state.view() if state else None for state in states]
     return Budgets(user=views[0], key=views[1] if caller.key_id is not None else None)

@@ -17,8 +17,7 @@ from services.keyvault.vault import Vault
 from shared import http
 from shared.db import apply_migrations, create_pool
 from shared.errors import ServiceUnavailable
-from shared.redis_client import connect
-from shared.redis_keys import RedisKeys
+from shared.redis_client import connect, warm_up
 from shared.service_auth import both_tokens
 from shared.settings import Settings
 from shared.tokens import load_verifier
@@ -48,9 +47,10 @@ async def open_vault(settings: Settings) -> AsyncIterator[Vault]:
     """A vault on its own pool and Redis connection (the app's lifespan and the CLI use it)."""
     master = MasterKeys.from_settings(settings)
     pool = await create_pool(required(settings.database_url, "DATABASE_URL"))
-    redis = connect(required(settings.redis_url, "REDIS_URL"))
+    redis = connect(required(settings.redis_url, "REDIS_URL"), cluster=settings.redis_cluster)
+    await warm_up(redis)
     try:
-        yield Vault(KeyRepository(pool), master, redis, RedisKeys(settings.redis_prefix))
+        yield Vault(KeyRepository(pool), master, redis, settings.redis_keys)
     finally:
         await redis.aclose()
         await pool.close()

@@ -29,7 +29,7 @@ from shared.heap import freeze_startup_heap
 from shared.logs import configure_logging, provider_var
 from shared.metrics import WorkerMetrics, new_registry
 from shared.providers import PROVIDERS
-from shared.redis_client import connect
+from shared.redis_client import connect, warm_up
 from shared.redis_keys import RedisKeys
 from shared.service_auth import decrypt_token
 from shared.settings import Settings, load_settings
@@ -62,22 +62,27 @@ def retrieval_url(settings: Settings, provider_id: str) -> str | None:
     return settings.huggingface_tei_url if provider_id == "huggingface" else None
 
 
-def unready_reason(consumer: JobConsumer, stop: asyncio.Event) -> str | None:
+def unready_reason(consumers: list[JobConsumer], stop: asyncio.Event) -> str | None:
     if stop.is_set():
         return "stopping: finishing the jobs in flight, taking no new ones"
-    if not consumer.consuming(READY_WITHIN):
-        return f"not consuming {consumer.stream}: Redis answered no read in {READY_WITHIN:g} s"
+    for consumer in consumers:
+        if not consumer.consuming(READY_WITHIN):
+            stream = consumer.stream
+            return f"not consuming {stream}: Redis answered no read in {READY_WITHIN:g} s"
     return None
 
 
 def serve_port(
-    settings: Settings, registry: CollectorRegistry, consumer: JobConsumer, stop: asyncio.Event
+    settings: Settings,
+    registry: CollectorRegistry,
+    consumers: list[JobConsumer],
+    stop: asyncio.Event,
 ) -> None:
     """Metrics and the health probes on `METRICS_PORT` (0: not served; see `probes`)."""
     if not settings.metrics_port:
         return
     app = probe_app(
-        registry if settings.enable_metrics else None, lambda: unready_reason(consumer, stop)
+        registry if settings.enable_metrics else None, lambda: unready_reason(consumers, stop)
     )
     serve_probes(settings.host, settings.metrics_port, app)
     log.info("metrics and health on http://%s:%d", settings.host, settings.metrics_port)
@@ -91,9 +96,11 @@ def job_consumer(
     *,
     consumer_name: str,
     metrics: WorkerMetrics,
+    shard: int = 0,
 ) -> JobConsumer:
-    """The provider's consumer with everything its jobs run through: the adapter of its
-    dialect, the caller's keys, the breaker and retries, the watch on the clients."""
+    """The consumer of one shard of the provider's queue with everything its jobs run
+    through: the adapter of its dialect, the caller's keys, the breaker and retries, the watch
+    on the clients. The pool's `WORKER_CONCURRENCY` is shared out between the shards."""
     provider = PROVIDERS[provider_id]
     adapter = ADAPTERS[provider.dialect](
         provider,
@@ -110,7 +117,7 @@ def job_consumer(
         decrypt_token(settings),
         ttl=settings.provider_key_cache_ttl.seconds,
     )
-    keys = RedisKeys(settings.redis_prefix)
+    keys = settings.redis_keys
     guard = UpstreamGuard(
         Breaker(redis, keys, settings),
         RetryPolicy.from_settings(settings),
@@ -122,9 +129,10 @@ def job_consumer(
         keys,
         JobRunner(adapter, key_client, guard, ClientWatch(redis, keys), metrics),
         consumer_name=consumer_name,
-        concurrency=settings.worker_concurrency,
+        concurrency=-(-settings.worker_concurrency // settings.queue_shards),
         maxlen=settings.queue_maxlen,
         coalesce=settings.stream_coalesce.seconds,
+        shard=shard,
     )
 
 
@@ -148,22 +156,32 @@ async def serve(settings: Settings, provider_id: str, predecessor: int | None = 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    redis = connect(settings.redis_url, max_connections=settings.worker_concurrency + 4)
+    redis = connect(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        max_connections=settings.worker_concurrency + 4,
+    )
+    await warm_up(redis)
     async with http_client(settings) as client:
         registry = new_registry()
-        consumer = job_consumer(
-            settings,
-            redis,
-            client,
-            provider_id,
-            consumer_name=consumer_name(os.getpid()),
-            metrics=WorkerMetrics(registry),
-        )
-        serve_port(settings, registry, consumer, stop)
+        metrics = WorkerMetrics(registry)
+        consumers = [
+            job_consumer(
+                settings,
+                redis,
+                client,
+                provider_id,
+                consumer_name=consumer_name(os.getpid()),
+                metrics=metrics,
+                shard=i,
+            )
+            for i in range(settings.queue_shards)
+        ]
+        serve_port(settings, registry, consumers, stop)
         freeze_startup_heap()
         try:
             adopted = consumer_name(predecessor) if predecessor else None
-            await run_pool(settings, redis, consumer.keys, consumer, stop, adopted)
+            await run_pool(settings, redis, settings.redis_keys, consumers, stop, adopted)
         finally:
             await redis.aclose()
     log.info("worker pool for %s stopped", provider_id)
@@ -190,33 +208,37 @@ async def run_pool(
     settings: Settings,
     redis: Redis,
     keys: RedisKeys,
-    consumer: JobConsumer,
+    consumers: list[JobConsumer],
     stop: asyncio.Event,
     predecessor: str | None = None,
 ) -> None:
-    """The consumer, its heartbeat, its crash recovery and the budget alert sender, until
-    `stop` and the drain end. The jobs `predecessor` (a consumer that exited) had taken are
-    taken over first."""
+    """The consumer of each shard with its heartbeat and crash recovery, and the budget alert
+    sender, until `stop` and the drains end. The jobs `predecessor` (a consumer that exited)
+    had taken are taken over first."""
     finished = asyncio.Event()
-    heartbeat = Heartbeat(redis, keys, consumer, settings.heartbeat_interval.seconds)
-    recovery = Recovery(
-        redis,
-        keys,
-        consumer,
-        idle=settings.reclaim_idle.seconds,
-        max_deliveries=settings.max_deliveries,
-    )
-    await consumer.ensure_group()
-    if predecessor:
-        await recovery.adopt(predecessor)
-    beating = asyncio.create_task(heartbeat.run(stop, finished))
-    reclaiming = asyncio.create_task(recovery.run(stop))
-    background = [beating, reclaiming]
-    alerts = alert_sender(settings, redis, keys, consumer.consumer_name)
+    background = []
+    for consumer in consumers:
+        heartbeat = Heartbeat(redis, keys, consumer, settings.heartbeat_interval.seconds)
+        recovery = Recovery(
+            redis,
+            keys,
+            consumer,
+            idle=settings.reclaim_idle.seconds,
+            max_deliveries=settings.max_deliveries,
+        )
+        await consumer.ensure_group()
+        if predecessor:
+            await recovery.adopt(predecessor)
+        background.append(asyncio.create_task(heartbeat.run(stop, finished)))
+        background.append(asyncio.create_task(recovery.run(stop)))
+    first = consumers[0]
+    alerts = alert_sender(settings, redis, keys, first.consumer_name)
     sending = asyncio.create_task(alerts.run(stop)) if alerts is not None else None
-    log.info("worker pool for %s consuming %s", consumer.provider, consumer.stream)
+    streams = ", ".join(c.stream for c in consumers)
+    log.info("worker pool for %s consuming %s", first.provider, streams)
+    grace = settings.worker_shutdown_grace.seconds
     try:
-        await consumer.run(stop, settings.worker_shutdown_grace.seconds)
+        await asyncio.gather(*(c.run(stop, grace) for c in consumers))
     finally:
         finished.set()
         stop.set()

@@ -2,10 +2,10 @@
 
 When a job's client leaves before its answer, the edge marks the job cancelled
 (`RedisKeys.cancelled`). While upstream calls (with their retries) run, the worker looks for
-the marks of their jobs (one `MGET` for all of them every `POLL_SECONDS`) and cancels the
-calls nobody waits for, streams included. A streaming job also stops when a PUBLISH reaches
-nobody: its edge is gone. Either way the job ends with `ListenerGone`; for a cut stream it
-carries the usage of what was delivered (`shared.delivered`).
+the marks of their jobs (one `MGET` for all of them every `POLL_SECONDS`; in a cluster one per
+slot) and cancels the calls nobody waits for, streams included. A streaming job also stops
+when a PUBLISH reaches nobody: its edge is gone. Either way the job ends with `ListenerGone`;
+for a cut stream it carries the usage of what was delivered (`shared.delivered`).
 """
 
 import asyncio
@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ProviderError
+from shared.redis_client import get_many
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
 
@@ -79,7 +80,7 @@ class ClientWatch:
             if not keys:
                 return
             try:
-                marks = await self.redis.mget(keys)
+                marks = await get_many(self.redis, keys)
             except RedisError:
                 log.warning("could not look for cancelled jobs", exc_info=True)
                 continue

@@ -44,12 +44,13 @@ class JobConsumer:
         concurrency: int,
         maxlen: int,
         coalesce: float = 0.0,
+        shard: int = 0,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.runner = runner
         self.provider = runner.adapter.provider.id
-        self.stream = keys.jobs(self.provider)
+        self.stream = keys.jobs(self.provider, shard)
         self.consumer_name = consumer_name
         self.concurrency = concurrency
         self.maxlen = maxlen

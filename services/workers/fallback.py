@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from services.workers.retry import is_retryable
 from shared.messages import ChatJob, ErrorEvent, Job, encode
 from shared.providers import PROVIDERS
+from shared.redis_client import writes
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ async def forward(
         moved = moved.model_copy(
             update={"key_id": key_id.decode() if isinstance(key_id, bytes) else key_id}
         )
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(keys.jobs(provider), {"job": encode(moved)}, maxlen=maxlen, approximate=True)
+    async with writes(redis) as pipe:
+        stream_to = keys.jobs_for(provider, moved.id)
+        pipe.xadd(stream_to, {"job": encode(moved)}, maxlen=maxlen, approximate=True)
         pipe.xack(stream, WORKER_GROUP, entry_id)
         pipe.xdel(stream, entry_id)
         await pipe.execute()

@@ -21,6 +21,7 @@ from redis.asyncio.client import Pipeline
 
 from shared.delivered import delta_chars
 from shared.messages import DeltaEvent, Event, ToolCallDelta, frame
+from shared.redis_client import publish, queue_publish, writes
 from shared.schemas import Usage
 
 Write = Callable[[Pipeline], object]  # queues Redis commands on a pipeline
@@ -112,11 +113,10 @@ class ReplyPublisher:
 
     async def _publish_delta(self, event: DeltaEvent) -> int:
         if self.delivered or self.streamed_key is None:
-            receivers: int = await self.redis.publish(self.channel, frame(self.job_id, event))
-            return receivers
-        async with self.redis.pipeline(transaction=True) as pipe:
+            return await publish(self.redis, self.channel, frame(self.job_id, event))
+        async with writes(self.redis) as pipe:
             pipe.set(self.streamed_key, b"1", px=self.streamed_ttl_ms)
-            pipe.publish(self.channel, frame(self.job_id, event))
+            queue_publish(pipe, self.channel, frame(self.job_id, event))
             _, receivers = await pipe.execute()
         return int(receivers)
 
@@ -145,8 +145,8 @@ class ReplyPublisher:
         if self._flushing is not None:
             await self._flushing
         await self._flush()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.publish(self.channel, frame(self.job_id, event))
+        async with writes(self.redis) as pipe:
+            queue_publish(pipe, self.channel, frame(self.job_id, event))
             for write in also:
                 write(pipe)
             await pipe.execute()

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from services.workers.consumer import Entry, JobConsumer
 from shared import health
 from shared.messages import ErrorEvent, Job, decode_job, encode, frame
+from shared.redis_client import queue_publish, writes
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class Recovery:
             status=502,
             details={"provider": self.consumer.provider},
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with writes(self.redis) as pipe:
             if dead_letter:
                 record = {
                     "job": encode(job),
@@ -153,7 +154,7 @@ class Recovery:
                     maxlen=_DLQ_MAXLEN,
                     approximate=True,
                 )
-            pipe.publish(job.reply_to, frame(job.id, event))
+            queue_publish(pipe, job.reply_to, frame(job.id, event))
             pipe.xack(self.consumer.stream, WORKER_GROUP, entry_id)
             pipe.xdel(self.consumer.stream, entry_id)
             await pipe.execute()

@@ -106,15 +106,15 @@ async def test_key_limits_published(
     limits = {"requests": 10, "window": "1m", "tokens_per_minute": 500}
     created = await create(client, owner, limits=limits)
     assert created["limits"] == limits
-    published = await redis.hgetall(keys.limits("key", created["id"]))
+    published = await redis.hgetall(keys.limits("key", created["id"], owner["id"]))
     assert published == {"requests": "10", "window_seconds": "60", "tokens_per_minute": "500"}
     tpm_only = await create(client, owner, limits={"tokens_per_minute": 100})
-    published = await redis.hgetall(keys.limits("key", tpm_only["id"]))
+    published = await redis.hgetall(keys.limits("key", tpm_only["id"], owner["id"]))
     # Only what is set: a "requests": "0" here would lock the key out (the edge reads it as a
     # limit of zero requests); left out, the key has no request limit of its own.
     assert published == {"tokens_per_minute": "100"}
     plain = await create(client, owner)
-    assert not await redis.exists(keys.limits("key", plain["id"]))
+    assert not await redis.exists(keys.limits("key", plain["id"], owner["id"]))
 
 
 async def test_revoke(
@@ -126,7 +126,7 @@ async def test_revoke(
     response = await client.delete(f"/api/v1/api-keys/{created['id']}", headers=owner["headers"])
     assert response.status_code == 204
     assert not await redis.exists(keys.api_key(key_hash))
-    assert not await redis.exists(keys.limits("key", created["id"]))
+    assert not await redis.exists(keys.limits("key", created["id"], owner["id"]))
     gone = await client.post(RESOLVE, json={"key_hash": key_hash}, headers=SERVICE)
     assert_error(gone, 404, "validation_error")
     listed = await client.get("/api/v1/api-keys", headers=owner["headers"])

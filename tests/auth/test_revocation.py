@@ -15,9 +15,11 @@ from shared.tokens import TokenVerifier
 from tests.auth.support import assert_error, bearer, register
 
 
-def jti(app: FastAPI, token: str) -> str:
+def revoked(app: FastAPI, keys: RedisKeys, token: str) -> str:
+    """The deny-list entry of `token`."""
     verifier: TokenVerifier = app.state.auth.verifier
-    return verifier.verify(token).jti
+    claims = verifier.verify(token)
+    return keys.revoked(claims.sub, claims.jti)
 
 
 async def test_logout_revokes(
@@ -26,7 +28,7 @@ async def test_logout_revokes(
     token = (await register(client, email))["token"]
     response = await client.post("/api/v1/auth/logout", headers=bearer(token))
     assert response.status_code == 204 and response.content == b""
-    name = keys.revoked(jti(app, token))
+    name = revoked(app, keys, token)
     assert await redis.get(name) == "1"
     assert 3500 < await redis.ttl(name) <= 3600  # the token's remaining life (JWT_EXPIRY=1h)
     for method, url in [
@@ -51,12 +53,12 @@ async def test_refresh_rotates(
     response = await client.post("/api/v1/auth/refresh", headers=bearer(first))
     assert response.status_code == 200, response.text
     second = response.json()["token"]
-    assert await redis.exists(keys.revoked(jti(app, first)))
+    assert await redis.exists(revoked(app, keys, first))
     reused = await client.post("/api/v1/auth/refresh", headers=bearer(first))
     assert assert_error(reused, 401, "authentication_error") == "Token revoked"
     third = await client.post("/api/v1/auth/refresh", headers=bearer(second))
     assert third.status_code == 200
-    assert not await redis.exists(keys.revoked(jti(app, third.json()["token"])))
+    assert not await redis.exists(revoked(app, keys, third.json()["token"]))
 
 
 async def test_concurrent_refresh_only_one_wins(client: httpx.AsyncClient, email: str) -> None:

@@ -18,7 +18,7 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 SCHEMAS = DEPLOY / "schemas"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-KUSTOMIZATIONS = ("base", "overlays/example", "secrets-template")
+KUSTOMIZATIONS = ("base", "overlays/example", "overlays/redis-cluster", "secrets-template")
 
 Manifest = dict[str, Any]
 

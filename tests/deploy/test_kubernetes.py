@@ -374,3 +374,22 @@ def test_the_example_overlay_sets_namespace_image_replicas_and_host() -> None:
     assert deployments["keyvault"]["spec"]["replicas"] == 3
     assert of_kind(objects, "Ingress")["edge"]["spec"]["rules"][0]["host"] == "gateway.example.org"
     assert {s["spec"]["maxReplicaCount"] for s in of_kind(objects, "ScaledObject").values()} == {50}
+
+
+def test_the_redis_cluster_overlay_runs_the_fleet_and_keda_on_a_cluster() -> None:
+    objects = render("overlays/redis-cluster")
+    assert len(objects) == len(render("base"))
+    config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
+    assert Settings.model_validate(config).redis_cluster
+    keys = RedisKeys()
+    for provider, deployment in worker_deployments().items():
+        (trigger,) = of_kind(objects, "ScaledObject")[deployment["metadata"]["name"]]["spec"][
+            "triggers"
+        ]
+        assert trigger["type"] == "redis-cluster-streams"
+        assert trigger["metadata"]["stream"] == keys.jobs(provider)
+        assert "databaseIndex" not in trigger["metadata"]
+    (auth,) = of_kind(objects, "TriggerAuthentication").values()
+    assert {"parameter": "addresses", "name": "gateway-datastores", "key": "REDIS_ADDRESSES"} in (
+        auth["spec"]["secretTargetRef"]
+    )

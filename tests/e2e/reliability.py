@@ -21,6 +21,7 @@ from services.fleet.processes import Service
 from shared.messages import ChatJob, DeltaEvent, Event, decode_event, encode, unframe
 from shared.redis_keys import RedisKeys
 from shared.schemas import ChatRequest
+from tests import redis_support
 
 MODELS = {"deepseek": "deepseek-chat", "anthropic": "claude-3-5-sonnet-20241022", "xai": "grok-3"}
 
@@ -61,7 +62,7 @@ class Reply:
     async def next(self, within: float = 30) -> Event:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            message = await redis_support.message(self.pubsub, 0.5)
             if message is not None:
                 event = decode_event(unframe(message["data"])[1])
                 self.events.append(event)
@@ -126,8 +127,7 @@ class Pool:
         return service
 
     async def send(self, job: ChatJob, provider: str | None = None) -> Reply:
-        pubsub = self.redis.pubsub()
-        await pubsub.subscribe(job.reply_to)
+        pubsub = await redis_support.subscribe(self.redis, job.reply_to)
         stream = self.keys.jobs(provider or job.request.provider)
         await self.redis.xadd(stream, {"job": encode(job)})
         return Reply(pubsub, self.redis, self.keys.cancelled(job.id))
@@ -169,7 +169,7 @@ async def wait_for_upstream(simulator: httpx.AsyncClient, trace: str, count: int
 
 
 async def pool_for(fleet: FleetConfig, redis_url: str) -> AsyncIterator[Pool]:
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     pool = Pool(fleet, redis, RedisKeys(f"gw-rel-{secrets.token_hex(4)}"))
     try:
         yield pool

@@ -10,7 +10,6 @@ import asyncpg
 import httpx
 import jwt
 import pytest
-from redis.asyncio import Redis
 
 from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
@@ -18,6 +17,7 @@ from services.fleet.processes import Service
 from shared import audit
 from shared.audit import AUDIT_GROUP
 from shared.redis_keys import RedisKeys
+from tests import redis_support
 from tests.audit.support import (
     backends_gone,
     eventually,
@@ -261,7 +261,7 @@ async def test_killing_the_audit_service_mid_flight_loses_nothing(
     service = audit_service(fleet_services)
     assert service.process is not None
     stream = RedisKeys(fleet_services[0].redis_prefix).audit()
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     traces = [await chat(edge, user_token, f"before {i}") for i in range(5)]
     try:
         async with inserts_held(database_url):
@@ -295,7 +295,7 @@ async def test_records_an_edge_emitted_survive_its_sigkill(
     config = fleet_services[0]
     service = audit_service(fleet_services)
     replica = edge_replica(config, free_port())
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     stream = RedisKeys(config.redis_prefix).audit()
     try:
         replica.start()

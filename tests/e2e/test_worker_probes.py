@@ -11,6 +11,7 @@ import httpx
 
 from services.fleet.infra import RedisServer, free_port
 from services.fleet.processes import Service
+from shared.redis_keys import RedisKeys
 
 
 def until(check: Callable[[], bool], seconds: float = 30.0) -> None:
@@ -73,7 +74,7 @@ def test_a_worker_is_ready_while_it_consumes_and_live_throughout(run_dir: Path) 
         until(lambda: status(f"{base}/health/ready") == 503)
         error = httpx.get(f"{base}/health/ready").json()["error"]
         assert error["type"] == "internal_error"
-        assert error["message"].startswith(f"not consuming {prefix}:jobs:deepseek")
+        assert error["message"].startswith(f"not consuming {RedisKeys(prefix).jobs('deepseek')}")
         assert error["trace_id"]
         assert status(f"{base}/health/live") == 200
 

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from services.fleet.plan import FleetConfig
 from shared.health import live_workers
 from shared.messages import DeltaEvent, DoneEvent, ErrorEvent, decode_job
 from shared.redis_keys import WORKER_GROUP, RedisKeys
+from tests import redis_support
 from tests.e2e.helpers import auth, chat_body, held_at, release, upstream_stream_ended
 from tests.e2e.reliability import (
     Pool,
@@ -192,7 +192,7 @@ async def test_a_client_leaving_a_plain_edge_request_cancels_the_upstream_call(
         with pytest.raises(httpx.ReadTimeout):
             await client.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
 
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     try:
         stream, started = RedisKeys(fleet.redis_prefix).jobs("xai"), time.monotonic()
         while await redis.xlen(stream):  # the job ends long before the provider's 60 s

@@ -6,18 +6,18 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from services.edge.admission import Admission, Limits, Scope, StreamSlot
 from shared.errors import AuthenticationError, RateLimitError
 from shared.redis_keys import RedisKeys
+from tests import redis_support
 
 
 @pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[tuple[Admission, Admission, RedisKeys]]:
     """Two admission controllers on separate connection pools, as two edge replicas have."""
     keys = RedisKeys(f"gw-adm-{secrets.token_hex(4)}")
-    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    first, second = await redis_support.client(redis_url), await redis_support.client(redis_url)
     try:
         yield Admission(first, keys), Admission(second, keys), keys
     finally:
@@ -68,17 +68,23 @@ async def test_limited_answer_says_when_to_retry(replicas) -> None:
 
 async def test_custom_limits_in_redis_override_the_defaults(replicas) -> None:
     one, _, keys = replicas
-    await one.redis.hset(keys.limits("key", "k1"), mapping={"requests": 1, "window_seconds": 5})
+    await one.redis.hset(
+        keys.limits("key", "k1", "u1"), mapping={"requests": 1, "window_seconds": 5}
+    )
     now = now_ms()
-    decision, _ = await one.admit(scope="key", owner_id="k1", limits=Limits(100, 900), now_ms=now)
+    decision, _ = await one.admit(
+        scope="key", owner_id="k1", limits=Limits(100, 900), now_ms=now, user_id="u1"
+    )
     assert decision.limit == 1
     with pytest.raises(RateLimitError):
-        await one.admit(scope="key", owner_id="k1", limits=Limits(100, 900), now_ms=now)
+        await one.admit(
+            scope="key", owner_id="k1", limits=Limits(100, 900), now_ms=now, user_id="u1"
+        )
 
 
 async def test_revoked_token_is_refused(replicas) -> None:
     one, _, keys = replicas
-    await one.redis.set(keys.revoked("jti-1"), 1, ex=60)
+    await one.redis.set(keys.revoked("u3", "jti-1"), 1, ex=60)
     with pytest.raises(AuthenticationError):
         await one.admit(
             scope="user", owner_id="u3", limits=Limits(10, 60), now_ms=now_ms(), jti="jti-1"
@@ -136,14 +142,16 @@ async def test_no_budget_means_no_reservation(replicas) -> None:
 async def test_a_key_limited_caller_does_not_use_up_its_owners_window(replicas) -> None:
     """The user's window admits, the key's own limit refuses: nothing of the user's is held."""
     one, two, keys = replicas
-    await one.redis.hset(keys.limits("key", "k7"), mapping={"requests": 1, "window_seconds": 60})
+    await one.redis.hset(
+        keys.limits("key", "k7", "u7"), mapping={"requests": 1, "window_seconds": 60}
+    )
     owner = Limits(requests=3, window_seconds=60, tokens_per_minute=10_000)
     now, slot = now_ms(), StreamSlot(allowed=10, ttl_ms=60_000)
 
     def both():  # type: ignore[no-untyped-def]
         return [
             Scope("user", "u7", owner, estimate_tokens=100, stream=slot),
-            Scope("key", "k7", Limits(2**62, 3600), estimate_tokens=100, stream=slot),
+            Scope("key", "k7", Limits(2**62, 3600), estimate_tokens=100, stream=slot, user_id="u7"),
         ]
 
     calls = [(one if i % 2 else two).admit_all(both(), now_ms=now) for i in range(6)]
@@ -153,7 +161,7 @@ async def test_a_key_limited_caller_does_not_use_up_its_owners_window(replicas) 
     assert int(window) == 1
     assert int(await one.redis.hget(keys.token_budget("user", "u7"), "used")) == 100
     assert await one.redis.zcard(keys.open_streams("user", "u7")) == 1
-    assert await one.redis.zcard(keys.open_streams("key", "k7")) == 1
+    assert await one.redis.zcard(keys.open_streams("key", "k7", "u7")) == 1
     # The owner, without the key, still has the two requests its window has left.
     for remaining in (1, 0):
         decision, _ = await one.admit(scope="user", owner_id="u7", limits=owner, now_ms=now)
@@ -166,9 +174,9 @@ async def test_a_refusal_by_the_owner_leaves_the_keys_counters_alone(replicas) -
     one, _, keys = replicas
     owner, key = Limits(requests=1, window_seconds=60), Limits(requests=5, window_seconds=60)
     now = now_ms()
-    scopes = [Scope("user", "u8", owner), Scope("key", "k8", key)]
+    scopes = [Scope("user", "u8", owner), Scope("key", "k8", key, user_id="u8")]
     (user_state, _), (key_state, _) = await one.admit_all(scopes, now_ms=now)
     assert (user_state.remaining, key_state.remaining) == (0, 4)
     with pytest.raises(RateLimitError):
         await one.admit_all(scopes, now_ms=now)
-    assert int(await one.redis.hget(keys.rate_window("key", "k8"), "count")) == 1
+    assert int(await one.redis.hget(keys.rate_window("key", "k8", "u8"), "count")) == 1

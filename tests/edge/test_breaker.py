@@ -8,13 +8,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from services.workers.retry import RetryPolicy, UpstreamGuard
 from shared.breaker import Breaker, BreakerConfig
 from shared.errors import ProviderError
 from shared.health import beat, leave, live_workers
 from shared.redis_keys import RedisKeys
+from tests import redis_support
 
 # Long enough that what a test checks within one window or cooldown never outlasts it on a
 # loaded machine; the cooldown's end is polled for (`cooled_down`).
@@ -26,7 +26,7 @@ P = "deepseek"
 async def breakers(redis_url: str) -> AsyncIterator[tuple[Breaker, Breaker, RedisKeys]]:
     """Two breakers on separate connections, as a worker and an edge replica have."""
     keys = RedisKeys(f"gw-cb-{secrets.token_hex(4)}")
-    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    first, second = await redis_support.client(redis_url), await redis_support.client(redis_url)
     try:
         yield Breaker(first, keys, CONFIG), Breaker(second, keys, CONFIG), keys
     finally:
@@ -186,7 +186,7 @@ async def test_concurrent_failures_open_it_exactly_once(breakers) -> None:
 
 async def test_live_workers_count_recent_heartbeats(redis_url: str) -> None:
     keys = RedisKeys(f"gw-hb-{secrets.token_hex(4)}")
-    redis = Redis.from_url(redis_url)
+    redis = await redis_support.client(redis_url)
     try:
         assert await live_workers(redis, keys, P, 5) == 0
         await beat(redis, keys, P, "w1", 1.0)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services.edge.admission import Admission, BudgetExceeded, Limits, Reservation, Scope
 from shared.budgets import window
 from shared.redis_keys import RedisKeys
+from tests import redis_support
 
 OPEN = Limits(requests=10_000, window_seconds=3600)
 CENT = 1_000_000  # 1e-8 USD units in a cent
@@ -21,7 +22,7 @@ CENT = 1_000_000  # 1e-8 USD units in a cent
 async def replicas(redis_url: str) -> AsyncIterator[tuple[Admission, Admission, RedisKeys]]:
     """Two admission controllers on separate connection pools, as two edge replicas have."""
     keys = RedisKeys(f"gw-spend-{secrets.token_hex(4)}")
-    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    first, second = await redis_support.client(redis_url), await redis_support.client(redis_url)
     try:
         yield Admission(first, keys, (0.5, 1.0)), Admission(second, keys, (0.5, 1.0)), keys
     finally:
@@ -35,26 +36,31 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def budget(redis: Redis, keys: RedisKeys, scope: str, owner: str, units: int, period: str):  # type: ignore[no-untyped-def]
+async def budget(
+    redis: Redis, keys: RedisKeys, scope: str, owner: str, units: int, period: str, user: str = ""
+):  # type: ignore[no-untyped-def]
     await redis.hset(
-        keys.limits(scope, owner), mapping={"budget_units": units, "budget_period": period}
+        keys.limits(scope, owner, user), mapping={"budget_units": units, "budget_period": period}
     )
 
 
-async def spend_of(redis: Redis, keys: RedisKeys, scope: str, owner: str, period: str):  # type: ignore[no-untyped-def]
+async def spend_of(
+    redis: Redis, keys: RedisKeys, scope: str, owner: str, period: str, user: str = ""
+):  # type: ignore[no-untyped-def]
     stamp = window(period, datetime.now(UTC)).stamp
-    spent, reserved = await redis.hmget(keys.spend(scope, owner, stamp), ["spent", "reserved"])
+    name = keys.spend(scope, owner, stamp, user)
+    spent, reserved = await redis.hmget(name, ["spent", "reserved"])
     return int(spent or 0), int(reserved or 0)
 
 
 async def test_a_budget_admits_exactly_what_fits_across_two_replicas(replicas) -> None:
     one, two, keys = replicas
-    await budget(one.redis, keys, "key", "k1", 5 * CENT, "day")
+    await budget(one.redis, keys, "key", "k1", 5 * CENT, "day", "u1")
 
     async def attempt(admission: Admission) -> Reservation | None:
         try:
             ((_, held),) = await admission.admit_all(
-                [Scope("key", "k1", OPEN, cost_units=CENT + 1)], now_ms=now_ms()
+                [Scope("key", "k1", OPEN, cost_units=CENT + 1, user_id="u1")], now_ms=now_ms()
             )
         except BudgetExceeded:
             return None
@@ -63,13 +69,15 @@ async def test_a_budget_admits_exactly_what_fits_across_two_replicas(replicas) -
     held = await asyncio.gather(*(attempt(one if i % 2 else two) for i in range(12)))
     admitted = [h for h in held if h is not None]
     assert len(admitted) == 4  # 4 * (1 cent + 1e-8) fits in 5 cents, a fifth does not
-    assert await spend_of(one.redis, keys, "key", "k1", "day") == (0, 4 * (CENT + 1))
+    assert await spend_of(one.redis, keys, "key", "k1", "day", "u1") == (0, 4 * (CENT + 1))
     # Settled for less than reserved (and a refund of one), the room comes back.
     for reservation, cost in zip(admitted, (CENT // 2, CENT // 2, CENT // 2, 0), strict=True):
         await one.settle(reservation, 0, now_ms(), cost)
-    assert await spend_of(one.redis, keys, "key", "k1", "day") == (3 * CENT // 2, 0)
+    assert await spend_of(one.redis, keys, "key", "k1", "day", "u1") == (3 * CENT // 2, 0)
     with pytest.raises(BudgetExceeded) as refused:
-        await one.admit_all([Scope("key", "k1", OPEN, cost_units=4 * CENT)], now_ms=now_ms())
+        await one.admit_all(
+            [Scope("key", "k1", OPEN, cost_units=4 * CENT, user_id="u1")], now_ms=now_ms()
+        )
     assert refused.value.status == 402
     details = refused.value.details
     assert details["code"] == "budget_exceeded"
@@ -84,10 +92,10 @@ async def test_a_budget_admits_exactly_what_fits_across_two_replicas(replicas) -
 async def test_a_refusal_by_one_scope_holds_nothing_in_the_other(replicas) -> None:
     one, _, keys = replicas
     await budget(one.redis, keys, "user", "u2", 10 * CENT, "month")
-    await budget(one.redis, keys, "key", "k2", CENT, "none")
+    await budget(one.redis, keys, "key", "k2", CENT, "none", "u2")
     scopes = [
         Scope("user", "u2", OPEN, cost_units=2 * CENT),
-        Scope("key", "k2", OPEN, cost_units=2 * CENT),
+        Scope("key", "k2", OPEN, cost_units=2 * CENT, user_id="u2"),
     ]
     with pytest.raises(BudgetExceeded) as refused:
         await one.admit_all(scopes, now_ms=now_ms())

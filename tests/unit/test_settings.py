@@ -88,3 +88,12 @@ def test_a_service_given_a_bad_duration_stops_at_start_naming_it(command: list[s
         stopped.stderr
     )
     assert "Traceback" not in stopped.stderr
+
+
+def test_cluster_mode_needs_a_node_to_start_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(pydantic.ValidationError) as refused:
+        settings(REDIS_CLUSTER="true")
+    assert "REDIS_CLUSTER=true needs REDIS_URL" in str(refused.value)
+    named = settings(REDIS_CLUSTER="true", REDIS_URL="redis://10.0.0.11:6379/0", QUEUE_SHARDS="3")
+    assert (named.redis_cluster, named.redis_keys.shards) == (True, 3)
