@@ -16,9 +16,10 @@ never consulted. What a request holds is given back in one more round trip when 
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from services.edge.admission_scripts import ADMIT, SETTLE
 from shared.budgets import PERIODS, BudgetState, iso, spend_keys, window
@@ -108,6 +109,16 @@ class Settled:
 
 
 @dataclass(frozen=True)
+class Then:
+    """The step a request's work takes once admitted, run by Redis in the admission's call:
+    `script` is `admission_scripts.admit_then` of it, registered; `keys` and `args` its own."""
+
+    script: AsyncScript
+    keys: list[str]
+    args: list[Any]
+
+
+@dataclass(frozen=True)
 class Reservation:
     """What one request holds until it ends: tokens reserved, to settle against what it really
     used, its stream's slot, and its spend."""
@@ -164,6 +175,14 @@ class Admission:
     ) -> list[tuple[Decision, Reservation | None]]:
         """Lets the request in for every scope at once (returning each one's rate-limit state
         and holdings, in order) or raises why not, having counted it for none."""
+        admitted, _ = await self.admit_then(scopes, now_ms=now_ms, jti=jti)
+        return admitted
+
+    async def admit_then(
+        self, scopes: list[Scope], *, now_ms: int, jti: str | None = None, then: Then | None = None
+    ) -> tuple[list[tuple[Decision, Reservation | None]], Any]:
+        """`admit_all`, and when the request gets in, `then` in the same call: what the
+        admission let in and what `then`'s script answered (None without one)."""
         now = datetime.fromtimestamp(now_ms / 1000, UTC)
         windows = [window(p, now) for p in PERIODS]
         keys: list[str] = [self.keys.revoked(jti) if jti else ""]
@@ -188,7 +207,13 @@ class Admission:
             args += [-1 if s.cost_units is None else s.cost_units]
             args += [w.expiry_ms for w in windows[:3]]
             held.append((s, budget_key, streams_key, slot, spends))
-        verdict, *rest = [int(v) for v in await self._admit(keys, args)]
+        followed = None
+        if then is None:
+            answer = await self._admit(keys, args)
+        else:
+            answer, *after = await then.script([*keys, *then.keys], [*args, *then.args])
+            followed = after[0] if after else None
+        verdict, *rest = [int(v) for v in answer]
         if verdict != 1:
             self._refuse(verdict, scopes, rest, now)
         admitted = []
@@ -219,7 +244,7 @@ class Admission:
                 else None
             )
             admitted.append((decision, reservation))
-        return admitted
+        return admitted, followed
 
     async def settle(
         self, reservation: Reservation, used_tokens: int, now_ms: int, cost_units: int = 0

@@ -1,9 +1,9 @@
 """The queue hop: put a job on its provider's stream and receive the worker's events.
 
-Enqueueing is one Lua script (breaker, queue length, the caller's own key and the XADD in one
-round trip), after the caller's admission for requests that pass the gate: a job costs the
-edge two Redis round trips before its answer, which comes on the edge's one reply channel
-(`replies.ReplyHub`).
+Enqueueing is one Lua script (breaker, queue length, the caller's own key and the XADD), run
+in the same call as the caller's admission for requests that pass the gate
+(`admission_scripts.admit_then`): a job costs the edge one Redis round trip before its answer,
+which comes on the edge's one reply channel (`replies.ReplyHub`).
 """
 
 import asyncio
@@ -12,13 +12,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.edge.admission import Admission, Reservation
+from services.edge.admission import Admission, Reservation, Then
+from services.edge.admission_scripts import admit_then
 from services.edge.replies import ReplyHub
 from services.edge.spend import Spending
 from shared.budgets import BudgetState
@@ -44,8 +45,14 @@ from shared.schemas import ChatRequest, Usage
 
 log = logging.getLogger(__name__)
 
-# The caller's admission (`limits.Gate.admit` bound to its request): what it reserves.
-Admit = Callable[[], Awaitable[list[Reservation]]]
+
+class Admit(Protocol):
+    """The caller's admission (`limits.Gate.admit_then` bound to its request), running the
+    enqueue script it is handed when it lets the request in: what it reserves, the script's
+    answer."""
+
+    def __call__(self, *, then: Then) -> Awaitable[tuple[list[Reservation], Any]]: ...
+
 
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank", "count_tokens"})
@@ -175,6 +182,7 @@ class JobQueue:
         self.maxlen = maxlen
         self.queue_limit = queue_limit
         self._enqueue_script = redis.register_script(_ENQUEUE)
+        self._admit_and_enqueue = redis.register_script(admit_then(_ENQUEUE))
         self._shielding: set[asyncio.Task[None]] = set()  # releases a cancellation cannot stop
 
     def job_fields(
@@ -236,58 +244,43 @@ class JobQueue:
     ) -> PendingJob:
         """Enqueues `job`; the tokens `reservations` hold are settled when it is released.
 
-        `admit`, the caller's admission, runs first; the job is enqueued only if it lets the
-        request in, and what it reserves is settled with the rest.
+        `admit`, the caller's admission, runs the enqueue script in its own call: the job is
+        enqueued only if it lets the request in, and what it reserves is settled with the rest.
         """
         pending = PendingJob(job, provider, self.hub.register(job.id))
         pending.reservations = list(reservations or [])
         pending.spending = self.spending
         try:
-            if admit is not None:
-                pending.reservations += await admit()
-            await self._push(pending.job, pending.provider)
+            keys, args = self._enqueue_call(job, provider)
+            try:
+                if admit is None:
+                    verdict = await self._enqueue_script(keys, args)
+                else:
+                    held, verdict = await admit(then=Then(self._admit_and_enqueue, keys, args))
+                    pending.reservations += held
+            except RedisError as exc:
+                raise ServiceUnavailable("The job queue is unavailable") from exc
+            _refuse_unless_queued(verdict, provider)
         except BaseException:
             self.hub.drop(job.id)
             await self._shielded(self._settle(pending))
             raise
         return pending
 
-    async def _push(self, job: Job, provider: str) -> None:
-        """XADDs the job unless its provider's breaker is open or its queue is full."""
+    def _enqueue_call(self, job: Job, provider: str) -> tuple[list[str], list[Any]]:
+        """The enqueue script's keys and arguments for `job`."""
         looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
         own_keys = self.keys.own_keys(job.user_id) if looks_up else ""
         fallbacks = isinstance(job, ChatJob) and bool(job.request.fallbacks)
-        try:
-            verdict, value = await self._enqueue_script(
-                [
-                    self.keys.jobs(provider),
-                    self.keys.breaker(provider),
-                    own_keys,
-                ],
-                [
-                    orjson.dumps(job.model_dump(exclude_none=True)),
-                    self.maxlen,
-                    self.queue_limit,
-                    1 if fallbacks else 0,
-                    provider,
-                ],
-            )
-        except RedisError as exc:
-            raise ServiceUnavailable("The job queue is unavailable") from exc
-        if verdict == -1:
-            raise ProviderError(
-                f"{provider} is failing; its circuit is open",
-                status=503,
-                retry_after=max(1.0, int(value) / 1000),
-                details={"provider": provider, "circuit": "open"},
-            )
-        if verdict == -2:
-            raise ProviderError(
-                f"Too many requests are waiting for {provider}; retry shortly",
-                status=503,
-                retry_after=1,
-                details={"provider": provider, "waiting": int(value)},
-            )
+        keys = [self.keys.jobs(provider), self.keys.breaker(provider), own_keys]
+        args = [
+            orjson.dumps(job.model_dump(exclude_none=True)),
+            self.maxlen,
+            self.queue_limit,
+            1 if fallbacks else 0,
+            provider,
+        ]
+        return keys, args
 
     async def release(self, pending: PendingJob) -> None:
         """Stops listening for the job and settles what it reserved.
@@ -338,6 +331,26 @@ class JobQueue:
                 pending.budgets.append(settled.state())
                 if settled.crossed and self.spending is not None:
                     await self.spending.alert(settled, pending.job)
+
+
+def _refuse_unless_queued(answer: list[int], provider: str) -> None:
+    """Raises why the enqueue script did not queue the job: its provider's breaker is open,
+    or too many jobs wait."""
+    verdict, value = answer
+    if verdict == -1:
+        raise ProviderError(
+            f"{provider} is failing; its circuit is open",
+            status=503,
+            retry_after=max(1.0, int(value) / 1000),
+            details={"provider": provider, "circuit": "open"},
+        )
+    if verdict == -2:
+        raise ProviderError(
+            f"Too many requests are waiting for {provider}; retry shortly",
+            status=503,
+            retry_after=1,
+            details={"provider": provider, "waiting": int(value)},
+        )
 
 
 def error_of(event: ErrorEvent) -> GatewayError:
