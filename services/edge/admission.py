@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from services.edge.admission_scripts import ADMIT, SETTLE
 from shared.budgets import PERIODS, BudgetState, iso, spend_keys, window
@@ -27,6 +28,7 @@ from shared.cost import from_units
 from shared.errors import AuthenticationError, RateLimitError
 from shared.ids import new_id
 from shared.redis_keys import RedisKeys
+from shared.redis_trips import SharedTrips
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class Admission:
         self.thresholds = thresholds
         self._admit = redis.register_script(ADMIT)
         self._settle = redis.register_script(SETTLE)
+        self._trips = SharedTrips(redis)  # concurrent admissions share round trips
 
     async def admit(
         self,
@@ -211,7 +214,7 @@ class Admission:
         if then is None:
             answer = await self._admit(keys, args)
         else:
-            answer, *after = await then.script([*keys, *then.keys], [*args, *then.args])
+            answer, *after = await self._run_then(then, [*keys, *then.keys], [*args, *then.args])
             followed = after[0] if after else None
         verdict, *rest = [int(v) for v in answer]
         if verdict != 1:
@@ -245,6 +248,17 @@ class Admission:
             )
             admitted.append((decision, reservation))
         return admitted, followed
+
+    async def _run_then(self, then: Then, keys: list[str], args: list[Any]) -> Any:
+        """`then.script` by its SHA1, in a round trip shared with the admissions that run in
+        the same turn of the event loop; loaded first if Redis does not know it."""
+        try:
+            (answer,) = await self._trips.run(
+                lambda pipe: pipe.evalsha(then.script.sha, len(keys), *keys, *args)
+            )
+        except NoScriptError:
+            answer = await then.script(keys, args)
+        return answer
 
     async def settle(
         self, reservation: Reservation, used_tokens: int, now_ms: int, cost_units: int = 0

@@ -252,14 +252,14 @@ class JobQueue:
         pending.spending = self.spending
         try:
             keys, args = self._enqueue_call(job, provider)
-            try:
-                if admit is None:
+            if admit is None:
+                try:
                     verdict = await self._enqueue_script(keys, args)
-                else:
-                    held, verdict = await admit(then=Then(self._admit_and_enqueue, keys, args))
-                    pending.reservations += held
-            except RedisError as exc:
-                raise ServiceUnavailable("The job queue is unavailable") from exc
+                except RedisError as exc:
+                    raise ServiceUnavailable("The job queue is unavailable") from exc
+            else:  # Redis failing here fails the admission, answered as it always was
+                held, verdict = await admit(then=Then(self._admit_and_enqueue, keys, args))
+                pending.reservations += held
             _refuse_unless_queued(verdict, provider)
         except BaseException:
             self.hub.drop(job.id)

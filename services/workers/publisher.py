@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from shared.delivered import delta_chars
 from shared.messages import DeltaEvent, Event, ToolCallDelta, frame
+from shared.redis_trips import SharedTrips
 from shared.schemas import Usage
 
 Write = Callable[[Pipeline], object]  # queues Redis commands on a pipeline
@@ -48,6 +49,8 @@ class ReplyBatcher:
     def __init__(self, redis: Redis, coalesce: float) -> None:
         self.redis = redis
         self.coalesce = coalesce
+        # The streams' and jobs' last writes: those of jobs ending together share one MULTI.
+        self.last_writes = SharedTrips(redis, transaction=True)
         self._waiting: dict[ReplyPublisher, None] = {}  # in the order they asked
         self._ticking: asyncio.Task[None] | None = None
 
@@ -186,7 +189,8 @@ class ReplyPublisher:
 
     async def finish(self, event: Event, *also: Write) -> None:
         """Publishes the terminal event after the deltas (those still waiting with it), in one
-        MULTI with the writes `also` queues (the job's acknowledgement)."""
+        MULTI with the writes `also` queues (the job's acknowledgement), shared with the jobs
+        that end in the same turn of the event loop."""
         self.batcher.remove(self)
         if self._first is not None:
             await self._first
@@ -196,12 +200,14 @@ class ReplyPublisher:
         if self._failed is not None:
             raise self._failed
         waiting = self.take() if self._waiting else None
-        async with self.redis.pipeline(transaction=True) as pipe:
+
+        def last_writes(pipe: Pipeline) -> None:
             if waiting is not None:
                 pipe.publish(self.channel, frame(self.job_id, waiting))
             pipe.publish(self.channel, frame(self.job_id, event))
             for write in also:
                 write(pipe)
-            answers = await pipe.execute()
+
+        answers = await self.batcher.last_writes.run(last_writes)
         if waiting is not None:
             self.sent(waiting, answers[0])
