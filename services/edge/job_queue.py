@@ -292,8 +292,10 @@ class JobQueue:
         if pending.released:
             return
         pending.released = True
-        if not pending.answered and pending.delivered_chars and isinstance(pending.job, ChatJob):
-            # The client left mid-stream: it is billed for what it was sent.
+        left = not pending.answered and pending.error_type is None
+        if left and pending.delivered_chars and isinstance(pending.job, ChatJob):
+            # The client left mid-stream: it is billed for what it was sent. A stream the
+            # deadline cut (no answer in time) failed, as when the worker says so: no charge.
             usage = delivered_usage(pending.job.request, pending.delivered_chars)
             pending.usage, pending.used_tokens = usage, usage.total_tokens
             pending.price(pending.provider, None, None)

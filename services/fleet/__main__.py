@@ -1,7 +1,8 @@
 """`python -m services.fleet` (what `make run` starts): the whole fleet on this machine.
 
 Uses `REDIS_URL` / `DATABASE_URL` when set, else embedded servers under `DATA_DIR`; starts the
-provider simulator when no provider key is configured; stops everything on Ctrl-C / SIGTERM.
+provider simulator when no provider key is configured; restarts a process that exits
+(`supervisor.py`); stops everything on Ctrl-C / SIGTERM.
 """
 
 import asyncio
@@ -9,11 +10,13 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from services.fleet.infra import create_database, embedded_postgres, embedded_redis
 from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
+from services.fleet.supervisor import Supervisor
 from shared.providers import PROVIDERS
 from shared.settings import Settings, load_settings
 
@@ -50,6 +53,22 @@ def report(config: FleetConfig, services: list[Service]) -> None:
     if config.console_url:
         say(f"Web console: {config.console_url}/console/")
     say("Press Ctrl-C to stop.")
+
+
+def start_all(services: list[Service], stopping: Callable[[], bool]) -> bool:
+    """Starts the services in order, each once the one before is healthy; False if a stop
+    was asked for meanwhile."""
+    for service in services:
+        if stopping():
+            return False
+        service.start()
+        try:
+            service.wait_healthy()
+        except RuntimeError:
+            if not stopping():
+                raise
+            # Ctrl-C in a terminal reaches the whole process group: the child stopped too.
+    return not stopping()
 
 
 def main() -> None:
@@ -90,17 +109,15 @@ def main() -> None:
             log_dir=data_dir / "logs",
         )
         services = plan(config)
+        status_path = data_dir / "fleet.json"
+        stack.callback(status_path.unlink, missing_ok=True)
         stack.callback(stop_all, services)
-        for service in services:
-            service.start()
-            service.wait_healthy()
-        report(config, services)
-        while not stopping:
-            exited = [s.name for s in services if s.process and s.process.poll() is not None]
-            if exited:
-                say(f"{', '.join(exited)} exited unexpectedly; stopping the fleet.")
-                break
-            time.sleep(0.5)
+        if start_all(services, lambda: stopping):
+            supervisor = Supervisor(services, status_path, say)
+            report(config, services)
+            while not stopping:
+                supervisor.check()
+                time.sleep(0.2)
         say("Stopping the fleet...")
     say("Stopped.")
 

@@ -107,10 +107,21 @@ def plan(config: FleetConfig) -> list[Service]:
     env = fleet_env(config)
 
     def service(
-        name: str, args: list[str], health_url: str | None, extra: dict[str, str] | None = None
+        name: str,
+        args: list[str],
+        health_url: str | None,
+        extra: dict[str, str] | None = None,
+        predecessor_flag: str | None = None,
     ) -> Service:
         log = config.log_dir / f"{name}.log" if config.log_dir else None
-        return Service(name, args, {**env, **(extra or {})}, health_url=health_url, log_path=log)
+        return Service(
+            name,
+            args,
+            {**env, **(extra or {})},
+            health_url=health_url,
+            log_path=log,
+            predecessor_flag=predecessor_flag,
+        )
 
     services = []
     if config.simulator_url:
@@ -129,6 +140,7 @@ def plan(config: FleetConfig) -> list[Service]:
             ["-m", "services.workers", "--provider", provider],
             f"http://127.0.0.1:{port}/health/ready" if port else None,
             {"METRICS_PORT": str(port)},
+            predecessor_flag="--predecessor",
         )
         for provider, port in zip(config.providers, ports, strict=True)
     ]

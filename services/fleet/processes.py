@@ -21,16 +21,20 @@ class Service:
     health_url: str | None = None
     log_path: Path | None = None
     cwd: Path | None = None  # where `python -m` finds the code (None: this checkout)
+    # Given to a replacement with the PID of the process it replaces (see `supervisor`).
+    predecessor_flag: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
-    def start(self) -> None:
+    def start(self, *extra_args: str) -> None:
         out: IO[bytes] | int = subprocess.DEVNULL
+        if self._log is not None:  # a restart: the log goes on in a new handle
+            self._log.close()
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = out = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, *self.args],
+            [sys.executable, *self.args, *extra_args],
             env={**os.environ, **self.env},
             stdout=out,
             stderr=subprocess.STDOUT,

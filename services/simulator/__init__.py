@@ -13,9 +13,11 @@ Routes (every OpenAI-dialect route also answers under `/P/v1/...`):
     /huggingface/hf-inference/models/<org>/<model>/pipeline/feature-extraction (a single string
         input gets one flat vector), /huggingface/embed (TEI: always a list of vectors)
 Control: `GET /health`, `GET /_sim/requests?trace_id=X` (records whose `x-request-id` is X, newest
-last; every request is recorded with its headers and body; streamed answers also record
-`chunks`, the frames sent, and `finished`, false when the client cut the stream),
-`DELETE /_sim/requests`.
+last; every request is recorded with its headers and body, and `answer`, what it was sent (the
+JSON body, or a stream's JSON `data:` payloads; not kept over 1 MiB); streamed answers also record
+`chunks`, the frames sent, `finished`, false when the client cut the stream, and `ended`, true
+once the stream stopped either way), `DELETE /_sim/requests`, `GET /_sim/holds/NAME` (how many
+answers wait at gate NAME) and `POST /_sim/release/NAME` (`gates.py`).
 
 Replies are deterministic: the words come from a hash of the messages (and Anthropic `system`),
 one word = one token = one stream chunk; prompt tokens = whitespace-separated words of all
@@ -33,6 +35,8 @@ text): `[[sim key=value ...]]`
                         400, Perplexity's 401 is an HTML page; 403 is Anthropic's
                         `permission_error`, OpenRouter's moderation flag with its `metadata`, xAI's
                         blocked key); 429 (and Anthropic 529) carry `retry-after: 1`
+    retry_after=N       with `fail=429` (or Anthropic 529): `retry-after: N` instead of 1
+    hold=NAME           chat: wait until `POST /_sim/release/NAME` before answering (at most 60 s)
     fail_times=N        with `fail=` (chat): only the first N attempts fail; attempts are the POSTs
                         with the same `x-request-id` on any provider, so a retried (or fallen
                         back) request succeeds on attempt N+1

@@ -56,12 +56,12 @@ def _request_id() -> str:
     return f"req_sim{uuid.uuid4().hex[:20]}"
 
 
-def error_response(status: int, message: str = "") -> Response:
+def error_response(status: int, message: str = "", retry_after: int = 1) -> Response:
     error_type, default = _ERRORS.get(status, _ERRORS[500])
     request_id = _request_id()
     headers = {"request-id": request_id}
     if status in (429, 529):
-        headers["retry-after"] = "1"
+        headers["retry-after"] = str(retry_after)
     if status in (429, 500, 503, 529):
         headers["x-should-retry"] = "true"
     body = {
@@ -279,13 +279,15 @@ async def create_message(request: Request) -> Response:
     system, messages, prompt_tokens = _prompt(body)
     directives = parse_directives(_last_user_text(messages), config, key)
     directives = directives.for_attempt(attempt_of(request, record))
+    if directives.hold:
+        await request.app.state.gates.hold(directives.hold)
     if isinstance(directives.fail, int) or (
         directives.fail == "midstream" and not body.get("stream")
     ):
         status = directives.fail if isinstance(directives.fail, int) else 529
         record.status, record.outcome = status, "error"
         await asyncio.sleep(directives.latency_s)
-        return error_response(status)
+        return error_response(status, retry_after=directives.retry_after)
     seed = seed_of({"system": system, "messages": messages})
     thinking = anthropic_checks.thinking_on(body)
     reply = build_reply(seed, prompt_tokens, directives, body["max_tokens"], thinking)

@@ -89,10 +89,14 @@ async def chat_completions(request: Request, profile: OpenAIProfile) -> Response
     messages: list[dict[str, Any]] = body["messages"]
     directives = parse_directives(_last_user_text(messages), config, key)
     directives = directives.for_attempt(attempt_of(request, record))
+    if directives.hold:
+        await request.app.state.gates.hold(directives.hold)
     if isinstance(directives.fail, int):
         async for _ in wire.pause(directives.latency_s, None, 0):
             pass
-        response = error_response(profile, directives.fail, key, model=body["model"])
+        response = error_response(
+            profile, directives.fail, key, model=body["model"], retry_after=directives.retry_after
+        )
         record.status, record.outcome = response.status_code, "error"
         return response
     reasoning_model = openai_checks.reasons(profile, body)

@@ -150,6 +150,7 @@ def error_response(
     message: str = "",
     missing_key: bool = False,
     model: str = "",
+    retry_after: int = 1,
 ) -> Response:
     """`status` in the provider's shape; a bad key on xAI is its documented 400, not 401."""
     if status not in _TITLES:
@@ -159,7 +160,7 @@ def error_response(
     if status == 401 and profile.error_style == "perplexity":
         return Response(PERPLEXITY_401_HTML, 401, media_type="text/html")
     text = message or _message(profile, status, key, missing_key)
-    headers = {"retry-after": "1"} if status == 429 else None
+    headers = {"retry-after": str(retry_after)} if status == 429 else None
     return wire.json_response(_body(profile, status, text, model), status, headers)
 
 

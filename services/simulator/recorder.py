@@ -1,13 +1,18 @@
 """Bounded in-memory log of the requests the simulator answered, for tests to inspect."""
 
+import contextlib
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.simulator import wire
+
+ANSWER_LIMIT = 1 << 20  # answers larger than this (the garbage ones) are not kept
 
 
 @dataclass
@@ -23,7 +28,9 @@ class Record:
     reasoning: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
     chunks: int = 0  # frames of a streamed body that were sent
+    answer: Any = None  # what was sent: a JSON body, or a stream's JSON `data:` payloads
     finished: bool = False  # a streamed body was sent to its end (not cut by the client)
+    ended: bool = False  # a streamed body stopped: sent to its end, or cut by the client
     ts: float = field(default_factory=time.time)
 
     def as_json(self) -> dict[str, Any]:
@@ -55,12 +62,15 @@ class Recorder:
 
 
 async def counted(body: wire.Body, record: Record) -> wire.Body:
-    """`body`, counting the frames sent into `record`."""
-    async for chunk in body:
-        if not isinstance(chunk, wire.Drop):
-            record.chunks += 1
-        yield chunk
-    record.finished = True
+    """`body`, counting the frames sent into `record`; `ended` once it stops either way."""
+    try:
+        async for chunk in body:
+            if not isinstance(chunk, wire.Drop):
+                record.chunks += 1
+            yield chunk
+        record.finished = True
+    finally:
+        record.ended = True
 
 
 def attempt_of(request: Request, record: Record) -> int:
@@ -80,4 +90,48 @@ def record_request(request: Request, provider: str, body: Any) -> Record:
     )
     recorder: Recorder = request.app.state.recorder
     recorder.add(record)
+    request.state.record = record
     return record
+
+
+def _answer(body: bytes, stream: bool) -> Any:
+    if not stream:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(body)
+        return None
+    payloads = []
+    for line in body.splitlines():
+        if line.startswith(b"data:"):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                payloads.append(orjson.loads(line[5:]))
+    return payloads
+
+
+class AnswerRecorder:
+    """ASGI middleware keeping what a recorded request was answered (`Record.answer`), so tests
+    compare with what the provider sent rather than with the simulator's wording."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body, kind = bytearray(), b""
+
+        async def keep(message: Message) -> None:
+            nonlocal kind
+            if message["type"] == "http.response.start":
+                kind = dict(message.get("headers", [])).get(b"content-type", b"")
+            elif message["type"] == "http.response.body" and len(body) <= ANSWER_LIMIT:
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, keep)
+        finally:
+            record = scope.get("state", {}).get("record")
+            known = kind.startswith((b"application/json", b"text/event-stream"))
+            if isinstance(record, Record) and known and len(body) <= ANSWER_LIMIT:
+                record.answer = _answer(bytes(body), kind.startswith(b"text/event-stream"))

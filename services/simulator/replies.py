@@ -12,6 +12,7 @@ import orjson
 
 from services.simulator.config import SimulatorConfig
 from services.simulator.garbage import GARBAGE
+from services.simulator.gates import NAME as GATE_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,15 @@ FAIL_AFTER_CHUNKS = 3
 _DIRECTIVE = re.compile(r"\[\[sim\b([^\]]*)\]\]")
 _FINISH = re.compile(r"^[a-z_]{1,64}$")
 _KEY_FAILURE = re.compile(r"fail-(401|429|500)")
-_INT_KEYS = ("tokens", "reasoning_tokens", "latency_ms", "chunk_delay_ms", "fail_times", "pending")
+_INT_KEYS = (
+    "tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "chunk_delay_ms",
+    "fail_times",
+    "pending",
+    "retry_after",
+)
 _VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
     "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
@@ -47,6 +56,8 @@ class Directives:
     fail_times: int | None = None  # fail only the first N attempts of a request
     pending: int = 0  # NIM hosted calls: answer 202 and make the caller poll this many times
     finish: str | None = None  # OpenAI dialect: this finish reason instead of the usual one
+    hold: str | None = None  # wait for this gate to be released before answering (`gates.py`)
+    retry_after: int = 1  # the `retry-after` seconds of a 429 (and Anthropic 529)
 
     def for_attempt(self, attempt: int) -> "Directives":
         """These directives for the `attempt`-th call (1-based) of the same request."""
@@ -119,7 +130,9 @@ def parse_directives(text: str, config: SimulatorConfig, api_key: str = "") -> D
         tool_args=values.get("tool_args") or None,
         fail_times=ints.get("fail_times"),
         pending=ints.get("pending", 0),
+        retry_after=ints.get("retry_after", 1),
         finish=values["finish"] if _FINISH.match(values.get("finish", "")) else None,
+        hold=values["hold"] if GATE_NAME.match(values.get("hold", "")) else None,
     )
 
 

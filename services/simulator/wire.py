@@ -1,7 +1,7 @@
 """Bytes on the wire: JSON bodies, SSE frames, pacing, and a stream that can drop mid-way."""
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, Final
 
 import orjson
@@ -35,11 +35,17 @@ class DroppableStream(StreamingResponse):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        async for chunk in self.body_iterator:
-            if isinstance(chunk, Drop):
-                return
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        try:
+            async for chunk in self.body_iterator:
+                if isinstance(chunk, Drop):
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            # A send that failed (the client left) leaves the body suspended: close it now,
+            # so what it records on the way out is there when a test looks.
+            if isinstance(self.body_iterator, AsyncGenerator):
+                await self.body_iterator.aclose()
 
 
 def dumps(value: Any) -> bytes:

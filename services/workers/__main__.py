@@ -128,7 +128,12 @@ def job_consumer(
     )
 
 
-async def serve(settings: Settings, provider_id: str) -> None:
+def consumer_name(pid: int) -> str:
+    """A worker's name in its stream's consumer group: unique while it runs."""
+    return f"{socket.gethostname()}-{pid}"
+
+
+async def serve(settings: Settings, provider_id: str, predecessor: int | None = None) -> None:
     provider = PROVIDERS[provider_id]
     provider_var.set(provider_id)
     if not settings.provider_key(provider_id):
@@ -151,13 +156,14 @@ async def serve(settings: Settings, provider_id: str) -> None:
             redis,
             client,
             provider_id,
-            consumer_name=f"{socket.gethostname()}-{os.getpid()}",
+            consumer_name=consumer_name(os.getpid()),
             metrics=WorkerMetrics(registry),
         )
         serve_port(settings, registry, consumer, stop)
         freeze_startup_heap()
         try:
-            await run_pool(settings, redis, consumer.keys, consumer, stop)
+            adopted = consumer_name(predecessor) if predecessor else None
+            await run_pool(settings, redis, consumer.keys, consumer, stop, adopted)
         finally:
             await redis.aclose()
     log.info("worker pool for %s stopped", provider_id)
@@ -181,10 +187,16 @@ def alert_sender(
 
 
 async def run_pool(
-    settings: Settings, redis: Redis, keys: RedisKeys, consumer: JobConsumer, stop: asyncio.Event
+    settings: Settings,
+    redis: Redis,
+    keys: RedisKeys,
+    consumer: JobConsumer,
+    stop: asyncio.Event,
+    predecessor: str | None = None,
 ) -> None:
     """The consumer, its heartbeat, its crash recovery and the budget alert sender, until
-    `stop` and the drain end."""
+    `stop` and the drain end. The jobs `predecessor` (a consumer that exited) had taken are
+    taken over first."""
     finished = asyncio.Event()
     heartbeat = Heartbeat(redis, keys, consumer, settings.heartbeat_interval.seconds)
     recovery = Recovery(
@@ -195,6 +207,8 @@ async def run_pool(
         max_deliveries=settings.max_deliveries,
     )
     await consumer.ensure_group()
+    if predecessor:
+        await recovery.adopt(predecessor)
     beating = asyncio.create_task(heartbeat.run(stop, finished))
     reclaiming = asyncio.create_task(recovery.run(stop))
     background = [beating, reclaiming]
@@ -217,10 +231,17 @@ async def run_pool(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--provider", required=True, choices=sorted(PROVIDERS))
+    parser.add_argument(
+        "--predecessor",
+        type=int,
+        metavar="PID",
+        help="the PID of a worker of this pool on this host that exited: its jobs are taken "
+        "over at start, without waiting for RECLAIM_IDLE",
+    )
     args = parser.parse_args()
     settings = load_settings()
     configure_logging(f"worker-{args.provider}", settings.log_level)
-    uvloop.run(serve(settings, args.provider))
+    uvloop.run(serve(settings, args.provider, args.predecessor))
 
 
 if __name__ == "__main__":

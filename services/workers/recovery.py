@@ -10,17 +10,23 @@ which counts this claim):
 - the job had streamed (`streamed(job id)` exists): running it again would send the client a
   second answer after part of the first, so the client gets a 502 error event instead;
 - else the job runs again, like a new one.
+
+A worker that replaces one known to have exited (`make run` restarts a crashed worker with
+`--predecessor PID`) does not wait for `RECLAIM_IDLE`: at start it claims what its predecessor
+had taken (`adopt`) and treats each entry the same way.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.workers.consumer import Entry, JobConsumer
+from shared import health
 from shared.messages import ErrorEvent, Job, decode_job, encode, frame
 from shared.redis_keys import WORKER_GROUP, RedisKeys
 
@@ -73,6 +79,28 @@ class Recovery:
         self.cursor = next_id.decode() if isinstance(next_id, bytes) else str(next_id)
         for entry_id, fields in entries:
             await self.take_over((entry_id, fields))
+
+    async def adopt(self, predecessor: str) -> None:
+        """Takes over the pending entries of `predecessor`, a consumer whose process exited.
+
+        `XCLAIM` with the smallest idle time seen makes a claim by another worker in between
+        (which resets the idle time) win: an entry is never taken from a live worker.
+        """
+        stream, group = self.consumer.stream, WORKER_GROUP
+        pending = await self.redis.xpending_range(
+            stream, group, min="-", max="+", count=self.consumer.free, consumername=predecessor
+        )
+        if pending:
+            idle = min(int(entry["time_since_delivered"]) for entry in pending)
+            ids: list[int | bytes | str | memoryview[int]] = [e["message_id"] for e in pending]
+            claimed = await self.redis.xclaim(
+                stream, group, self.consumer.consumer_name, min_idle_time=idle, message_ids=ids
+            )
+            entries = cast(list[Entry], claimed)
+            log.info("taking over %d jobs of %s, which exited", len(entries), predecessor)
+            for entry in entries:
+                await self.take_over(entry)
+        await health.leave(self.redis, self.keys, self.consumer.provider, predecessor)
 
     async def deliveries(self, entry_id: bytes) -> int:
         pending = await self.redis.xpending_range(

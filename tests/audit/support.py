@@ -7,7 +7,8 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -67,6 +68,40 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30) -
     while not await check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def inserts_held(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """audit_log locked against writes (readers go on) until the block ends; the connection
+    holding the lock is yielded."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+            yield conn
+    finally:
+        await conn.close()
+
+
+async def waiting_inserts(db: asyncpg.Connection) -> list[int]:
+    """The backends of `db`'s database whose INSERT into audit_log waits for a lock."""
+    rows = await db.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO audit_log%'"
+    )
+    return [row["pid"] for row in rows]
+
+
+async def backends_gone(db: asyncpg.Connection, pids: list[int]) -> None:
+    """Waits until the backends `pids` ended (a killed client's statement ran to its end)."""
+
+    async def gone() -> bool:
+        found = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids
+        )
+        return bool(found == 0)
+
+    await eventually(gone)
 
 
 def verify(

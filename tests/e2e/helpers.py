@@ -1,15 +1,19 @@
 """Small helpers for talking to the running fleet."""
 
+import asyncio
 import contextlib
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import orjson
+from redis.asyncio import Redis
 
 from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
+from shared.redis_keys import RedisKeys
 
 
 @contextlib.contextmanager
@@ -55,6 +59,25 @@ async def upstream_record(simulator: httpx.AsyncClient, trace: str) -> dict[str,
     return record
 
 
+async def upstream_answer(simulator: httpx.AsyncClient, trace: str) -> Any:
+    """What the provider sent for `trace`'s one POST: its JSON body, or the JSON payloads of its
+    stream (kept by the simulator once the answer was sent)."""
+    answer: Any = None
+
+    async def sent() -> bool:
+        nonlocal answer
+        answer = (await upstream_record(simulator, trace))["answer"]
+        return answer is not None
+
+    await eventually(sent, f"the simulator keeping its answer to {trace}")
+    return answer
+
+
+def last_with(payloads: list[Any], field: str) -> Any:
+    """`field` of the last stream payload that has it."""
+    return [p[field] for p in payloads if isinstance(p, dict) and field in p][-1]
+
+
 def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
     """(prompt, completion) in unified semantics, from the usage the provider reported."""
     if provider == "anthropic":
@@ -70,6 +93,85 @@ def expected_usage(provider: str, recorded: dict[str, Any]) -> tuple[int, int]:
         prompt += recorded["citation_tokens"]
         completion += recorded["reasoning_tokens"]
     return prompt, completion
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, within: float = 30.0
+) -> None:
+    """Polls `condition` until it holds; fails saying `what` did not happen within `within` s."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {within} s"
+        await asyncio.sleep(0.05)
+
+
+def async_value(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """`check` as the condition `eventually` polls."""
+
+    async def condition() -> bool:
+        return check()
+
+    return condition
+
+
+async def upstream_stream_ended(simulator: httpx.AsyncClient, trace: str) -> dict[str, Any]:
+    """The simulator's record of the one streamed POST for `trace`, once that stream stopped
+    (sent to its end, or cut by the client)."""
+    record: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal record
+        response = await simulator.get("/_sim/requests", params={"trace_id": trace})
+        posts = [r for r in response.json()["requests"] if r["method"] == "POST"]
+        assert len(posts) <= 1, posts
+        record = posts[0] if posts else {}
+        return bool(record.get("ended"))
+
+    await eventually(ended, f"the upstream stream of {trace} ending")
+    return record
+
+
+async def held_at(simulator: httpx.AsyncClient, gate: str, count: int) -> None:
+    """Waits until `count` answers wait at the simulator's gate (`[[sim hold=gate]]`)."""
+
+    async def holding() -> bool:
+        response = await simulator.get(f"/_sim/holds/{gate}")
+        waiting: int = response.json()["waiting"]
+        assert waiting <= count, f"{waiting} answers wait at {gate}, not {count}"
+        return waiting == count
+
+    await eventually(holding, f"{count} answers waiting at {gate}")
+
+
+async def release(simulator: httpx.AsyncClient, gate: str) -> None:
+    response = await simulator.post(f"/_sim/release/{gate}")
+    assert response.status_code == 204, response.text
+
+
+async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, str]:
+    """(key, key id) of a new gateway API key with a token budget of its own."""
+    created = await edge.post(
+        "/api/v1/api-keys",
+        json={"name": "budgeted", "limits": {"tokens_per_minute": 100_000}},
+        headers=auth(token),
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["key"], created.json()["id"]
+
+
+async def budget_used(redis: Redis, keys: RedisKeys, owner: tuple[str, str]) -> int:
+    value = await redis.hget(keys.token_budget(*owner), "used")
+    return int(value or 0)
+
+
+async def settled_to(redis: Redis, keys: RedisKeys, owner: tuple[str, str], tokens: int) -> None:
+    """Waits for the budget of `owner` (scope, id) to hold `tokens` (the edge settles as the
+    request ends)."""
+
+    async def settled() -> bool:
+        return await budget_used(redis, keys, owner) == tokens
+
+    await eventually(settled, f"the budget of {owner} settling to {tokens}")
 
 
 def upstream_usage(record: dict[str, Any]) -> tuple[int, int]:

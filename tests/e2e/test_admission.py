@@ -15,7 +15,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.fleet.plan import FleetConfig
 from shared.tokens import TokenSigner
 from tests.conftest import ADMIN_EMAIL, RUN_ID
-from tests.e2e.helpers import assert_envelope, auth, chat_body, running_edge
+from tests.e2e.helpers import (
+    assert_envelope,
+    async_value,
+    auth,
+    chat_body,
+    eventually,
+    held_at,
+    release,
+    running_edge,
+)
 
 PASSWORD = "correct-horse-battery"
 TINY_CHAT = chat_body("deepseek", "deepseek-chat", "hi [[sim tokens=1]]")
@@ -96,21 +105,33 @@ async def test_admitted_responses_count_down_in_their_headers(
 
 
 async def test_token_budget_cannot_be_overshot_and_failures_refund(
-    edge: httpx.AsyncClient, edge2: httpx.AsyncClient, admin: str
+    edge: httpx.AsyncClient, edge2: httpx.AsyncClient, admin: str, simulator: httpx.AsyncClient
 ) -> None:
     user_id, token = await register(edge)
     await set_limits(edge, admin, user_id, tokens_per_minute=1000)
-    # Each request reserves about 2 prompt tokens + max_tokens 300; slow answers keep every
-    # reservation held until all requests were admitted.
-    slow = chat_body(
-        "deepseek", "deepseek-chat", "hi [[sim tokens=3 latency_ms=700]]", max_tokens=300
+    # Each request reserves a few prompt tokens + max_tokens 300. The admitted ones are held
+    # upstream until every request was admitted or refused, so none settles early.
+    gate = f"tpm{secrets.token_hex(3)}"
+    held = chat_body(
+        "deepseek", "deepseek-chat", f"hi [[sim tokens=3 hold={gate}]]", max_tokens=300
     )
     calls = [
-        (edge if i % 2 else edge2).post("/api/v1/chat", json=slow, headers=auth(token))
+        asyncio.create_task(
+            (edge if i % 2 else edge2).post("/api/v1/chat", json=held, headers=auth(token))
+        )
         for i in range(8)
     ]
+    try:
+        await held_at(simulator, gate, 3)  # 3 * ~305 <= 1000 < 4 * ~305
+        await eventually(
+            async_value(lambda: sum(call.done() for call in calls) == 5), "five refusals"
+        )
+        assert all(c.result().status_code == 429 for c in calls if c.done())
+        await held_at(simulator, gate, 3)
+    finally:
+        await release(simulator, gate)
     statuses = sorted(r.status_code for r in await asyncio.gather(*calls))
-    assert statuses == [200] * 3 + [429] * 5  # 3 * ~302 <= 1000 < 4 * ~302
+    assert statuses == [200] * 3 + [429] * 5
 
     # Settled to their real usage (a few tokens each), the budget has room again: without
     # settling, the 3 * ~302 still reserved would leave no room for ~902 more.

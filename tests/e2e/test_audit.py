@@ -16,8 +16,15 @@ from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig, edge_replica
 from services.fleet.processes import Service
 from shared import audit
+from shared.audit import AUDIT_GROUP
 from shared.redis_keys import RedisKeys
-from tests.audit.support import eventually, wait_for_rows
+from tests.audit.support import (
+    backends_gone,
+    eventually,
+    inserts_held,
+    wait_for_rows,
+    waiting_inserts,
+)
 from tests.conftest import ADMIN_EMAIL
 from tests.e2e.helpers import auth, chat_body, new_trace, sse_payloads
 
@@ -248,19 +255,34 @@ async def test_killing_the_audit_service_mid_flight_loses_nothing(
     edge: httpx.AsyncClient,
     user_token: str,
     db: asyncpg.Connection,
+    database_url: str,
+    redis_url: str,
 ) -> None:
     service = audit_service(fleet_services)
     assert service.process is not None
+    stream = RedisKeys(fleet_services[0].redis_prefix).audit()
+    redis = Redis.from_url(redis_url)
     traces = [await chat(edge, user_token, f"before {i}") for i in range(5)]
     try:
-        in_flight = asyncio.gather(*(chat(edge, user_token, f"during {i}") for i in range(10)))
-        await asyncio.sleep(0.1)
-        service.process.kill()  # SIGKILL by its PID
-        service.process.wait()
-        traces += await in_flight
+        async with inserts_held(database_url):
+            traces += await asyncio.gather(
+                *(chat(edge, user_token, f"during {i}") for i in range(10))
+            )
+
+            async def storing() -> bool:
+                pending = (await redis.xpending(stream, AUDIT_GROUP))["pending"]
+                return pending > 0 and bool(await waiting_inserts(db))
+
+            # Killed with records read and not acknowledged, their INSERT on its way.
+            await eventually(storing)
+            orphans = await waiting_inserts(db)
+            service.process.kill()  # SIGKILL by its PID
+            service.process.wait()
+        await backends_gone(db, orphans)  # its statement ran on once the lock was gone
         traces += [await chat(edge, user_token, f"while down {i}") for i in range(5)]
     finally:
         restart(service)
+        await redis.aclose()
     await wait_for_rows(db, traces)
 
 

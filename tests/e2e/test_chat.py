@@ -1,12 +1,16 @@
 """Chat through the whole fleet: edge → Redis stream → worker → simulator → back."""
 
 import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.fleet.plan import FleetConfig
+from shared.messages import DeltaEvent, DoneEvent
 from tests.e2e.helpers import auth, chat_body, sse_payloads, upstream_record, upstream_usage
+from tests.e2e.reliability import Pool, chat_job, pool_for, upstream_calls
 
 PROVIDER_MODELS = [("anthropic", "claude-3-5-sonnet-20241022"), ("deepseek", "deepseek-chat")]
 
@@ -69,11 +73,11 @@ async def test_streaming_chat_relays_every_delta_then_usage_then_done(
     assert completion == 40
 
 
-async def test_tokens_trickling_in_share_messages_and_arrive_whole(
+async def test_tokens_trickling_in_arrive_whole(
     edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
 ) -> None:
-    """Tokens 1 ms apart are coalesced (STREAM_COALESCE, 8 ms by default) into fewer deltas,
-    none lost or reordered."""
+    """Tokens 1 ms apart, coalesced (STREAM_COALESCE) into however many deltas the timing
+    makes: none lost or reordered."""
     trace = f"req_test_{secrets.token_hex(6)}"
     text = "Trickle [[sim tokens=60 chunk_delay_ms=1]]"
     body = chat_body("deepseek", "deepseek-chat", text, stream=True)
@@ -84,7 +88,28 @@ async def test_tokens_trickling_in_share_messages_and_arrive_whole(
     record = await upstream_record(simulator, trace)
     assert "".join(deltas) == record["reply"]
     assert len(str(record["reply"]).split()) == 60
-    assert len(deltas) <= 20
+
+
+@pytest.fixture
+async def pool(fleet: FleetConfig, redis_url: str) -> AsyncIterator[Pool]:
+    async for created in pool_for(fleet, redis_url):
+        yield created
+
+
+async def test_deltas_within_the_coalescing_window_share_one_message(
+    pool: Pool, simulator: httpx.AsyncClient
+) -> None:
+    """The first delta goes out at once; the 19 after it, all within the window (60 s here),
+    go out as one message when the answer ends. (200 ms apart, the first token is not read
+    together with the second, which would make them share the first message.)"""
+    await pool.worker("deepseek", STREAM_COALESCE="60s")
+    job = chat_job("deepseek", "Trickle [[sim tokens=20 chunk_delay_ms=200]]", stream=True)
+    reply = await pool.send(job)
+    assert isinstance(await reply.terminal(), DoneEvent)
+    deltas = [e.content for e in reply.events if isinstance(e, DeltaEvent)]
+    [record] = await upstream_calls(simulator, job.trace)
+    assert "".join(deltas) == record["reply"]
+    assert len(deltas) == 2, deltas
 
 
 async def test_max_tokens_cut_maps_to_length(edge: httpx.AsyncClient, user_token: str) -> None:

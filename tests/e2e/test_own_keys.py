@@ -12,7 +12,15 @@ from redis.asyncio import Redis
 from services.fleet.plan import SIMULATOR_KEY, FleetConfig
 from services.simulator import keys
 from shared.redis_keys import RedisKeys
-from tests.e2e.helpers import assert_envelope, auth, chat_body, new_trace, upstream_record
+from tests.e2e.helpers import (
+    assert_envelope,
+    auth,
+    chat_body,
+    held_at,
+    new_trace,
+    release,
+    upstream_record,
+)
 
 # Every key this module hands to the gateway; none may ever show up in a log.
 USED_KEYS: list[str] = []
@@ -76,25 +84,42 @@ async def test_add_list_use_and_delete_an_own_key(
 
 
 async def test_jobs_name_the_key_but_never_carry_it(
-    edge: httpx.AsyncClient, user_token: str, redis_url: str, fleet: FleetConfig
+    edge: httpx.AsyncClient,
+    simulator: httpx.AsyncClient,
+    user_token: str,
+    redis_url: str,
+    fleet: FleetConfig,
 ) -> None:
     key = own_key()
     added = await add_key(edge, user_token, "anthropic", key)
-    body = chat_body("anthropic", "claude-3-5-sonnet-20241022", "hi [[sim tokens=2]]")
+    gate = f"job{secrets.token_hex(3)}"
+    body = chat_body("anthropic", "claude-3-5-sonnet-20241022", f"hi [[sim hold={gate}]]")
     redis = Redis.from_url(redis_url)
     try:
-        # Workers delete a job's entry once it is answered: watch the stream as it is added.
+        # Workers delete a job's entry once it is answered: the answer is held upstream while
+        # the stream is read from the last id it had before the request.
         stream = RedisKeys(fleet.redis_prefix).jobs("anthropic")
-        watching = asyncio.create_task(redis.xread({stream: "$"}, count=100, block=10_000))
-        await asyncio.sleep(0.3)
-        response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token))
-        assert response.status_code == 200
-        [[_, entries]] = await watching
+        last = await last_id(redis, stream)
+        answer = asyncio.create_task(edge.post("/api/v1/chat", json=body, headers=auth(user_token)))
+        try:
+            await held_at(simulator, gate, 1)
+            [[_, entries]] = await redis.xread({stream: last}, count=100)
+        finally:
+            await release(simulator, gate)
+        assert (await answer).status_code == 200
     finally:
         await redis.aclose()
     jobs = [fields[b"job"] for _, fields in entries]
     assert any(added["id"].encode() in job for job in jobs)
     assert not any(key.encode() in job for job in jobs)
+
+
+async def last_id(redis: Redis, stream: str) -> bytes:
+    """The id of the last entry ever added to `stream` (deleted or not), 0-0 if none."""
+    if not await redis.exists(stream):
+        return b"0-0"
+    info = await redis.xinfo_stream(stream)
+    return bytes(info["last-generated-id"])
 
 
 async def test_another_user_can_never_touch_someone_elses_key(

@@ -14,8 +14,10 @@ from tests.e2e.helpers import (
     auth,
     chat_body,
     expected_usage,
+    last_with,
     new_trace,
     sse_payloads,
+    upstream_answer,
     upstream_record,
 )
 
@@ -273,14 +275,17 @@ async def test_perplexity_citations_reach_the_client(
     response = await post(edge, user_token, body, trace)
 
     assert response.status_code == 200, response.text
+    answer = await upstream_answer(simulator, trace)
     if stream:
         payloads = sse_payloads(response.text)
         metadata = payloads[-2]["provider_metadata"]
         assert all("provider_metadata" not in p for p in payloads[:-2])
+        citations, results = last_with(answer, "citations"), last_with(answer, "search_results")
     else:
         metadata = response.json()["provider_metadata"]
-    assert len(metadata["citations"]) == 2
-    assert [r["url"] for r in metadata["search_results"]] == metadata["citations"]
+        citations, results = answer["citations"], answer["search_results"]
+    assert citations and metadata["citations"] == citations
+    assert metadata["search_results"] == results
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -293,10 +298,12 @@ async def test_openrouter_extras_become_provider_metadata(
 
     assert response.status_code == 200, response.text
     record = await upstream_record(simulator, trace)
+    answer = await upstream_answer(simulator, trace)
     final = sse_payloads(response.text)[-2] if stream else response.json()
     metadata = final["provider_metadata"]
-    assert metadata["provider"] == "SimProvider"
-    assert metadata["native_finish_reason"] == "stop"
+    choices = [c for p in answer for c in p["choices"]] if stream else answer["choices"]
+    assert metadata["provider"] == (last_with(answer, "provider") if stream else answer["provider"])
+    assert metadata["native_finish_reason"] == [c["finish_reason"] for c in choices][-1]
     assert metadata["cost"] == record["usage"]["cost"]
 
 
@@ -345,15 +352,17 @@ async def test_provider_errors_are_mapped(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 async def test_openrouter_moderation_is_the_callers_403(
-    edge: httpx.AsyncClient, user_token: str, stream: bool
+    edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str, stream: bool
 ) -> None:
+    trace = new_trace()
     body = chat_body("openrouter", "openai/gpt-4o-mini", "hi [[sim fail=403]]", stream=stream)
-    response = await post(edge, user_token, body)
+    response = await post(edge, user_token, body, trace)
 
     error = assert_envelope(response, 403, "validation_error")
-    assert error["message"].startswith("OpenRouter moderation flagged the input: ")
+    flagged = (await upstream_answer(simulator, trace))["error"]
+    assert error["message"] == f"OpenRouter moderation flagged the input: {flagged['message']}"
     assert error["details"]["code"] == "content_filter"
-    assert error["details"]["reasons"] == ["simulated"]
+    assert error["details"]["reasons"] == flagged["metadata"]["reasons"]
     assert "credentials" not in error["message"]
 
 

@@ -16,7 +16,9 @@ from shared.errors import ProviderError
 from shared.health import beat, leave, live_workers
 from shared.redis_keys import RedisKeys
 
-CONFIG = BreakerConfig(window=1.5, min_requests=4, failure_rate=0.5, cooldown=0.6, probes=2)
+# Long enough that what a test checks within one window or cooldown never outlasts it on a
+# loaded machine; the cooldown's end is polled for (`cooled_down`).
+CONFIG = BreakerConfig(window=3.0, min_requests=4, failure_rate=0.5, cooldown=2.0, probes=2)
 P = "deepseek"
 
 
@@ -41,6 +43,14 @@ async def fail(breaker: Breaker, times: int) -> str:
 
 async def open_breaker(breaker: Breaker) -> None:
     assert await fail(breaker, 4) == "open"
+
+
+async def cooled_down(breaker: Breaker) -> None:
+    """Waits for the cooldown to end: the breaker reads half-open (reading uses no probe)."""
+    deadline = time.monotonic() + 10 * CONFIG.cooldown
+    while await breaker.state(P) != "half_open":
+        assert time.monotonic() < deadline, "the cooldown never ended"
+        await asyncio.sleep(0.05)
 
 
 async def test_closed_until_enough_calls_fail(breakers) -> None:
@@ -74,7 +84,7 @@ async def test_successes_never_open_it(breakers) -> None:
 async def test_old_outcomes_slide_out_of_the_window(breakers) -> None:
     worker, _, _ = breakers
     await fail(worker, 3)
-    await asyncio.sleep(CONFIG.window + 0.2)
+    await asyncio.sleep(CONFIG.window + 0.2)  # time itself is what the window measures
     assert await fail(worker, 1) == "closed"  # the 3 earlier failures no longer count
     assert await fail(worker, 2) == "closed"
     assert await fail(worker, 1) == "open"
@@ -84,7 +94,7 @@ async def test_half_open_lets_probes_through_and_a_success_closes(breakers) -> N
     worker, edge, _ = breakers
     await open_breaker(worker)
     assert not await worker.allow(P)
-    await asyncio.sleep(CONFIG.cooldown + 0.1)
+    await cooled_down(edge)
 
     assert await edge.state(P) == "half_open"  # reading does not use up a probe
     assert await worker.allow(P)
@@ -101,7 +111,7 @@ async def test_half_open_lets_probes_through_and_a_success_closes(breakers) -> N
 async def test_a_probe_failure_reopens_for_another_cooldown(breakers) -> None:
     worker, edge, _ = breakers
     await open_breaker(worker)
-    await asyncio.sleep(CONFIG.cooldown + 0.1)
+    await cooled_down(worker)
     assert await worker.allow(P)
 
     assert await worker.record(P, False) == "open"
@@ -113,12 +123,15 @@ async def test_a_probe_failure_reopens_for_another_cooldown(breakers) -> None:
 async def test_probes_that_never_report_are_forgotten_after_a_round(breakers) -> None:
     worker, _, _ = breakers
     await open_breaker(worker)
-    await asyncio.sleep(CONFIG.cooldown + 0.1)
+    await cooled_down(worker)
     assert await worker.allow(P)
     assert await worker.allow(P)
     assert not await worker.allow(P)
-    await asyncio.sleep(CONFIG.cooldown + 0.1)  # those probes' workers died
-    assert await worker.allow(P)
+    # Those probes' workers died: the round ends and lets the next probe through.
+    deadline = time.monotonic() + 10 * CONFIG.cooldown
+    while not await worker.allow(P):
+        assert time.monotonic() < deadline, "the probe round never ended"
+        await asyncio.sleep(0.05)
 
 
 async def test_outcomes_reported_while_open_change_nothing(breakers) -> None:
@@ -165,8 +178,10 @@ async def test_a_worker_records_its_successes_together_and_none_is_lost(breakers
 async def test_concurrent_failures_open_it_exactly_once(breakers) -> None:
     worker, edge, _ = breakers
     states = await asyncio.gather(*(b.record(P, False) for b in (worker, edge) * 10))
-    assert "open" in states
+    # The 4th failure opened it; the 16 that came while it was open changed nothing.
+    assert sorted(states) == ["closed"] * 3 + ["open"] * 17
     assert await worker.state(P) == "open"
+    assert CONFIG.cooldown / 2 < await edge.retry_after(P) <= CONFIG.cooldown
 
 
 async def test_live_workers_count_recent_heartbeats(redis_url: str) -> None:

@@ -12,12 +12,13 @@ import secrets
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from services.fleet.plan import FleetConfig
-from tests.e2e.helpers import assert_envelope, auth, chat_body, new_trace
+from shared.redis_keys import RedisKeys
+from tests.e2e.helpers import assert_envelope, auth, budgeted_key, chat_body, new_trace, settled_to
 from tests.security.support import keeps_serving
 
-UPSTREAM_MAX_BYTES = 262_144  # the test fleet's (tests/conftest.py)
 MODELS = {"deepseek": "deepseek-chat", "anthropic": "claude-3-5-sonnet-20241022"}
 
 providers = pytest.mark.parametrize("provider", sorted(MODELS))
@@ -68,7 +69,13 @@ async def test_a_broken_answer_is_a_provider_error_and_the_worker_serves_on(
     fail: str,
 ) -> None:
     """None of it reaches the client or the token budget."""
-    await assert_provider_error(edge, simulator, user_token, provider, fail, stream)
+    key, key_id = await budgeted_key(edge, user_token)
+    await assert_provider_error(edge, simulator, key, provider, fail, stream)
+    redis = Redis.from_url(redis_url)
+    try:  # what the request reserved was given back
+        await settled_to(redis, RedisKeys(fleet.redis_prefix), ("key", key_id), 0)
+    finally:
+        await redis.aclose()
     await keeps_serving(edge, user_token, redis_url, fleet.redis_prefix, provider, MODELS[provider])
 
 
@@ -89,7 +96,8 @@ async def test_a_huge_answer_is_cut_off_unread(
     body = chat_body(provider, MODELS[provider], "hi [[sim fail=huge]]", stream=stream)
     response = await edge.post("/api/v1/chat", json=body, headers=auth(user_token, trace))
     error = assert_envelope(response, 502, "provider_error")
-    assert f"larger than {UPSTREAM_MAX_BYTES} bytes" in str(error["message"])
+    limit = int(fleet.extra_env["UPSTREAM_MAX_BYTES"])
+    assert f"larger than {limit} bytes" in str(error["message"])
     assert isinstance(error["details"], dict) and error["details"]["provider"] == provider
     if stream:
         found = await simulator.get("/_sim/requests", params={"trace_id": trace})

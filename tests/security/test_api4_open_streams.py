@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -21,9 +22,12 @@ from services.fleet.plan import FleetConfig
 from shared.errors import RateLimitError
 from shared.redis_keys import RedisKeys
 from tests.e2e.helpers import (
+    assert_envelope,
     auth,
     chat_body,
+    eventually,
     running_edge,
+    sse_payloads,
 )
 from tests.security.support import register, setting_default
 
@@ -114,10 +118,11 @@ async def test_a_client_gone_before_its_stream_began_gives_its_slot_back(
             slots = RedisKeys(fleet.redis_prefix).open_streams("user", user_id)
             waiting = asyncio.ensure_future(edge.post(path, json=body, headers=auth(token)))
             try:
-                for _ in range(100):  # until the waiting stream holds the user's one slot
-                    if await redis.zcard(slots) == 1:
-                        break
-                    await asyncio.sleep(0.05)
+
+                async def slot_held() -> bool:
+                    return await redis.zcard(slots) == 1
+
+                await eventually(slot_held, "the waiting stream holding the user's one slot")
                 async with AsyncExitStack() as stack:
                     assert (await _open_stream(stack, edge, token)).status_code == 429
             finally:
@@ -126,15 +131,39 @@ async def test_a_client_gone_before_its_stream_began_gives_its_slot_back(
             assert await _admitted_within(edge, token, seconds=10)
 
 
+@pytest.mark.parametrize(
+    ("text", "status", "ends_with"),
+    [
+        ("hi [[sim tokens=3]]", 200, "finish_reason"),
+        ("hi [[sim fail=midstream]]", 200, "provider_error"),  # the error ends the stream
+        ("hi [[sim fail=500]]", 502, None),  # failed before it began: an error answer
+    ],
+    ids=["ends", "fails-midstream", "fails-before"],
+)
 async def test_a_stream_slot_is_given_back_when_the_stream_ends_or_fails(
-    edge: httpx.AsyncClient,
+    edge: httpx.AsyncClient, fleet: FleetConfig, text: str, status: int, ends_with: str | None
 ) -> None:
-    _, token = await register(edge)
-    for text in ("hi [[sim tokens=3]]", "hi [[sim fail=midstream]]", "hi [[sim fail=500]]"):
-        for _ in range(MAX_OPEN_STREAMS + 1):
+    user_id, token = await register(edge)
+    redis = Redis.from_url(fleet.redis_url)
+    slots = RedisKeys(fleet.redis_prefix).open_streams("user", user_id)
+    try:
+        for _ in range(MAX_OPEN_STREAMS + 1):  # one more than the cap: each gave its slot back
             body = chat_body(*DEEPSEEK, text, stream=True)
             response = await edge.post("/api/v1/chat", json=body, headers=auth(token))
-            assert response.status_code in (200, 502), (text, response.text)
+            assert response.status_code == status, response.text
+            if ends_with is None:
+                assert_envelope(response, status, "provider_error")
+            else:
+                payloads = sse_payloads(response.text)
+                assert payloads[-1] == "[DONE]"
+                assert ends_with in orjson.dumps(payloads[-2]).decode()
+
+        async def all_given_back() -> bool:
+            return await redis.zcard(slots) == 0
+
+        await eventually(all_given_back, "every stream slot given back")
+    finally:
+        await redis.aclose()
 
 
 async def test_a_slot_an_edge_never_gave_back_expires(redis_url: str) -> None:

@@ -22,7 +22,7 @@ from tests.e2e.helpers import (
 from tests.security.support import register, setting_default
 
 DEEPSEEK = ("deepseek", "deepseek-chat")
-MAX_BODY_BYTES = 1_048_576  # the fleet's default
+MAX_BODY_BYTES = setting_default("max_body_bytes")
 
 
 async def test_a_body_over_the_limit_is_413_announced_or_streamed(

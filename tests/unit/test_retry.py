@@ -92,8 +92,15 @@ def test_fallback_rewrites_the_request_and_skips_unknown_providers() -> None:
     assert (moved.id, moved.key_id) == ("job_1", None)
     assert (moved.request.provider, moved.request.model) == ("openrouter", "openai/gpt-4o-mini")
     assert moved.request.fallbacks == ["anthropic/claude"]
-    last = next_job(next_job(moved) or moved)
-    assert last is None
+    second = next_job(moved)
+    assert second is not None
+    assert (second.id, second.request.provider, second.request.model) == (
+        "job_1",
+        "anthropic",
+        "claude",
+    )
+    assert second.request.fallbacks is None
+    assert next_job(second) is None
 
 
 def test_delivered_usage_is_about_four_characters_a_token() -> None:

@@ -1,11 +1,13 @@
 """Crash recovery: a job a dead worker left pending is taken over by a live one, which runs it
 again if it never streamed, ends it with an error if it had, and sets it aside after too many
-deliveries; a running job's lease is renewed so it is never taken from its live worker."""
+deliveries; a running job's lease is renewed so it is never taken from its live worker; a
+worker replacing one that exited takes over that one's jobs at once."""
 
 from typing import Any
 
 from services.workers.heartbeat import Heartbeat
 from services.workers.recovery import DEAD_LETTER, WORKER_STOPPED, Recovery
+from shared import health
 from shared.messages import ChatJob, DoneEvent, ErrorEvent, decode_job
 from shared.redis_keys import WORKER_GROUP
 from tests.workers.conftest import Pool, PoolFactory, eventually
@@ -113,3 +115,30 @@ async def test_a_running_job_keeps_its_lease_and_is_not_taken_over(
         await recovery(pool).sweep()
         assert list(pool.consumer.running) == [renewed["message_id"]]
         assert await pool.upstream_calls(job) == 1
+
+
+async def test_a_replacement_takes_over_its_predecessors_jobs_at_once(pool: Pool) -> None:
+    plain, streamed, others = pool.job("left [[sim tokens=3]]"), pool.job("half"), pool.job("x")
+    for job, worker in ((plain, "dead-worker"), (streamed, "dead-worker"), (others, "alive")):
+        await pool.enqueue(job)
+        await pool.redis.xreadgroup(WORKER_GROUP, worker, {pool.stream: ">"}, count=1)
+    await pool.redis.set(pool.keys.streamed(streamed.id), "1", ex=60)
+    await health.beat(pool.redis, pool.keys, "deepseek", "dead-worker", 5.0)
+    # Idle for far less than RECLAIM_IDLE: only knowing its worker exited lets them go.
+    slow = Recovery(pool.redis, pool.keys, pool.consumer, idle=600, max_deliveries=3)
+    async with pool.replies(plain) as plain_replies, pool.replies(streamed) as streamed_replies:
+        await slow.adopt("dead-worker")
+        answer, error = await plain_replies.next(), await streamed_replies.next()
+    assert isinstance(answer, DoneEvent)
+    assert isinstance(error, ErrorEvent) and error.message == WORKER_STOPPED
+    await eventually(lambda: pending_of(pool, "dead-worker", 0), "the two jobs are taken")
+    assert await pending_of(pool, "alive", 1)  # another worker's job is left alone
+    assert await health.live_workers(pool.redis, pool.keys, "deepseek", 60) == 0
+    assert await pool.upstream_calls(plain) == 1
+
+
+async def pending_of(pool: Pool, consumer: str, count: int) -> bool:
+    entries = await pool.redis.xpending_range(
+        pool.stream, WORKER_GROUP, "-", "+", 10, consumername=consumer
+    )
+    return len(entries) == count
