@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
+import jwt
 import orjson
 from redis.asyncio import Redis
 
@@ -148,25 +149,27 @@ async def release(simulator: httpx.AsyncClient, gate: str) -> None:
     assert response.status_code == 204, response.text
 
 
-async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, str]:
-    """(key, key id) of a new gateway API key with a token budget of its own."""
+async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, tuple[str, ...]]:
+    """A new gateway API key with a token budget of its own, and its owner for `settled_to`
+    (a key's names carry its user's id)."""
     created = await edge.post(
         "/api/v1/api-keys",
         json={"name": "budgeted", "limits": {"tokens_per_minute": 100_000}},
         headers=auth(token),
     )
     assert created.status_code == 201, created.text
-    return created.json()["key"], created.json()["id"]
+    user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+    return created.json()["key"], ("key", created.json()["id"], user_id)
 
 
-async def budget_used(redis: Redis, keys: RedisKeys, owner: tuple[str, str]) -> int:
+async def budget_used(redis: Redis, keys: RedisKeys, owner: tuple[str, ...]) -> int:
     value = await redis.hget(keys.token_budget(*owner), "used")
     return int(value or 0)
 
 
-async def settled_to(redis: Redis, keys: RedisKeys, owner: tuple[str, str], tokens: int) -> None:
-    """Waits for the budget of `owner` (scope, id) to hold `tokens` (the edge settles as the
-    request ends)."""
+async def settled_to(redis: Redis, keys: RedisKeys, owner: tuple[str, ...], tokens: int) -> None:
+    """Waits for the budget of `owner` (scope, id, and for a key its user's id) to hold
+    `tokens` (the edge settles as the request ends)."""
 
     async def settled() -> bool:
         return await budget_used(redis, keys, owner) == tokens

@@ -65,7 +65,7 @@ async def test_a_stream_that_ends_is_settled_to_its_usage_and_one_that_fails_giv
     redis_url: str,
     fleet: FleetConfig,
 ) -> None:
-    key, key_id = await budgeted_key(edge, user_token)
+    key, owner = await budgeted_key(edge, user_token)
     keys, redis = RedisKeys(fleet.redis_prefix), Redis.from_url(redis_url)
     try:
         trace = new_trace()
@@ -73,12 +73,12 @@ async def test_a_stream_that_ends_is_settled_to_its_usage_and_one_that_fails_giv
         response = await edge.post("/api/v1/chat", json=body, headers=auth(key, trace))
         assert response.status_code == 200, response.text
         real = sum(upstream_usage(await upstream_record(simulator, trace)))
-        await settled_to(redis, keys, ("key", key_id), real)
+        await settled_to(redis, keys, owner, real)
 
         body = stream_body("hi [[sim tokens=20 fail=midstream]]")
         response = await edge.post("/api/v1/chat", json=body, headers=auth(key))
         assert error_after_deltas(response)["type"] == "provider_error"
-        await settled_to(redis, keys, ("key", key_id), real)  # the failed one costs nothing
+        await settled_to(redis, keys, owner, real)  # the failed one costs nothing
     finally:
         await redis.aclose()
 
@@ -90,12 +90,12 @@ async def test_a_stream_cut_at_its_deadline_gives_its_reservation_back(
     try:
         with running_edge(fleet, REQUEST_TIMEOUT="3s") as url:
             async with httpx.AsyncClient(base_url=url, timeout=30) as edge:
-                key, key_id = await budgeted_key(edge, user_token)
+                key, owner = await budgeted_key(edge, user_token)
                 # 8000 tokens 5 ms apart: 40 s, well past the 3 s deadline.
                 body = stream_body("hi [[sim tokens=20000 chunk_delay_ms=5]]", 8000)
                 response = await edge.post("/api/v1/chat", json=body, headers=auth(key))
         assert error_after_deltas(response)["type"] == "provider_error"
-        await settled_to(redis, keys, ("key", key_id), 0)
+        await settled_to(redis, keys, owner, 0)
     finally:
         await redis.aclose()
 

@@ -69,11 +69,11 @@ async def test_a_broken_answer_is_a_provider_error_and_the_worker_serves_on(
     fail: str,
 ) -> None:
     """None of it reaches the client or the token budget."""
-    key, key_id = await budgeted_key(edge, user_token)
+    key, owner = await budgeted_key(edge, user_token)
     await assert_provider_error(edge, simulator, key, provider, fail, stream)
     redis = Redis.from_url(redis_url)
     try:  # what the request reserved was given back
-        await settled_to(redis, RedisKeys(fleet.redis_prefix), ("key", key_id), 0)
+        await settled_to(redis, RedisKeys(fleet.redis_prefix), owner, 0)
     finally:
         await redis.aclose()
     await keeps_serving(edge, user_token, redis_url, fleet.redis_prefix, provider, MODELS[provider])
