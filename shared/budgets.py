@@ -10,6 +10,7 @@ one hash per period (`RedisKeys.spend`, stamped with the period's start: `spent`
 reset without any job running, and a new period simply starts from a new, empty hash.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -60,7 +61,11 @@ class Window:
 
 
 def window(period: str, now: datetime) -> Window:
-    day = now.astimezone(UTC).date()
+    return _window(period, now.astimezone(UTC).date())
+
+
+@functools.lru_cache(maxsize=64)  # every admission asks for each period's window of today
+def _window(period: str, day: date) -> Window:
     if period == "day":
         return Window(f"d{day.isoformat()}", _midnight(day + timedelta(days=1)))
     if period == "week":

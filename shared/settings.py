@@ -239,7 +239,8 @@ class Settings(BaseSettings):
     upstream_max_bytes: int = Field(8_388_608, ge=1024, alias="UPSTREAM_MAX_BYTES")
     upstream_max_stream_bytes: int = Field(67_108_864, ge=1024, alias="UPSTREAM_MAX_STREAM_BYTES")
     worker_concurrency: int = Field(64, ge=1, alias="WORKER_CONCURRENCY")
-    # After a stream's first delta, the longest a delta waits to share a message with the next.
+    # After a stream's first delta, the longest a delta waits to share a message with others
+    # (a worker sends every stream's waiting deltas together, once per this interval).
     stream_coalesce: Duration = Field(Duration.parse("8ms"), alias="STREAM_COALESCE")
     queue_maxlen: int = Field(100_000, ge=1, alias="QUEUE_MAXLEN")
     # Audit records waiting in Redis for the audit service; past it the edge drops new ones

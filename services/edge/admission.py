@@ -16,9 +16,11 @@ never consulted. What a request holds is given back in one more round trip when 
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from services.edge.admission_scripts import ADMIT, SETTLE
 from shared.budgets import PERIODS, BudgetState, iso, spend_keys, window
@@ -26,6 +28,7 @@ from shared.cost import from_units
 from shared.errors import AuthenticationError, RateLimitError
 from shared.ids import new_id
 from shared.redis_keys import RedisKeys
+from shared.redis_trips import SharedTrips
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,17 @@ class Settled:
 
 
 @dataclass(frozen=True)
+class Then:
+    """The step a request's work takes once admitted, run by Redis in the admission's call:
+    `script` is `admission_scripts.admit_then` of it, registered; `keys` and `args` its own.
+    A single server's only: in a cluster its names are in other slots than the admission's."""
+
+    script: AsyncScript
+    keys: list[str]
+    args: list[Any]
+
+
+@dataclass(frozen=True)
 class Reservation:
     """What one request holds until it ends: tokens reserved, to settle against what it really
     used, its stream's slot, and its spend."""
@@ -141,6 +155,7 @@ class Admission:
         self.thresholds = thresholds
         self._admit = redis.register_script(ADMIT)
         self._settle = redis.register_script(SETTLE)
+        self._trips = SharedTrips(redis)  # concurrent admissions share round trips
 
     async def admit(
         self,
@@ -165,6 +180,14 @@ class Admission:
     ) -> list[tuple[Decision, Reservation | None]]:
         """Lets the request in for every scope at once (returning each one's rate-limit state
         and holdings, in order) or raises why not, having counted it for none."""
+        admitted, _ = await self.admit_then(scopes, now_ms=now_ms, jti=jti)
+        return admitted
+
+    async def admit_then(
+        self, scopes: list[Scope], *, now_ms: int, jti: str | None = None, then: Then | None = None
+    ) -> tuple[list[tuple[Decision, Reservation | None]], Any]:
+        """`admit_all`, and when the request gets in, `then` in the same call: what the
+        admission let in and what `then`'s script answered (None without one)."""
         now = datetime.fromtimestamp(now_ms / 1000, UTC)
         windows = [window(p, now) for p in PERIODS]
         first = scopes[0]
@@ -195,7 +218,13 @@ class Admission:
             args += [w.expiry_ms for w in windows[:3]]
             held.append((s, budget_key, streams_key if slot else "", slot, spends))
         args.append(1 if jti else 0)
-        verdict, *rest = [int(v) for v in await self._admit(keys, args)]
+        followed = None
+        if then is None:
+            answer = await self._admit(keys, args)
+        else:
+            answer, *after = await self._run_then(then, [*keys, *then.keys], [*args, *then.args])
+            followed = after[0] if after else None
+        verdict, *rest = [int(v) for v in answer]
         if verdict != 1:
             self._refuse(verdict, scopes, rest, now)
         admitted = []
@@ -226,7 +255,18 @@ class Admission:
                 else None
             )
             admitted.append((decision, reservation))
-        return admitted
+        return admitted, followed
+
+    async def _run_then(self, then: Then, keys: list[str], args: list[Any]) -> Any:
+        """`then.script` by its SHA1, in a round trip shared with the admissions that run in
+        the same turn of the event loop; loaded first if Redis does not know it."""
+        try:
+            (answer,) = await self._trips.run(
+                lambda pipe: pipe.evalsha(then.script.sha, len(keys), *keys, *args)
+            )
+        except NoScriptError:
+            answer = await then.script(keys, args)
+        return answer
 
     async def settle(
         self, reservation: Reservation, used_tokens: int, now_ms: int, cost_units: int = 0

@@ -1,4 +1,5 @@
-"""The two Lua scripts of admission (`admission.py`): admit a request, settle what it held.
+"""The Lua scripts of admission (`admission.py`): admit a request, settle what it held, and
+`admit_then`, which admits a request and runs the next step of its work in the same call.
 
 Every scope of a request (its user, and its gateway API key) is decided in one run: each is
 checked first, and only when all admit is anything counted, so a refusal by one scope leaves
@@ -146,4 +147,26 @@ if budget > 0 and used > 0 then
   end
 end
 return result
+"""
+
+
+def admit_then(script: str) -> str:
+    """One script: ADMIT, then `script` only if the request was let in; one round trip where
+    there were two. KEYS and ARGV: ADMIT's (1 + 8 per scope keys, 3 + 11 per scope values),
+    then `script`'s. Returns {ADMIT's answer} when refused, {ADMIT's answer, `script`'s}."""
+    return f"""
+local scopes = tonumber(ARGV[2])
+local nkeys, nargs = 1 + 8 * scopes, 3 + 11 * scopes
+local function part(list, first, last)
+  local taken = {{}}
+  for i = first, last do taken[#taken + 1] = list[i] end
+  return taken
+end
+local admitted = (function(KEYS, ARGV)
+{ADMIT}
+end)(part(KEYS, 1, nkeys), part(ARGV, 1, nargs))
+if admitted[1] ~= 1 then return {{admitted}} end
+return {{admitted, (function(KEYS, ARGV)
+{script}
+end)(part(KEYS, nkeys + 1, #KEYS), part(ARGV, nargs + 1, #ARGV))}}
 """

@@ -8,13 +8,14 @@ then takes the same steps:
 1. `precheck`: caps, then the provider, access and model of its target and of each fallback;
 2. a plain chat at temperature 0 is looked up in the response cache (`cache.py`); a hit is
    admitted without reserving tokens, and answered;
-3. admission and enqueueing in one go (`JobQueue.submit`: the reply channel is subscribed
-   while the caller is admitted, then the job is put on its provider's stream);
+3. admission and enqueueing in one go (`JobQueue.submit`: the job is registered with the
+   edge's reply channel, then one Redis call admits the caller and puts the job on its
+   provider's stream);
 4. the wait for the worker's first event, given up when the client leaves;
 5. the answer: a JSON body (stored in the cache when it may be), or a stream in which the events
    that are ready are written together;
-6. the job's release (its reply channel dropped, the caller's reservations settled), however
-   the request ends.
+6. the job's release (dropped from the reply channel, marked cancelled if it had not answered,
+   the caller's reservations settled), however the request ends.
 """
 
 import asyncio
@@ -112,7 +113,7 @@ async def _start(
     The caller owns the returned job and must release it."""
     cost = edge.spending.chat_worst_case(body, estimate_prompt_tokens(body))
     admit = partial(
-        edge.gate.admit,
+        edge.gate.admit_then,
         request,
         caller,
         estimate_chat_tokens(body),

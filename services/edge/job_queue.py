@@ -1,9 +1,11 @@
 """The queue hop: put a job on its provider's stream and receive the worker's events.
 
-Enqueueing is one Lua script (breaker, queue length, the caller's own key and the XADD in one
-round trip), after the caller's admission for requests that pass the gate: a job costs the
-edge two Redis round trips before its answer, which comes on the edge's one reply channel
-(`replies.ReplyHub`).
+Enqueueing is one Lua script (breaker, queue length, the caller's own key and the XADD), run
+in the same call as the caller's admission for requests that pass the gate
+(`admission_scripts.admit_then`): a job costs the edge one Redis round trip before its answer,
+which comes on the edge's one reply channel (`replies.ReplyHub`). In a cluster the admission's
+names, the breaker, the own keys and the stream are in different slots: the admission runs
+alone, then the breaker and the own key are read together, then the script only queues.
 """
 
 import asyncio
@@ -12,13 +14,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.edge.admission import Admission, Reservation
+from services.edge.admission import Admission, Reservation, Then
+from services.edge.admission_scripts import admit_then
 from services.edge.replies import ReplyHub
 from services.edge.spend import Spending
 from shared.budgets import BudgetState
@@ -45,8 +48,14 @@ from shared.schemas import ChatRequest, Usage
 
 log = logging.getLogger(__name__)
 
-# The caller's admission (`limits.Gate.admit` bound to its request): what it reserves.
-Admit = Callable[[], Awaitable[list[Reservation]]]
+
+class Admit(Protocol):
+    """The caller's admission (`limits.Gate.admit_then` bound to its request), running the
+    enqueue script it is handed (if any) when it lets the request in: what it reserves, the
+    script's answer."""
+
+    def __call__(self, *, then: Then | None) -> Awaitable[tuple[list[Reservation], Any]]: ...
+
 
 # Jobs that spend the caller's provider quota; model lists use the operator's key.
 _USES_OWN_KEY = frozenset({"chat", "embeddings", "rerank", "count_tokens"})
@@ -180,6 +189,7 @@ class JobQueue:
         self.maxlen = maxlen
         self.queue_limit = queue_limit
         self._enqueue_script = redis.register_script(_ENQUEUE)
+        self._admit_and_enqueue = redis.register_script(admit_then(_ENQUEUE))
         self.cluster = is_cluster(redis)
         self._shielding: set[asyncio.Task[None]] = set()  # releases a cancellation cannot stop
 
@@ -242,72 +252,68 @@ class JobQueue:
     ) -> PendingJob:
         """Enqueues `job`; the tokens `reservations` hold are settled when it is released.
 
-        `admit`, the caller's admission, runs first; the job is enqueued only if it lets the
-        request in, and what it reserves is settled with the rest.
+        `admit`, the caller's admission, runs the enqueue script in its own call (in a cluster,
+        before it): the job is enqueued only if it lets the request in, and what it reserves is
+        settled with the rest.
         """
         pending = PendingJob(job, provider, self.hub.register(job.id))
         pending.reservations = list(reservations or [])
         pending.spending = self.spending
         try:
-            if admit is not None:
-                pending.reservations += await admit()
-            await self._push(pending.job, pending.provider)
+            if admit is None:
+                verdict = await self._push(job, provider)
+            elif not self.cluster:  # Redis failing here fails the admission, as it always did
+                then = Then(self._admit_and_enqueue, *self._enqueue_call(job, provider))
+                held, verdict = await admit(then=then)
+                pending.reservations += held
+            else:  # the admission's names and the stream's are in other slots: one, then the other
+                held, _ = await admit(then=None)
+                pending.reservations += held
+                verdict = await self._push(job, provider)
+            _refuse_unless_queued(verdict, provider)
         except BaseException:
             self.hub.drop(job.id)
             await self._shielded(self._settle(pending))
             raise
         return pending
 
-    async def _push(self, job: Job, provider: str) -> None:
-        """XADDs the job unless its provider's breaker is open or its queue is full."""
-        looks_up = job.key_id is None and job.kind in _USES_OWN_KEY
-        skips_breaker = isinstance(job, ChatJob) and bool(job.request.fallbacks)
+    def _enqueue_call(
+        self, job: Job, provider: str, *, apart: bool = False
+    ) -> tuple[list[str], list[Any]]:
+        """The enqueue script's keys and arguments for `job`. `apart`: the breaker and the own
+        key were read before (`_read_apart`), the script only queues: its other names are its
+        stream's."""
         stream = self.keys.jobs_for(provider, job.id)
+        if apart:
+            names = [stream] * 3
+        else:
+            names = [stream, self.keys.breaker(provider), self.keys.own_keys(job.user_id)]
+        args = [
+            orjson.dumps(job.model_dump(exclude_none=True)),
+            self.maxlen,
+            -(-self.queue_limit // self.keys.shards),  # the shard's share of the limit
+            1 if apart or _skips_breaker(job) else 0,
+            provider,
+            1 if not apart and _looks_up(job) else 0,
+        ]
+        return names, args
+
+    async def _push(self, job: Job, provider: str) -> list[int]:
+        """The enqueue script's answer for `job` queued without an admission (or, in a
+        cluster, after it)."""
         try:
             if not self.cluster:
-                own_keys = self.keys.own_keys(job.user_id)
-                names = [stream, self.keys.breaker(provider), own_keys]
-                verdict, value = await self._enqueue(job, provider, names, skips_breaker, looks_up)
+                answer = await self._enqueue_script(*self._enqueue_call(job, provider))
             else:
-                job, verdict, value = await self._read_apart(job, provider, looks_up, skips_breaker)
-                if verdict == 1:  # the script queues only: its other names are its stream's
-                    verdict, value = await self._enqueue(job, provider, [stream] * 3, True, False)
+                job, verdict, value = await self._read_apart(job, provider)
+                if verdict != 1:
+                    return [verdict, value]
+                answer = await self._enqueue_script(*self._enqueue_call(job, provider, apart=True))
         except RedisError as exc:
             raise ServiceUnavailable("The job queue is unavailable") from exc
-        if verdict == -1:
-            raise ProviderError(
-                f"{provider} is failing; its circuit is open",
-                status=503,
-                retry_after=max(1.0, int(value) / 1000),
-                details={"provider": provider, "circuit": "open"},
-            )
-        if verdict == -2:
-            raise ProviderError(
-                f"Too many requests are waiting for {provider}; retry shortly",
-                status=503,
-                retry_after=1,
-                details={"provider": provider, "waiting": int(value)},
-            )
+        return [int(v) for v in answer]
 
-    async def _enqueue(
-        self, job: Job, provider: str, names: list[str], skips_breaker: bool, looks_up: bool
-    ) -> tuple[int, int]:
-        verdict, value = await self._enqueue_script(
-            names,
-            [
-                orjson.dumps(job.model_dump(exclude_none=True)),
-                self.maxlen,
-                -(-self.queue_limit // self.keys.shards),  # the shard's share of the limit
-                1 if skips_breaker else 0,
-                provider,
-                1 if looks_up else 0,
-            ],
-        )
-        return int(verdict), int(value)
-
-    async def _read_apart(
-        self, job: Job, provider: str, looks_up: bool, skips_breaker: bool
-    ) -> tuple[Job, int, int]:
+    async def _read_apart(self, job: Job, provider: str) -> tuple[Job, int, int]:
         """In a cluster: the caller's own key and the breaker, read together before the
         job is queued (they live in other slots than its stream). The job with its own key,
         and the enqueue script's verdict on the breaker: {1, 0} or {-1, ms of cooldown left}."""
@@ -315,10 +321,10 @@ class JobQueue:
             pipe.hget(self.keys.own_keys(job.user_id), provider)
             pipe.hmget(self.keys.breaker(provider), ["st", "until"])
             key_id, (state, until) = await pipe.execute()
-        if looks_up and key_id is not None:
+        if _looks_up(job) and key_id is not None:
             job = job.model_copy(update={"key_id": key_id.decode()})
         left = int(until or 0) - int(time.time() * 1000)  # this host's clock for Redis TIME
-        if not skips_breaker and state == b"open" and left > 0:
+        if not _skips_breaker(job) and state == b"open" and left > 0:
             return job, -1, left
         return job, 1, 0
 
@@ -373,6 +379,36 @@ class JobQueue:
                 pending.budgets.append(settled.state())
                 if settled.crossed and self.spending is not None:
                     await self.spending.alert(settled, pending.job)
+
+
+def _looks_up(job: Job) -> bool:
+    """Whether the enqueue adds the caller's own provider key to `job`."""
+    return job.key_id is None and job.kind in _USES_OWN_KEY
+
+
+def _skips_breaker(job: Job) -> bool:
+    """Whether an open breaker lets `job` through: its fallbacks follow."""
+    return isinstance(job, ChatJob) and bool(job.request.fallbacks)
+
+
+def _refuse_unless_queued(answer: list[int], provider: str) -> None:
+    """Raises why the enqueue script did not queue the job: its provider's breaker is open,
+    or too many jobs wait."""
+    verdict, value = answer
+    if verdict == -1:
+        raise ProviderError(
+            f"{provider} is failing; its circuit is open",
+            status=503,
+            retry_after=max(1.0, int(value) / 1000),
+            details={"provider": provider, "circuit": "open"},
+        )
+    if verdict == -2:
+        raise ProviderError(
+            f"Too many requests are waiting for {provider}; retry shortly",
+            status=503,
+            retry_after=1,
+            details={"provider": provider, "waiting": int(value)},
+        )
 
 
 def error_of(event: ErrorEvent) -> GatewayError:

@@ -13,6 +13,7 @@ a caller with a spend budget the `X-Budget-*` headers of the tighter budget (`sp
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from redis.exceptions import RedisError
@@ -25,6 +26,7 @@ from services.edge.admission import (
     Reservation,
     Scope,
     StreamSlot,
+    Then,
 )
 from services.edge.auth import Principal
 from services.edge.spend import budget_headers
@@ -69,16 +71,32 @@ class Gate:
         """Counts the request against its user and (for a gateway API key) the key, in one
         atomic step: refused by either, it is counted by neither. `cost_units`: its
         worst-case cost in 1e-8 USD (0: it costs nothing; None: its model has no price)."""
+        held, _ = await self.admit_then(request, caller, estimate_tokens, stream, cost_units)
+        return held
+
+    async def admit_then(
+        self,
+        request: Request,
+        caller: Principal,
+        estimate_tokens: int = 0,
+        stream: bool = False,
+        cost_units: int | None = 0,
+        then: Then | None = None,
+    ) -> tuple[list[Reservation], Any]:
+        """`admit`, running `then` in the same call when the request gets in: what it holds
+        and what `then` answered."""
         request.state.admitted = True
         scopes = self._scopes(caller, estimate_tokens, stream, cost_units)
         now = now_ms()
-        admitted = await self._admit_scopes(request, now, scopes, jti=caller.jti)
+        admitted, followed = await self._admit_scopes(
+            request, now, scopes, jti=caller.jti, then=then
+        )
         # The headers tell of the tightest limit and the tighter budget.
         decision = min((d for d, _ in admitted), key=lambda d: d.remaining)
         add_response_headers(request, decision.headers(now))
         budgets = [d.budget for d, _ in admitted if d.budget is not None]
         add_response_headers(request, budget_headers(budgets))
-        return [held for _, held in admitted if held is not None]
+        return [held for _, held in admitted if held is not None], followed
 
     def _scopes(
         self, caller: Principal, estimate_tokens: int, stream: bool, cost_units: int | None
@@ -116,10 +134,16 @@ class Gate:
             await self.admission.admit_all(self._scopes(caller, 0, False, 0), now_ms=now_ms())
 
     async def _admit_scopes(
-        self, request: Request, now: int, scopes: list[Scope], *, jti: str | None = None
-    ) -> list[tuple[Decision, Reservation | None]]:
+        self,
+        request: Request,
+        now: int,
+        scopes: list[Scope],
+        *,
+        jti: str | None = None,
+        then: Then | None = None,
+    ) -> tuple[list[tuple[Decision, Reservation | None]], Any]:
         try:
-            return await self.admission.admit_all(scopes, now_ms=now, jti=jti)
+            return await self.admission.admit_then(scopes, now_ms=now, jti=jti, then=then)
         except Limited as exc:
             add_response_headers(request, exc.decision.headers(now))
             raise
@@ -131,7 +155,9 @@ class Gate:
             self.settings.auth_rate_limit_max, self.settings.auth_rate_limit_window.whole_seconds
         )
         now = now_ms()
-        ((decision, _),) = await self._admit_scopes(request, now, [Scope("client", host, limits)])
+        ((decision, _),), _ = await self._admit_scopes(
+            request, now, [Scope("client", host, limits)]
+        )
         add_response_headers(request, decision.headers(now))
 
 

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from services.workers.fallback import forward, should_fall_back
 from services.workers.job_runner import JobRunner
-from services.workers.publisher import ReplyPublisher
+from services.workers.publisher import ReplyBatcher, ReplyPublisher
 from shared.breaker import Breaker
 from shared.logs import trace_id_var, traceparent_var, user_id_var
 from shared.messages import ChatJob, ErrorEvent, Job, decode_job
@@ -54,7 +54,7 @@ class JobConsumer:
         self.consumer_name = consumer_name
         self.concurrency = concurrency
         self.maxlen = maxlen
-        self.coalesce = coalesce  # seconds over which a stream's deltas share one message
+        self.replies = ReplyBatcher(redis, coalesce)  # sends the streams' deltas together
         self.running: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its job
         self.last_read: float | None = None  # monotonic time of the last read Redis answered
 
@@ -155,9 +155,9 @@ class JobConsumer:
             self.redis,
             job.reply_to,
             job.id,
+            self.replies,
             self.keys.streamed(job.id),
             streamed_ttl=ttl,
-            coalesce=self.coalesce,
         )
 
     async def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

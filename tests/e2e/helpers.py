@@ -149,9 +149,9 @@ async def release(simulator: httpx.AsyncClient, gate: str) -> None:
     assert response.status_code == 204, response.text
 
 
-async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, tuple[str, str, str]]:
-    """A new gateway API key with a token budget of its own, and its budget's owner (scope,
-    key id, the user's id: a key's names carry its user's)."""
+async def budgeted_key(edge: httpx.AsyncClient, token: str) -> tuple[str, tuple[str, ...]]:
+    """A new gateway API key with a token budget of its own, and its owner for `settled_to`
+    (a key's names carry its user's id)."""
     created = await edge.post(
         "/api/v1/api-keys",
         json={"name": "budgeted", "limits": {"tokens_per_minute": 100_000}},
@@ -168,8 +168,8 @@ async def budget_used(redis: Redis, keys: RedisKeys, owner: tuple[str, ...]) -> 
 
 
 async def settled_to(redis: Redis, keys: RedisKeys, owner: tuple[str, ...], tokens: int) -> None:
-    """Waits for the budget of `owner` (scope, id, and a key's user id) to hold `tokens` (the
-    edge settles as the request ends)."""
+    """Waits for the budget of `owner` (scope, id, and for a key its user's id) to hold
+    `tokens` (the edge settles as the request ends)."""
 
     async def settled() -> bool:
         return await budget_used(redis, keys, owner) == tokens

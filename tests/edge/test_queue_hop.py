@@ -7,11 +7,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from services.edge.admission import Admission, Limits, Reservation
+from services.edge.admission import Admission, Limits, Reservation, Scope, Then
 from services.edge.audit import AuditEmitter
 from services.edge.job_queue import JobQueue
 from services.edge.replies import ReplyHub
@@ -56,22 +57,27 @@ def chat_job(queue: JobQueue, user: str = "u1") -> ChatJob:
     return ChatJob(**queue.job_fields(user_id=user, trace="req_test"), request=request)
 
 
-async def admit_once(hop: Hop, user: str, tokens: int = 0) -> list[Reservation]:
-    _, reservation = await hop.admission.admit(
-        scope="user",
-        owner_id=user,
-        limits=Limits(requests=1, window_seconds=60, tokens_per_minute=1000),
+async def admit_once(
+    hop: Hop, user: str, tokens: int = 0, then: Then | None = None
+) -> tuple[list[Reservation], Any]:
+    """The user's one request of its window, and `then` in the same call when it gets in."""
+    ((_, reservation),), followed = await hop.admission.admit_then(
+        [
+            Scope(
+                "user", user, Limits(requests=1, window_seconds=60, tokens_per_minute=1000), tokens
+            )
+        ],
         now_ms=int(time.time() * 1000),
-        estimate_tokens=tokens,
+        then=then,
     )
-    return [reservation] if reservation else []
+    return [reservation] if reservation else [], followed
 
 
 async def test_a_refused_admission_queues_nothing_and_listens_to_nothing(hop: Hop) -> None:
     await admit_once(hop, "u1")  # the one request of its window
     job = chat_job(hop.queue)
     with pytest.raises(RateLimitError):
-        await hop.queue.submit(job, P, admit=lambda: admit_once(hop, "u1"))
+        await hop.queue.submit(job, P, admit=lambda then: admit_once(hop, "u1", then=then))
     assert await hop.redis.xlen(hop.keys.jobs(P)) == 0
     assert job.id.encode() not in hop.hub.queues
 
@@ -79,7 +85,7 @@ async def test_a_refused_admission_queues_nothing_and_listens_to_nothing(hop: Ho
 async def test_an_admitted_job_is_queued_with_the_callers_own_key(hop: Hop) -> None:
     await hop.redis.hset(hop.keys.own_keys("u2"), P, "key_123")
     job = chat_job(hop.queue, "u2")
-    pending = await hop.queue.submit(job, P, admit=lambda: admit_once(hop, "u2"))
+    pending = await hop.queue.submit(job, P, admit=lambda then: admit_once(hop, "u2", then=then))
     [(_, fields)] = await hop.redis.xrange(hop.keys.jobs(P))
     queued = decode_job(fields[b"job"])
     assert queued == job.model_copy(update={"key_id": "key_123"})
@@ -91,7 +97,7 @@ async def test_a_full_queue_gives_back_what_the_admission_reserved(hop: Hop) -> 
         await hop.queue.submit(chat_job(hop.queue, user), P)
     with pytest.raises(ProviderError) as refused:
         await hop.queue.submit(
-            chat_job(hop.queue, "u3"), P, admit=lambda: admit_once(hop, "u3", 400)
+            chat_job(hop.queue, "u3"), P, admit=lambda then: admit_once(hop, "u3", 400, then)
         )
     assert refused.value.status == 503
     used = await hop.redis.hget(hop.keys.token_budget("user", "u3"), "used")

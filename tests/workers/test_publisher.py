@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.workers.publisher import ReplyPublisher, Write
+from services.workers.publisher import ReplyBatcher, ReplyPublisher, Write
 from shared.messages import DeltaEvent, DoneEvent, ToolCallDelta
 from shared.redis_keys import RedisKeys
 from shared.schemas import Usage
@@ -43,9 +43,9 @@ def publisher(redis: Redis, keys: RedisKeys, coalesce: float) -> ReplyPublisher:
         redis,
         keys.replies("edge_1"),
         "job_1",
+        ReplyBatcher(redis, coalesce),
         keys.streamed("job_1"),
         streamed_ttl=30,
-        coalesce=coalesce,
     )
 
 
@@ -99,6 +99,37 @@ async def test_pieces_of_a_tool_call_are_joined_into_one(
     [merged, _] = await replies.until_last()
     assert isinstance(merged, DeltaEvent)
     assert merged.tool_calls == (ToolCallDelta(index=0, arguments='{"city": "Oslo"}'), second)
+
+
+async def test_the_waiting_deltas_of_every_stream_go_out_together_within_the_window(
+    redis: Redis, keys: RedisKeys, replies: Replies
+) -> None:
+    batcher = ReplyBatcher(redis, 0.05)
+    first, second = (
+        ReplyPublisher(redis, keys.replies("edge_1"), job, batcher, keys.streamed(job))
+        for job in ("job_1", "job_2")
+    )
+    for sender, text in ((first, "a"), (second, "x")):
+        sender.delta(DeltaEvent(content=text))
+    # The first deltas go out at once, each with its job's marker.
+    assert {await replies.next(), await replies.next()} == {
+        DeltaEvent(content="a"),
+        DeltaEvent(content="x"),
+    }
+    assert await redis.exists(keys.streamed("job_1"), keys.streamed("job_2")) == 2
+    for words in (("b", "y"), ("c", "z")):
+        for sender, text in zip((first, second), words, strict=True):
+            sender.delta(DeltaEvent(content=text))
+    # Within the window, each stream's waiting deltas as one message of its own.
+    assert {await replies.next(), await replies.next()} == {
+        DeltaEvent(content="bc"),
+        DeltaEvent(content="yz"),
+    }
+
+    async def both_heard_twice() -> bool:
+        return (first.delivered, second.delivered) == (2, 2)
+
+    await eventually(both_heard_twice, "each stream's two messages were heard")
 
 
 async def test_a_delta_nobody_hears_tells_the_client_is_gone(redis: Redis, keys: RedisKeys) -> None:
