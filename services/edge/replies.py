@@ -21,6 +21,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from shared.errors import ServiceUnavailable
@@ -69,14 +70,27 @@ class ReplyHub:
         """The next message, waiting `wait` seconds at most (None: until one comes)."""
         if self.cluster:
             pubsub = cast(ClusterPubSub, self.pubsub)
+            if not pubsub.node_pubsub_mapping:
+                # Nothing subscribed (a subscription that failed, or one closed): the read
+                # would return at once without waiting, and the reader would spin, holding
+                # the event loop and with it every request of this edge.
+                raise RedisConnectionError("the reply channel is not subscribed")
             return await pubsub.get_sharded_message(timeout=_FOREVER if wait is None else wait)
         message: dict[str, Any] | None = await self.pubsub.get_message(timeout=wait)
         return message
 
     async def _resubscribe(self) -> None:
-        """A new subscription in a cluster, at the node now serving the channel's slot."""
+        """A new subscription in a cluster, at the node now serving the channel's slot.
+
+        SSUBSCRIBE goes to the node the client's slot map names, and a failed one does not
+        refresh that map: until another command of the edge failed on the dead node (none
+        comes while every client waits for its answer) the hub would try that node again and
+        again. A command on the channel's slot goes through the cluster client's failover
+        handling, which learns the promoted replica (or raises if the failover takes longer
+        than its retries; the reader then tries again)."""
         with contextlib.suppress(RedisError, OSError):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.redis.exists(self.channel)
         self.pubsub = self.redis.pubsub()
         await self._subscribe()
 
@@ -105,8 +119,10 @@ class ReplyHub:
                 log.warning("reply connection lost; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
                 if self.cluster:
-                    with contextlib.suppress(Exception):
+                    try:
                         await self._resubscribe()
+                    except Exception:
+                        log.warning("reply channel not subscribed again yet", exc_info=True)
                 continue
             if message is None or message["type"] not in ("message", "smessage"):
                 continue
