@@ -380,7 +380,9 @@ def test_the_redis_cluster_overlay_runs_the_fleet_and_keda_on_a_cluster() -> Non
     objects = render("overlays/redis-cluster")
     assert len(objects) == len(render("base"))
     config = of_kind(objects, "ConfigMap")["gateway-config"]["data"]
-    assert Settings.model_validate(config).redis_cluster
+    # REDIS_URL comes from the gateway-datastores Secret the operator fills in.
+    operator_secret = {"REDIS_URL": "redis://redis-cluster.redis:6379"}
+    assert Settings.model_validate({**config, **operator_secret}).redis_cluster
     keys = RedisKeys()
     for provider, deployment in worker_deployments().items():
         (trigger,) = of_kind(objects, "ScaledObject")[deployment["metadata"]["name"]]["spec"][

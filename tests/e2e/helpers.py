@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import jwt
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from services.fleet.infra import free_port
@@ -196,3 +197,12 @@ def assert_envelope(response: httpx.Response, status: int, error_type: str) -> d
     assert error["trace_id"] == response.headers["x-request-id"]
     assert error["trace_id"].startswith("req_")
     return error
+
+
+async def entries_added(redis: Redis, stream: str) -> int:
+    """How many entries were ever added to `stream` (answered jobs are deleted from it): Redis
+    7's `XINFO STREAM` counts them; an older server (the embedded one is 6.2) cannot say."""
+    info = await redis.xinfo_stream(stream)
+    if "entries-added" not in info:
+        pytest.skip("counting a stream's added entries needs Redis 7 (XINFO entries-added)")
+    return int(info["entries-added"])

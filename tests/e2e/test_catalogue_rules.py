@@ -17,6 +17,7 @@ from services.fleet.infra import free_port
 from services.fleet.plan import FleetConfig
 from services.simulator.registry import PROFILES_BY_ID
 from shared.errors import InvalidRequest
+from tests.e2e.helpers import entries_added
 from tests.e2e.reliability import Pool, pool_for
 
 DEEPSEEK_MODELS = list(PROFILES_BY_ID["deepseek"].models)
@@ -49,7 +50,7 @@ async def jobs_added(pool: Pool, provider: str) -> int:
     stream = pool.keys.jobs(provider)
     if not await pool.redis.exists(stream):
         return 0
-    return int((await pool.redis.xinfo_stream(stream))["entries-added"])
+    return await entries_added(pool.redis, stream)
 
 
 def unreachable(provider: str) -> dict[str, str]:

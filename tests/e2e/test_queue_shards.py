@@ -9,7 +9,7 @@ import pytest
 
 from services.fleet.plan import FleetConfig
 from shared.redis_keys import RedisKeys
-from tests.e2e.helpers import auth, chat_body, running_edge
+from tests.e2e.helpers import auth, chat_body, entries_added, running_edge
 from tests.e2e.reliability import Pool, pool_for
 
 SHARDS = 3
@@ -33,8 +33,5 @@ async def test_jobs_spread_over_every_shard_and_are_all_answered(
             )
     assert [a.status_code for a in answers] == [200] * 24, answers[0].text
     keys = RedisKeys(pool.keys.prefix, SHARDS)
-    added = [
-        (await pool.redis.xinfo_stream(stream))["entries-added"]
-        for stream in keys.job_shards("deepseek")
-    ]
+    added = [await entries_added(pool.redis, stream) for stream in keys.job_shards("deepseek")]
     assert all(added) and sum(added) >= 24, added  # the model list's job comes on top
