@@ -44,7 +44,7 @@ _BATCH = 500  # records per pipelined round trip
 
 
 class TrackedJob(Protocol):
-    """What the audit needs of a job (`job_queue.PendingJob`)."""
+    """What the audit needs of a job (`pending_job.PendingJob`)."""
 
     @property
     def usage(self) -> Usage | None: ...

@@ -32,9 +32,10 @@ from services.edge import cache
 from services.edge.audit import track
 from services.edge.auth import Principal
 from services.edge.deps import CallerDep, Components, components
-from services.edge.job_queue import JobQueue, PendingJob, error_of
+from services.edge.job_queue import JobQueue
 from services.edge.limits import estimate_chat_tokens, estimate_prompt_tokens
 from services.edge.native_encoder import NativeEncoder
+from services.edge.pending_job import PendingJob, error_of
 from services.edge.precheck import precheck
 from services.edge.spend import cost_headers
 from shared.errors import GatewayError
