@@ -59,6 +59,11 @@ def cluster_ports(count: int) -> list[int]:
 class Node:
     port: int
     process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines of the node's log, for a failure message."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     @property
     def url(self) -> str:
@@ -104,19 +109,33 @@ class LocalCluster:
         """Whether every live node reports `cluster_state:ok`."""
         return all(_cluster_ok(n.port) for n in self.nodes if n.process.poll() is None)
 
-    def wait_ok(self, timeout: float = _START_TIMEOUT) -> None:
+    def replicas_synced(self) -> bool:
+        """Whether every live replica has finished its sync with its master. A replica that
+        never synced refuses to take over when its master dies (its data counts as too old for
+        `cluster-replica-validity-factor`), so a cluster is only ready once they all have."""
+        return all(_replica_synced(n.port) for n in self.nodes if n.process.poll() is None)
+
+    def wait_ready(self, timeout: float = _START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if self.ok():
+            if self.ok() and self.replicas_synced():
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the cluster is not ok after {timeout} s")
+                raise TimeoutError(f"the cluster is not ok and synced after {timeout} s")
             time.sleep(0.1)
 
 
 def _cluster_ok(port: int) -> bool:
     with suppress(redis.RedisError), redis.Redis(port=port, socket_timeout=2) as client:
         return bool(client.cluster("info").get("cluster_state") == "ok")
+    return False
+
+
+def _replica_synced(port: int) -> bool:
+    """True for a master, and for a replica whose link to its master is up."""
+    with suppress(redis.RedisError), redis.Redis(port=port, socket_timeout=2) as client:
+        replication = client.info("replication")
+        return replication.get("role") == "master" or replication.get("master_link_status") == "up"
     return False
 
 
@@ -140,12 +159,15 @@ def _start_node(server: str, folder: Path, port: int) -> Node:
         "",
         "--appendonly",
         "no",
+        "--repl-diskless-sync-delay",  # a new replica syncs at once, not 5 s later
+        "0",
         "--protected-mode",
         "no",
     ]
-    log = (folder / "redis.log").open("ab")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    return Node(port, process)
+    log = folder / "redis.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
+    return Node(port, process, log)
 
 
 @contextmanager
@@ -167,7 +189,7 @@ def local_cluster(folder: Path, masters: int = 3, replicas: int = 0) -> Iterator
             create = [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas)]
             create.append("--cluster-yes")
         subprocess.run(create, check=True, capture_output=True, timeout=_START_TIMEOUT)
-        cluster.wait_ok()
+        cluster.wait_ready()
         yield cluster
     finally:
         for node in cluster.nodes:

@@ -106,6 +106,12 @@ async def until(check: object, within: float, what: object) -> None:
         await asyncio.sleep(0.2)
 
 
+def unpromoted(cluster: LocalCluster) -> str:
+    masters = cluster.masters()
+    logs = "\n".join(n.log_tail() for n in cluster.nodes if n not in masters)
+    return f"no replica was promoted; the other nodes' logs end:\n{logs}"
+
+
 async def test_a_master_killed_under_load_fails_over_and_the_fleet_recovers(
     cluster: LocalCluster, fleet_on_cluster: tuple[FleetConfig, list[Service]]
 ) -> None:
@@ -147,7 +153,7 @@ async def test_a_master_killed_under_load_fails_over_and_the_fleet_recovers(
             assert not failures and set(statuses) == {200}, happened()
             victim.kill()
             await until(lambda: victim not in cluster.masters(), 60, "still a master")
-            await until(lambda: len(cluster.masters()) == 3, 60, "no replica was promoted")
+            await until(lambda: len(cluster.masters()) == 3, 60, lambda: unpromoted(cluster))
             await until(cluster.ok, 60, "cluster not ok")
             assert master_of(cluster, stream) != victim.port
             # Recovered without a restart: ten answers in a row, all given once the cluster is
