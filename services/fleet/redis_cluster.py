@@ -135,7 +135,8 @@ def _replica_synced(port: int) -> bool:
     """True for a master, and for a replica whose link to its master is up."""
     with suppress(redis.RedisError), redis.Redis(port=port, socket_timeout=2) as client:
         replication = client.info("replication")
-        return replication.get("role") == "master" or replication.get("master_link_status") == "up"
+        role, link = replication.get("role"), replication.get("master_link_status")
+        return bool(role == "master" or link == "up")
     return False
 
 
