@@ -1,6 +1,5 @@
 """A private audit database and Redis prefix per test, and audit processes started on them."""
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -12,20 +11,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 
 from services.audit.main import MIGRATIONS, SERVICE
-from services.fleet.infra import create_database, drop_database, free_port
+from services.fleet.infra import free_port
 from services.fleet.processes import Service
-from shared.db import apply_migrations
 from shared.redis_keys import RedisKeys
 from tests.audit.support import HMAC_KEYS
+from tests.databases import migrated_database
 
 
 @pytest.fixture
 def audit_db(postgres_server: str) -> Iterator[str]:
-    name = f"gw_audit_{secrets.token_hex(4)}"
-    dsn = asyncio.run(create_database(postgres_server, name))
-    asyncio.run(apply_migrations(dsn, SERVICE, MIGRATIONS))
-    yield dsn
-    asyncio.run(drop_database(postgres_server, name))
+    with migrated_database(postgres_server, "gw_audit", SERVICE, MIGRATIONS) as dsn:
+        yield dsn
 
 
 @pytest.fixture

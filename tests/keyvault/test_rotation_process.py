@@ -14,11 +14,11 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from services.fleet.infra import create_database, drop_database, free_port
+from services.fleet.infra import free_port
 from services.fleet.processes import Service
 from services.keyvault.main import MIGRATIONS, SERVICE
-from shared.db import apply_migrations
 from shared.tokens import TokenSigner
+from tests.databases import migrated_database
 from tests.keyvault.conftest import DECRYPT_TOKEN, INTERNAL_TOKEN, master_key, user_headers
 from tests.keyvault.test_keyvault import a_key, add, new_user, reveal
 
@@ -32,11 +32,8 @@ Env = Callable[[str], dict[str, str]]
 @pytest.fixture
 def private_database(postgres_server: str) -> Iterator[str]:
     """A database of its own: a rotation re-seals every row of the table it runs on."""
-    name = f"gw_kv_{secrets.token_hex(4)}"
-    dsn = asyncio.run(create_database(postgres_server, name))
-    asyncio.run(apply_migrations(dsn, SERVICE, MIGRATIONS))
-    yield dsn
-    asyncio.run(drop_database(postgres_server, name))
+    with migrated_database(postgres_server, "gw_kv", SERVICE, MIGRATIONS) as dsn:
+        yield dsn
 
 
 @pytest.fixture

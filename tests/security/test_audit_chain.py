@@ -7,11 +7,9 @@ rows shows, `python -m services.audit verify` names the first row that does not 
 `rekey` re-chains rows written before (or under an older key) once the chain checks out.
 """
 
-import asyncio
 import base64
 import hashlib
 import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,19 +20,16 @@ import pytest
 from services.audit.chain import COLUMNS, GENESIS, canonical, row_fields
 from services.audit.main import MIGRATIONS, SERVICE
 from services.audit.repository import AuditRepository
-from services.fleet.infra import create_database, drop_database
-from shared.db import apply_migrations, create_pool
+from shared.db import create_pool
 from tests.audit.support import CHAIN_KEYS, HMAC_KEYS, record, verify
+from tests.databases import migrated_database
 from tests.security.support import production_env, start_and_wait
 
 
 @pytest.fixture
 def audit_db(postgres_server: str) -> Iterator[str]:
-    name = f"gw_chain_{secrets.token_hex(4)}"
-    dsn = asyncio.run(create_database(postgres_server, name))
-    asyncio.run(apply_migrations(dsn, SERVICE, MIGRATIONS))
-    yield dsn
-    asyncio.run(drop_database(postgres_server, name))
+    with migrated_database(postgres_server, "gw_chain", SERVICE, MIGRATIONS) as dsn:
+        yield dsn
 
 
 @pytest.fixture
