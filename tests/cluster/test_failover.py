@@ -22,7 +22,7 @@ from services.fleet.plan import FleetConfig, plan
 from services.fleet.processes import Service, stop_all
 from services.fleet.redis_cluster import LocalCluster, MissingBinaries, binaries, local_cluster
 from shared.redis_keys import RedisKeys
-from tests.e2e.helpers import auth, chat_body
+from tests.e2e.helpers import auth, chat_body, register
 
 PROVIDER = "deepseek"
 CLIENTS = 6
@@ -127,13 +127,7 @@ async def test_a_master_killed_under_load_fails_over_and_the_fleet_recovers(
         return f"statuses {statuses[-30:]} ({len(statuses)} in all); first failure: {first}"
 
     async with httpx.AsyncClient(base_url=config.edge_url, timeout=60) as edge:
-        email = f"failover-{secrets.token_hex(4)}@example.com"
-        registered = await edge.post(
-            "/api/v1/auth/register",
-            json={"email": email, "password": "correct-horse-battery", "name": "F"},
-        )
-        assert registered.status_code == 201, registered.text
-        headers = auth(registered.json()["token"])
+        headers = auth(await register(edge))
         body = chat_body(PROVIDER, "deepseek-chat", "Hi [[sim latency_ms=150]]")
 
         async def client() -> None:

@@ -51,6 +51,21 @@ def new_trace() -> str:
     return f"req_test_{secrets.token_hex(6)}"
 
 
+async def register(edge: httpx.AsyncClient) -> str:
+    """A new account on the edge; its token."""
+    response = await edge.post(
+        "/api/v1/auth/register",
+        json={
+            "email": f"user-{secrets.token_hex(6)}@example.com",
+            "password": "correct-horse-battery",
+            "name": "Test User",
+        },
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
 async def upstream_record(simulator: httpx.AsyncClient, trace: str) -> dict[str, Any]:
     """The one POST that reached the provider for `trace` (the edge may also have fetched
     the provider's model list under the same trace)."""

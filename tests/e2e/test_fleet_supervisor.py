@@ -26,7 +26,7 @@ import pytest
 
 from services.fleet.infra import create_database, drop_database, free_port
 from shared.providers import PROVIDERS
-from tests.e2e.helpers import auth, chat_body, new_trace
+from tests.e2e.helpers import auth, chat_body, new_trace, register
 from tests.e2e.reliability import upstream_calls, wait_for_upstream
 
 pytestmark = pytest.mark.timeout(300)
@@ -161,20 +161,6 @@ def running_fleet(redis_url: str, postgres_server: str, run_dir: Path) -> Iterat
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         asyncio.run(drop_database(postgres_server, name))
-
-
-async def register(edge: httpx.AsyncClient) -> str:
-    response = await edge.post(
-        "/api/v1/auth/register",
-        json={
-            "email": f"user-{secrets.token_hex(6)}@example.com",
-            "password": "correct-horse-battery",
-            "name": "Fleet User",
-        },
-    )
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
 
 
 async def test_make_run_outlives_a_killed_worker_and_stops_on_ctrl_c(

@@ -11,7 +11,7 @@ import asyncio
 import httpx
 
 from services.fleet.plan import FleetConfig
-from tests.e2e.helpers import auth, chat_body, new_trace, sse_payloads, upstream_record
+from tests.e2e.helpers import auth, chat_body, new_trace, register, sse_payloads, upstream_record
 
 USERS = 10
 STREAMS_PER_USER = 20
@@ -22,20 +22,6 @@ TARGETS = [
     ("openrouter", "openai/gpt-4o-mini"),
 ]
 PROMPT = "Count slowly [[sim tokens=60 chunk_delay_ms=5]]"
-
-
-async def register(client: httpx.AsyncClient, n: int) -> str:
-    response = await client.post(
-        "/api/v1/auth/register",
-        json={
-            "email": f"streams-{n}-{new_trace()}@example.com",
-            "password": "correct-horse-battery",
-            "name": "Streams",
-        },
-    )
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
 
 
 async def one_stream(
@@ -68,7 +54,7 @@ async def test_200_concurrent_streams_lose_and_reorder_nothing(fleet: FleetConfi
         httpx.AsyncClient(base_url=fleet.edge_url, timeout=60.0, limits=limits) as client,
         httpx.AsyncClient(base_url=str(fleet.simulator_url), timeout=10.0) as simulator,
     ):
-        tokens = [await register(client, n) for n in range(USERS)]
+        tokens = [await register(client) for _ in range(USERS)]
         all_open = asyncio.Barrier(streams)
         async with asyncio.timeout(120):
             results = await asyncio.gather(
