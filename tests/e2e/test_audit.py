@@ -2,7 +2,6 @@
 killed mid-flight; `GET /api/v1/usage` reports a user's own usage by provider and model."""
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from tests.audit.support import (
     waiting_inserts,
 )
 from tests.conftest import ADMIN_EMAIL
-from tests.e2e.helpers import auth, chat_body, new_trace, sse_payloads
+from tests.e2e.helpers import auth, chat_body, new_trace, register, sse_payloads
 
 DEEPSEEK = ("deepseek", "deepseek-chat")
 ANTHROPIC = ("anthropic", "claude-3-5-sonnet-20241022")
@@ -208,16 +207,7 @@ async def test_a_client_that_leaves_mid_stream_is_recorded_as_cancelled(
 async def test_usage_is_the_callers_own_by_provider_and_model(
     edge: httpx.AsyncClient, user_token: str, db: asyncpg.Connection
 ) -> None:
-    register = await edge.post(
-        "/api/v1/auth/register",
-        json={
-            "email": f"other-{secrets.token_hex(6)}@example.com",
-            "password": "correct-horse-battery",
-            "name": "Other User",
-        },
-    )
-    assert register.status_code == 201, register.text
-    other_token = register.json()["token"]
+    other_token = await register(edge)
     mine = [await chat(edge, user_token, f"question {i}") for i in range(2)]
     mine.append(await chat(edge, user_token, "question", provider=ANTHROPIC))
     theirs = [await chat(edge, other_token, "their question")]

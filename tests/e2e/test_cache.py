@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.audit.support import wait_for_rows
-from tests.e2e.helpers import auth, chat_body, new_trace
+from tests.e2e.helpers import auth, chat_body, new_trace, register
 
 DEEPSEEK = ("deepseek", "deepseek-chat")
 
@@ -95,18 +95,10 @@ async def test_no_cache_bypasses_the_lookup_and_refreshes_the_entry(
 async def test_another_users_identical_request_is_a_miss(
     edge: httpx.AsyncClient, simulator: httpx.AsyncClient, user_token: str
 ) -> None:
-    register = await edge.post(
-        "/api/v1/auth/register",
-        json={
-            "email": f"cache-{secrets.token_hex(6)}@example.com",
-            "password": "correct-horse-battery",
-            "name": "Other User",
-        },
-    )
-    assert register.status_code == 201, register.text
+    other_token = await register(edge)
     body = question(temperature=0)
     await ask(edge, user_token, body)
-    theirs, trace = await ask(edge, register.json()["token"], body)
+    theirs, trace = await ask(edge, other_token, body)
     assert theirs.headers["x-cache"] == "MISS"
     assert await posts_seen(simulator, trace) == 1
 
